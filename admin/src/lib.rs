@@ -1,0 +1,8 @@
+//! `convo-admin`: table set-up, demo data and import of the legacy MySQL data. The
+//! binary in `main.rs` is a thin clap front-end over these modules.
+
+pub mod import;
+pub mod jsonl;
+pub mod legacy;
+pub mod plan;
+pub mod seed;

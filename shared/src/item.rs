@@ -1,0 +1,257 @@
+//! Domain values ⇄ DynamoDB items, mapped by `serde_dynamo`. Attribute names here are
+//! the stored schema; keys come from `table`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::model::{Conversation, LastMessage, MediaType, Message, SenderType, Status};
+use crate::table;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversationItem {
+    pk: String,
+    sk: String,
+    inbox: String,
+    status: Status,
+    activity: String,
+    id: u64,
+    phone_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contact_name: Option<String>,
+    ai_enabled: bool,
+    last_message_at: Timestamp,
+    created_at: Timestamp,
+    message_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_message_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_sender_type: Option<SenderType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_message_created_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageItem {
+    pk: String,
+    sk: String,
+    id: u64,
+    conversation_id: u64,
+    position: u64,
+    sender_type: SenderType,
+    message_text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audio_url: Option<String>,
+    media_type: MediaType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    context_used: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    confidence_score: Option<f64>,
+    created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    whatsapp_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PhoneItem {
+    pk: String,
+    sk: String,
+    phone_number: String,
+    conversation_id: u64,
+}
+
+fn to_item<T: Serialize>(value: &T) -> Item {
+    // Serialising these plain structs cannot fail: every field maps to an attribute type.
+    serde_dynamo::to_item(value).expect("item structs always serialise")
+}
+
+fn from_item<'a, T: Deserialize<'a>>(item: Item, what: &'static str) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::BadItem {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+pub fn conversation_to_item(c: &Conversation) -> Item {
+    let last = c.last_message.as_ref();
+    to_item(&ConversationItem {
+        pk: table::conversation_pk(c.id),
+        sk: table::META_SK.to_string(),
+        inbox: table::INBOX_ALL.to_string(),
+        status: c.status,
+        activity: table::activity(c.last_message_at, c.id),
+        id: c.id,
+        phone_number: c.phone_number.clone(),
+        contact_name: c.contact_name.clone(),
+        ai_enabled: c.ai_enabled,
+        last_message_at: c.last_message_at,
+        created_at: c.created_at,
+        message_count: c.message_count,
+        last_message_id: last.map(|m| m.id),
+        last_message: last.map(|m| m.text.clone()),
+        last_sender_type: last.map(|m| m.sender_type),
+        last_message_created_at: last.map(|m| m.created_at),
+    })
+}
+
+pub fn conversation_from_item(item: Item) -> Result<Conversation, StoreError> {
+    let it: ConversationItem = from_item(item, "conversation")?;
+    let last_message = match (
+        it.last_message_id,
+        it.last_message,
+        it.last_sender_type,
+        it.last_message_created_at,
+    ) {
+        (Some(id), Some(text), Some(sender_type), Some(created_at)) => Some(LastMessage {
+            id,
+            text,
+            sender_type,
+            created_at,
+        }),
+        _ => None,
+    };
+    Ok(Conversation {
+        id: it.id,
+        phone_number: it.phone_number,
+        contact_name: it.contact_name,
+        status: it.status,
+        ai_enabled: it.ai_enabled,
+        last_message_at: it.last_message_at,
+        created_at: it.created_at,
+        last_message,
+        message_count: it.message_count,
+    })
+}
+
+pub fn message_to_item(m: &Message) -> Item {
+    to_item(&MessageItem {
+        pk: table::conversation_pk(m.conversation_id),
+        sk: table::message_sk(m.position),
+        id: m.id,
+        conversation_id: m.conversation_id,
+        position: m.position,
+        sender_type: m.sender_type,
+        message_text: m.message_text.clone(),
+        audio_url: m.audio_url.clone(),
+        media_type: m.media_type,
+        context_used: m.context_used.clone(),
+        confidence_score: m.confidence_score,
+        created_at: m.created_at,
+        whatsapp_id: m.whatsapp_id.clone(),
+    })
+}
+
+pub fn message_from_item(item: Item) -> Result<Message, StoreError> {
+    let it: MessageItem = from_item(item, "message")?;
+    Ok(Message {
+        id: it.id,
+        conversation_id: it.conversation_id,
+        position: it.position,
+        sender_type: it.sender_type,
+        message_text: it.message_text,
+        audio_url: it.audio_url,
+        media_type: it.media_type,
+        context_used: it.context_used,
+        confidence_score: it.confidence_score,
+        created_at: it.created_at,
+        whatsapp_id: it.whatsapp_id,
+    })
+}
+
+/// The item that makes a phone number unique: created with the conversation under a
+/// `attribute_not_exists` condition.
+pub fn phone_item(phone_number: &str, conversation_id: u64) -> Item {
+    to_item(&PhoneItem {
+        pk: table::phone_pk(phone_number),
+        sk: table::PHONE_SK.to_string(),
+        phone_number: phone_number.to_string(),
+        conversation_id,
+    })
+}
+
+/// The phone number of a phone claim and the conversation that owns it.
+pub fn phone_owner(item: Item) -> Result<(String, u64), StoreError> {
+    let it: PhoneItem = from_item(item, "phone claim")?;
+    Ok((it.phone_number, it.conversation_id))
+}
+
+pub fn is_conversation(item: &Item) -> bool {
+    matches!(item.get(table::SK), Some(AttributeValue::S(sk)) if sk == table::META_SK)
+}
+
+pub fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        (table::PK.to_string(), AttributeValue::S(pk)),
+        (table::SK.to_string(), AttributeValue::S(sk.into())),
+    ])
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn conversation_round_trips_through_an_item() {
+        let c = Conversation {
+            id: 7,
+            phone_number: "573001112233".into(),
+            contact_name: None,
+            status: Status::PendingHuman,
+            ai_enabled: false,
+            last_message_at: ts("2024-01-15T14:30:25Z"),
+            created_at: ts("2024-01-10T09:00:00Z"),
+            last_message: Some(LastMessage {
+                id: 70,
+                text: "hola 👋".into(),
+                sender_type: SenderType::Customer,
+                created_at: ts("2024-01-15T14:30:25Z"),
+            }),
+            message_count: 12,
+        };
+        let item = conversation_to_item(&c);
+        assert_eq!(item["pk"], s("C#7"));
+        assert_eq!(item["status"], s("pending_human"));
+        assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
+        assert!(!item.contains_key("contact_name"));
+        assert_eq!(conversation_from_item(item).unwrap(), c);
+    }
+
+    #[test]
+    fn message_round_trips_through_an_item() {
+        let m = Message {
+            id: 5,
+            conversation_id: 7,
+            position: 3,
+            sender_type: SenderType::Ai,
+            message_text: String::new(),
+            audio_url: Some("https://x/a.ogg".into()),
+            media_type: MediaType::Audio,
+            context_used: Some("ctx".into()),
+            confidence_score: Some(0.5),
+            created_at: ts("2024-01-15T14:30:25Z"),
+            whatsapp_id: None,
+        };
+        let item = message_to_item(&m);
+        assert_eq!(item["sk"], s("M#0000000000000003"));
+        assert_eq!(message_from_item(item).unwrap(), m);
+    }
+}

@@ -1,0 +1,17 @@
+//! Shared by the Conversations API functions and `convo-admin`: the domain types, the
+//! DynamoDB table design and the store, cursors, and the contract's JSON shapes.
+
+pub mod client;
+pub mod cursor;
+pub mod error;
+pub mod item;
+pub mod model;
+pub mod store;
+pub mod table;
+pub mod view;
+
+pub use error::StoreError;
+pub use model::{
+    Conversation, LastMessage, MediaType, Message, NewConversation, NewMessage, SenderType, Status,
+};
+pub use store::Store;

@@ -1,0 +1,81 @@
+//! Bulk writes for imports: BatchWriteItem, 25 items a request, unprocessed items
+//! retried with back-off. Plain puts of complete items, so re-running an import with the
+//! same data writes the same items and changes nothing.
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+
+use super::{Store, backoff};
+use crate::error::{StoreError, classify};
+use crate::item::{self, Item};
+use crate::model::{Conversation, Message};
+
+/// BatchWriteItem's limit.
+const BATCH_SIZE: usize = 25;
+const MAX_BATCH_RETRIES: u32 = 10;
+
+/// One thing an import writes.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// The conversation with its summary and count, and its phone claim.
+    Conversation(Conversation),
+    Message(Message),
+}
+
+impl Record {
+    fn items(&self) -> Vec<Item> {
+        match self {
+            Record::Conversation(c) => vec![
+                item::conversation_to_item(c),
+                item::phone_item(&c.phone_number, c.id),
+            ],
+            Record::Message(m) => vec![item::message_to_item(m)],
+        }
+    }
+}
+
+impl Store {
+    /// Writes the records; returns how many BatchWriteItem requests it took.
+    pub async fn put_records(&self, records: &[Record]) -> Result<u32, StoreError> {
+        let items: Vec<Item> = records.iter().flat_map(Record::items).collect();
+        let mut requests = 0;
+        for chunk in items.chunks(BATCH_SIZE) {
+            let mut pending = chunk
+                .iter()
+                .map(|it| {
+                    PutRequest::builder()
+                        .set_item(Some(it.clone()))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(|e| StoreError::Dynamo(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for attempt in 0.. {
+                requests += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                match out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    Some(rest) if !rest.is_empty() => {
+                        if attempt >= MAX_BATCH_RETRIES {
+                            return Err(StoreError::Throttled(format!(
+                                "{} items still unprocessed after {MAX_BATCH_RETRIES} retries",
+                                rest.len()
+                            )));
+                        }
+                        pending = rest;
+                        backoff(attempt).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(requests)
+    }
+}

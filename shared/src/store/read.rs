@@ -1,0 +1,380 @@
+//! Read access patterns. Each reads at most the items its page returns plus one.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
+
+use super::{ReadCost, Store, backoff};
+use crate::cursor::{BeforeCursor, ListCursor};
+use crate::error::{StoreError, classify};
+use crate::item::{self, Item, s};
+use crate::model::{Conversation, Message, Status};
+use crate::table;
+
+/// A page request of the conversation list.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    /// 1 ..= 1000 (the HTTP layer clamps).
+    pub limit: u32,
+    pub after: Option<ListCursor>,
+}
+
+#[derive(Debug)]
+pub struct ConversationPage {
+    /// `last_message_at` descending, equal times by `id` descending.
+    pub conversations: Vec<Conversation>,
+    /// Set when more conversations follow.
+    pub next: Option<ListCursor>,
+    pub cost: ReadCost,
+}
+
+#[derive(Debug)]
+pub struct MessagePage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// How many messages the conversation has.
+    pub total: u64,
+    pub has_more: bool,
+    /// Set when older messages than this page exist.
+    pub before: Option<BeforeCursor>,
+    pub cost: ReadCost,
+}
+
+impl MessagePage {
+    fn new(mut messages: Vec<Message>, total: u64, has_more: bool, cost: ReadCost) -> MessagePage {
+        messages.sort_by_key(|m| m.position);
+        let before = messages
+            .first()
+            .filter(|m| m.position > 0)
+            .map(|m| BeforeCursor {
+                position: m.position,
+            });
+        MessagePage {
+            messages,
+            total,
+            has_more,
+            before,
+            cost,
+        }
+    }
+}
+
+/// Positions `first ..= last` of the page at `offset` (counted from the newest message)
+/// of a conversation with `total` messages; `None` when the offset is past the end.
+pub fn page_positions(total: u64, offset: u64, limit: u64) -> Option<(u64, u64)> {
+    if offset >= total || limit == 0 {
+        return None;
+    }
+    let last = total - 1 - offset;
+    let first = (last + 1).saturating_sub(limit);
+    Some((first, last))
+}
+
+impl Store {
+    /// The inbox, newest activity first: one query on `by_activity` (no filter) or
+    /// `by_status`, reading `limit + 1` items at most (the extra one tells whether
+    /// another page follows).
+    pub async fn list_conversations(&self, q: ListQuery) -> Result<ConversationPage, StoreError> {
+        let limit = q.limit.max(1);
+        let (index, partition_attr, partition) = match q.status {
+            None => (table::INDEX_BY_ACTIVITY, table::INBOX, table::INBOX_ALL),
+            Some(st) => (table::INDEX_BY_STATUS, table::STATUS, st.as_str()),
+        };
+        let start_key = q.after.map(|c| {
+            let mut key = item::key(table::conversation_pk(c.id), table::META_SK);
+            key.insert(partition_attr.to_string(), s(partition));
+            key.insert(
+                table::ACTIVITY.to_string(),
+                s(table::activity(c.last_message_at, c.id)),
+            );
+            key
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", partition_attr)
+            .expression_attribute_values(":p", s(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start_key)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut cost = ReadCost::default();
+        cost.add(
+            out.scanned_count().max(out.count()) as usize,
+            out.consumed_capacity(),
+        );
+        let mut conversations = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(item::conversation_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if conversations.len() > limit as usize {
+            conversations.truncate(limit as usize);
+            conversations.last().map(|c| ListCursor {
+                last_message_at: c.last_message_at,
+                id: c.id,
+            })
+        } else {
+            None
+        };
+        Ok(ConversationPage {
+            conversations,
+            next,
+            cost,
+        })
+    }
+
+    /// One conversation: a single GetItem.
+    pub async fn get_conversation(&self, id: u64) -> Result<Option<Conversation>, StoreError> {
+        Ok(self.get_meta(id, false, &mut ReadCost::default()).await?)
+    }
+
+    pub(crate) async fn get_meta(
+        &self,
+        id: u64,
+        consistent: bool,
+        cost: &mut ReadCost,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        cost.add(usize::from(out.item.is_some()), out.consumed_capacity());
+        out.item.map(item::conversation_from_item).transpose()
+    }
+
+    /// The page at `offset` (counted from the newest message), oldest first.
+    ///
+    /// Offset 0: ONE descending query from the conversation item (`META` sorts after
+    /// every `M#…`), `Limit = limit + 1`: the conversation (for `total`) and its newest
+    /// `limit` messages. Other offsets: GetItem of the conversation (for `total`), then a
+    /// query of exactly the page's positions, `limit + 1` items in all whatever the offset.
+    pub async fn message_page(
+        &self,
+        conversation_id: u64,
+        offset: u64,
+        limit: u32,
+    ) -> Result<MessagePage, StoreError> {
+        let limit = u64::from(limit.max(1));
+        if offset == 0 {
+            return self.newest_messages(conversation_id, limit).await;
+        }
+        let mut cost = ReadCost::default();
+        let conversation = self
+            .get_meta(conversation_id, false, &mut cost)
+            .await?
+            .ok_or(StoreError::ConversationNotFound(conversation_id))?;
+        let total = conversation.message_count;
+        let Some((first, last)) = page_positions(total, offset, limit) else {
+            return Ok(MessagePage {
+                messages: Vec::new(),
+                total,
+                has_more: false,
+                before: None,
+                cost,
+            });
+        };
+        // Consistent: every position below the count just read is committed, and a
+        // strongly consistent read is guaranteed to see it.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+            .expression_attribute_values(":first", s(table::message_sk(first)))
+            .expression_attribute_values(":last", s(table::message_sk(last)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        cost.add(
+            out.scanned_count().max(out.count()) as usize,
+            out.consumed_capacity(),
+        );
+        let messages = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(item::message_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MessagePage::new(
+            messages,
+            total,
+            offset + limit < total,
+            cost,
+        ))
+    }
+
+    async fn newest_messages(
+        &self,
+        conversation_id: u64,
+        limit: u64,
+    ) -> Result<MessagePage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk <= :meta")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+            .expression_attribute_values(":meta", s(table::META_SK))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut cost = ReadCost::default();
+        cost.add(
+            out.scanned_count().max(out.count()) as usize,
+            out.consumed_capacity(),
+        );
+        let mut items = out.items.unwrap_or_default().into_iter();
+        let conversation = match items.next() {
+            Some(first) if item::is_conversation(&first) => item::conversation_from_item(first)?,
+            _ => return Err(StoreError::ConversationNotFound(conversation_id)),
+        };
+        let messages = items
+            .map(item::message_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = conversation.message_count;
+        Ok(MessagePage::new(messages, total, limit < total, cost))
+    }
+
+    /// The `limit` messages just older than `cursor`: ONE BatchGetItem of the conversation
+    /// item (for `total`) and the page's exact keys, so messages that arrived since the
+    /// cursor was issued do not shift the page.
+    pub async fn messages_before(
+        &self,
+        conversation_id: u64,
+        cursor: BeforeCursor,
+        limit: u32,
+    ) -> Result<MessagePage, StoreError> {
+        let last = cursor.position.saturating_sub(1);
+        let first = cursor.position.saturating_sub(u64::from(limit.max(1)));
+        let pk = table::conversation_pk(conversation_id);
+        let mut keys = vec![item::key(pk.clone(), table::META_SK)];
+        if cursor.position > 0 {
+            keys.extend((first..=last).map(|p| item::key(pk.clone(), table::message_sk(p))));
+        }
+        let mut cost = ReadCost::default();
+        let items = self.batch_get(keys, &mut cost).await?;
+        let mut conversation = None;
+        let mut messages = Vec::with_capacity(items.len());
+        for it in items {
+            if item::is_conversation(&it) {
+                conversation = Some(item::conversation_from_item(it)?);
+            } else {
+                messages.push(item::message_from_item(it)?);
+            }
+        }
+        let conversation = conversation.ok_or(StoreError::ConversationNotFound(conversation_id))?;
+        Ok(MessagePage::new(
+            messages,
+            conversation.message_count,
+            first > 0,
+            cost,
+        ))
+    }
+
+    /// BatchGetItem (at most 100 keys), retrying unprocessed keys with back-off.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        cost: &mut ReadCost,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        for attempt in 0.. {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(classify)?;
+            let mut items = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            cost.add(
+                items.len(),
+                out.consumed_capacity.as_deref().and_then(|c| c.first()),
+            );
+            found.append(&mut items);
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => {
+                    if attempt >= 8 {
+                        return Err(StoreError::Throttled(
+                            "unprocessed keys after 8 retries".into(),
+                        ));
+                    }
+                    pending = rest;
+                    backoff(attempt).await;
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Which conversation owns each of these phone numbers, for those that are taken.
+    pub async fn phone_owners(
+        &self,
+        phones: &[String],
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let mut owners = HashMap::new();
+        let mut cost = ReadCost::default();
+        for chunk in phones.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|p| item::key(table::phone_pk(p), table::PHONE_SK))
+                .collect();
+            for it in self.batch_get(keys, &mut cost).await? {
+                let (phone, owner) = item::phone_owner(it)?;
+                owners.insert(phone, owner);
+            }
+        }
+        Ok(owners)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_positions;
+
+    #[test]
+    fn page_positions_count_from_the_newest_message() {
+        // 10 messages, positions 0 (oldest) ..= 9 (newest).
+        assert_eq!(page_positions(10, 0, 3), Some((7, 9)));
+        assert_eq!(page_positions(10, 3, 3), Some((4, 6)));
+        assert_eq!(page_positions(10, 8, 3), Some((0, 1)));
+        assert_eq!(page_positions(10, 9, 20), Some((0, 0)));
+        assert_eq!(page_positions(10, 10, 3), None);
+        assert_eq!(page_positions(0, 0, 20), None);
+        assert_eq!(page_positions(u64::MAX, u64::MAX - 1, 20), Some((0, 0)));
+    }
+}

@@ -1,0 +1,325 @@
+//! Write access patterns. The API's functions only read; these serve the admin CLI, the
+//! tests and whatever writes conversations (the WhatsApp webhook).
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+
+use super::{ReadCost, Store, backoff};
+use crate::error::{StoreError, classify};
+use crate::item::{self, n, s};
+use crate::model::{
+    Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds,
+};
+use crate::table;
+
+/// Attempts of one append or create before giving up with `StoreError::Contention`.
+const MAX_WRITE_ATTEMPTS: u32 = 30;
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Dynamo(e.to_string())
+}
+
+/// Why a transaction was cancelled, per item, as DynamoDB reports it.
+enum TxOutcome {
+    Done,
+    /// A condition failed on the item at this index.
+    ConditionFailed(usize),
+    /// Another transaction touched the same items at the same time.
+    Conflict,
+}
+
+impl Store {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(TxOutcome::Done),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(tc) => {
+                    let reasons = tc.cancellation_reasons();
+                    if let Some(i) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        Ok(TxOutcome::ConditionFailed(i))
+                    } else {
+                        Ok(TxOutcome::Conflict)
+                    }
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(TxOutcome::Conflict)
+                }
+                _ => Err(classify(SdkError::ServiceError(se))),
+            },
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Next id from an atomic counter. Counters only grow, and an import raises them past
+    /// the legacy ids it keeps, so ids stay unique whatever writes run at once.
+    async fn allocate_id(&self, counter: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
+            .update_expression("ADD next_id :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        let id = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("next_id"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::BadItem {
+                what: "id counter",
+                reason: "next_id is not a number".into(),
+            })?;
+        if id > MAX_ID {
+            return Err(StoreError::Dynamo(format!("{counter} ids exhausted")));
+        }
+        Ok(id)
+    }
+
+    /// Raises the counters so that ids allocated later are above these (imported) ones.
+    pub async fn raise_id_counters(
+        &self,
+        max_conversation_id: u64,
+        max_message_id: u64,
+    ) -> Result<(), StoreError> {
+        for (counter, max) in [
+            (table::CONVERSATION_COUNTER_SK, max_conversation_id),
+            (table::MESSAGE_COUNTER_SK, max_message_id),
+        ] {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
+                .update_expression("SET next_id = :max")
+                .condition_expression("attribute_not_exists(next_id) OR next_id < :max")
+                .expression_attribute_values(":max", n(max))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(SdkError::ServiceError(se))
+                    if matches!(
+                        se.err(),
+                        UpdateItemError::ConditionalCheckFailedException(_)
+                    ) => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a conversation with a new id. The phone number is claimed in the same
+    /// transaction, so two conversations can never share it.
+    pub async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> Result<Conversation, StoreError> {
+        let now = now_seconds();
+        let conversation = Conversation {
+            id: self.allocate_id(table::CONVERSATION_COUNTER_SK).await?,
+            phone_number: new.phone_number,
+            contact_name: new.contact_name,
+            status: new.status,
+            ai_enabled: new.ai_enabled,
+            last_message_at: now,
+            created_at: now,
+            last_message: None,
+            message_count: 0,
+        };
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let put = |it| {
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(it))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+                    .map_err(build_error)
+            };
+            let items = vec![
+                put(item::conversation_to_item(&conversation))?,
+                put(item::phone_item(
+                    &conversation.phone_number,
+                    conversation.id,
+                ))?,
+            ];
+            match self.transact(items).await? {
+                TxOutcome::Done => return Ok(conversation),
+                TxOutcome::ConditionFailed(1) => {
+                    let phone = conversation.phone_number;
+                    return Err(
+                        match self
+                            .phone_owners(std::slice::from_ref(&phone))
+                            .await?
+                            .get(&phone)
+                        {
+                            Some(&owner) => StoreError::PhoneTaken(phone, owner),
+                            None => StoreError::PhoneTakenUnknownOwner(phone),
+                        },
+                    );
+                }
+                TxOutcome::ConditionFailed(_) => {
+                    return Err(StoreError::Dynamo(format!(
+                        "conversation id {} already exists: raise the id counter",
+                        conversation.id
+                    )));
+                }
+                TxOutcome::Conflict => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
+    }
+
+    /// Appends a message: ONE transaction puts it at the next position and updates the
+    /// conversation's count and last-message summary, on condition that the count is still
+    /// the one read. Concurrent appends to one conversation therefore serialise: a loser
+    /// re-reads and retries with back-off, and nothing is lost or reordered.
+    pub async fn append_message(
+        &self,
+        conversation_id: u64,
+        new: NewMessage,
+    ) -> Result<Message, StoreError> {
+        let mut id = None;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let conversation = self
+                .get_meta(conversation_id, true, &mut ReadCost::default())
+                .await?
+                .ok_or(StoreError::ConversationNotFound(conversation_id))?;
+            let last = conversation.last_message.as_ref();
+            // Positions follow (created_at, id): never older than the newest message, and
+            // an id above the newest one's (ids allocated before a concurrent winner's are
+            // dropped and a fresh one taken).
+            let requested = new.created_at.unwrap_or_else(now_seconds);
+            let created_at = last.map_or(requested, |m| requested.max(m.created_at));
+            let message_id = match id {
+                Some(i) if last.is_none_or(|m| i > m.id) => i,
+                _ => self.allocate_id(table::MESSAGE_COUNTER_SK).await?,
+            };
+            id = Some(message_id);
+            let message = Message {
+                id: message_id,
+                conversation_id,
+                position: conversation.message_count,
+                sender_type: new.sender_type,
+                message_text: new.message_text.clone(),
+                audio_url: new.audio_url.clone(),
+                media_type: new.media_type,
+                context_used: new.context_used.clone(),
+                confidence_score: new.confidence_score,
+                created_at,
+                whatsapp_id: new.whatsapp_id.clone(),
+            };
+            let last_message_at = created_at.max(conversation.last_message_at);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item::message_to_item(&message)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_error)?;
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(item::key(
+                    table::conversation_pk(conversation_id),
+                    table::META_SK,
+                )))
+                .update_expression(
+                    "SET message_count = :next, last_message_id = :id, last_message = :text, \
+                     last_sender_type = :sender, last_message_created_at = :created, \
+                     last_message_at = :last_at, #activity = :activity",
+                )
+                .condition_expression("message_count = :count")
+                .expression_attribute_names("#activity", table::ACTIVITY)
+                .expression_attribute_values(":next", n(conversation.message_count + 1))
+                .expression_attribute_values(":count", n(conversation.message_count))
+                .expression_attribute_values(":id", n(message_id))
+                .expression_attribute_values(":text", s(message.message_text.clone()))
+                .expression_attribute_values(":sender", s(message.sender_type.as_str()))
+                .expression_attribute_values(":created", s(created_at.to_string()))
+                .expression_attribute_values(":last_at", s(last_message_at.to_string()))
+                .expression_attribute_values(
+                    ":activity",
+                    s(table::activity(last_message_at, conversation_id)),
+                )
+                .build()
+                .map_err(build_error)?;
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(update).build(),
+            ];
+            match self.transact(items).await? {
+                TxOutcome::Done => return Ok(message),
+                TxOutcome::ConditionFailed(_) | TxOutcome::Conflict => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
+    }
+
+    /// Moves a conversation to another status (and so to another `by_status` partition).
+    pub async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError> {
+        self.update_conversation(conversation_id, table::STATUS, s(status.as_str()))
+            .await
+    }
+
+    pub async fn set_ai_enabled(
+        &self,
+        conversation_id: u64,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        self.update_conversation(
+            conversation_id,
+            "ai_enabled",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(enabled),
+        )
+        .await
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation_id: u64,
+        attribute: &str,
+        value: aws_sdk_dynamodb::types::AttributeValue,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(
+                table::conversation_pk(conversation_id),
+                table::META_SK,
+            )))
+            .update_expression("SET #a = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Err(StoreError::ConversationNotFound(conversation_id))
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The table design as data: key names, key formats, the two indexes and the table
+//! definition. This is the only place that knows how keys are spelled; `store` builds
+//! requests from it, `convo-admin create-table` and the tests create tables from it, and a
+//! test compares it with `template.yaml`. `docs/DESIGN.md` explains the choices.
+//!
+//! | item          | pk                 | sk                  | GSI keys                                   |
+//! |---------------|--------------------|---------------------|--------------------------------------------|
+//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`  |
+//! | message       | `C#<conversation>` | `M#<position:016>`  | –                                          |
+//! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
+//! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
+//!
+//! `M#…` sorts before `META` (`#` < `E`), so one descending query from `META` returns the
+//! conversation followed by its newest messages: the first page in one round trip.
+
+use jiff::Timestamp;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+/// Partition key of [`INDEX_BY_ACTIVITY`]: every conversation carries [`INBOX_ALL`].
+pub const INBOX: &str = "inbox";
+/// Partition key of [`INDEX_BY_STATUS`]: the conversation's status.
+pub const STATUS: &str = "status";
+/// Sort key of both indexes: `<last_message_at as RFC 3339 UTC>#<id:016>`.
+pub const ACTIVITY: &str = "activity";
+
+/// The whole inbox, newest activity first.
+pub const INDEX_BY_ACTIVITY: &str = "by_activity";
+/// One status's inbox, newest activity first.
+pub const INDEX_BY_STATUS: &str = "by_status";
+
+pub const INBOX_ALL: &str = "ALL";
+pub const META_SK: &str = "META";
+pub const PHONE_SK: &str = "PHONE";
+pub const COUNTER_PK: &str = "COUNTER";
+pub const CONVERSATION_COUNTER_SK: &str = "conversation";
+pub const MESSAGE_COUNTER_SK: &str = "message";
+
+/// Width of the zero-padded numbers in keys: 2^53 - 1 has 16 digits.
+const NUMBER_WIDTH: usize = 16;
+
+pub fn conversation_pk(id: u64) -> String {
+    format!("C#{id}")
+}
+
+pub fn message_sk(position: u64) -> String {
+    format!("M#{position:0NUMBER_WIDTH$}")
+}
+
+pub fn phone_pk(phone_number: &str) -> String {
+    format!("PHONE#{phone_number}")
+}
+
+/// Sort key of the inbox indexes: later activity sorts later, equal times by id, so a
+/// descending query gives the contract's order (`last_message_at` desc, then `id` desc).
+pub fn activity(last_message_at: Timestamp, id: u64) -> String {
+    format!("{last_message_at}#{id:0NUMBER_WIDTH$}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    S,
+    N,
+}
+
+impl AttrType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttrType::S => "S",
+            AttrType::N => "N",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    /// Both indexes project every attribute: the list is served from the index alone.
+    pub projection_all: bool,
+}
+
+/// The table definition, independent of any SDK type so it can be compared with
+/// `DescribeTable` output and with `template.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub attributes: Vec<(&'static str, AttrType)>,
+    pub indexes: Vec<IndexSpec>,
+    pub on_demand: bool,
+}
+
+pub fn spec() -> TableSpec {
+    TableSpec {
+        partition_key: PK,
+        sort_key: SK,
+        attributes: vec![
+            (PK, AttrType::S),
+            (SK, AttrType::S),
+            (INBOX, AttrType::S),
+            (STATUS, AttrType::S),
+            (ACTIVITY, AttrType::S),
+        ],
+        indexes: vec![
+            IndexSpec {
+                name: INDEX_BY_ACTIVITY,
+                partition_key: INBOX,
+                sort_key: ACTIVITY,
+                projection_all: true,
+            },
+            IndexSpec {
+                name: INDEX_BY_STATUS,
+                partition_key: STATUS,
+                sort_key: ACTIVITY,
+                projection_all: true,
+            },
+        ],
+        on_demand: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_position_and_before_meta() {
+        let mut keys = vec![
+            message_sk(10),
+            META_SK.to_string(),
+            message_sk(9),
+            message_sk(0),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                message_sk(0),
+                message_sk(9),
+                message_sk(10),
+                META_SK.to_string()
+            ]
+        );
+        assert!(message_sk(crate::model::MAX_ID) < META_SK.to_string());
+    }
+
+    #[test]
+    fn activity_sorts_by_time_then_id() {
+        let t1: Timestamp = "2024-01-15T14:30:25Z".parse().unwrap();
+        let t2: Timestamp = "2024-01-15T14:30:26Z".parse().unwrap();
+        assert!(activity(t1, 9) < activity(t1, 10));
+        assert!(activity(t1, 999) < activity(t2, 1));
+        assert_eq!(activity(t1, 7), "2024-01-15T14:30:25Z#0000000000000007");
+    }
+}

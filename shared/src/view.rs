@@ -1,0 +1,234 @@
+//! The contract's JSON shapes. Domain values are rendered through a [`Presentation`]
+//! (time zone and sender-type names), so the same `Conversation` serialises exactly as
+//! the legacy PHP endpoints did, in whatever zone `APP_TIMEZONE` names.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::model::{Conversation, Message, SenderType};
+
+/// Which names `sender_type` / `last_sender_type` use in responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SenderNames {
+    /// `customer`, `ai`, `human`: the names of the endpoint documents (default).
+    #[default]
+    CustomerAiHuman,
+    /// `user`, `bot`, `human`: what the legacy database stored and its dashboard script tests.
+    UserBotHuman,
+}
+
+impl SenderNames {
+    pub fn parse(s: &str) -> Option<SenderNames> {
+        match s {
+            "customer-ai-human" => Some(SenderNames::CustomerAiHuman),
+            "user-bot-human" => Some(SenderNames::UserBotHuman),
+            _ => None,
+        }
+    }
+
+    pub fn name(self, sender: SenderType) -> &'static str {
+        match self {
+            SenderNames::CustomerAiHuman => sender.as_str(),
+            SenderNames::UserBotHuman => sender.legacy_name(),
+        }
+    }
+}
+
+/// How timestamps and sender types are shown.
+#[derive(Debug, Clone)]
+pub struct Presentation {
+    pub time_zone: TimeZone,
+    pub sender_names: SenderNames,
+}
+
+impl Default for Presentation {
+    fn default() -> Self {
+        Presentation {
+            time_zone: TimeZone::UTC,
+            sender_names: SenderNames::default(),
+        }
+    }
+}
+
+impl Presentation {
+    /// `YYYY-MM-DD HH:MM:SS` in the configured zone, as the legacy API printed MySQL times.
+    pub fn time(&self, ts: Timestamp) -> String {
+        let dt = self.time_zone.to_datetime(ts);
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        )
+    }
+
+    pub fn conversation<'a>(&self, c: &'a Conversation) -> ConversationView<'a> {
+        let last = c.last_message.as_ref();
+        ConversationView {
+            id: c.id,
+            phone_number: &c.phone_number,
+            contact_name: c.contact_name.as_deref(),
+            status: c.status.as_str(),
+            ai_enabled: u8::from(c.ai_enabled),
+            last_message_at: self.time(c.last_message_at),
+            created_at: self.time(c.created_at),
+            last_message: last.map(|m| m.text.as_str()),
+            last_sender_type: last.map(|m| self.sender_names.name(m.sender_type)),
+            last_message_created_at: last.map(|m| self.time(m.created_at)),
+        }
+    }
+
+    pub fn message<'a>(&self, m: &'a Message) -> MessageView<'a> {
+        MessageView {
+            id: m.id,
+            sender_type: self.sender_names.name(m.sender_type),
+            message_text: &m.message_text,
+            audio_url: m.audio_url.as_deref(),
+            media_type: m.media_type.as_str(),
+            context_used: m.context_used.as_deref(),
+            confidence_score: m.confidence_score,
+            created_at: self.time(m.created_at),
+        }
+    }
+}
+
+/// One element of `conversations` in `GET /api/conversations`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ConversationView<'a> {
+    pub id: u64,
+    pub phone_number: &'a str,
+    pub contact_name: Option<&'a str>,
+    pub status: &'static str,
+    /// The integer 0 or 1, never a boolean (the PHP API returned MySQL's TINYINT).
+    pub ai_enabled: u8,
+    pub last_message_at: String,
+    pub created_at: String,
+    pub last_message: Option<&'a str>,
+    pub last_sender_type: Option<&'static str>,
+    pub last_message_created_at: Option<String>,
+}
+
+/// One element of `messages` in `GET /api/conversations/{id}/messages`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct MessageView<'a> {
+    pub id: u64,
+    pub sender_type: &'static str,
+    pub message_text: &'a str,
+    pub audio_url: Option<&'a str>,
+    pub media_type: &'static str,
+    pub context_used: Option<&'a str>,
+    pub confidence_score: Option<f64>,
+    pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LastMessage, MediaType, Status};
+    use serde_json::json;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn conversation() -> Conversation {
+        Conversation {
+            id: 1,
+            phone_number: "1234567890".into(),
+            contact_name: Some("John Doe".into()),
+            status: Status::Active,
+            ai_enabled: true,
+            last_message_at: ts("2024-01-15T14:30:25Z"),
+            created_at: ts("2024-01-10T09:00:00Z"),
+            last_message: Some(LastMessage {
+                id: 9,
+                text: "Thank you for your help!".into(),
+                sender_type: SenderType::Customer,
+                created_at: ts("2024-01-15T14:30:25Z"),
+            }),
+            message_count: 3,
+        }
+    }
+
+    #[test]
+    fn conversation_serialises_to_the_contract_shape() {
+        let c = conversation();
+        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "id": 1,
+                "phone_number": "1234567890",
+                "contact_name": "John Doe",
+                "status": "active",
+                "ai_enabled": 1,
+                "last_message_at": "2024-01-15 14:30:25",
+                "created_at": "2024-01-10 09:00:00",
+                "last_message": "Thank you for your help!",
+                "last_sender_type": "customer",
+                "last_message_created_at": "2024-01-15 14:30:25"
+            })
+        );
+    }
+
+    #[test]
+    fn conversation_without_messages_has_null_last_fields() {
+        let mut c = conversation();
+        c.last_message = None;
+        c.contact_name = None;
+        c.ai_enabled = false;
+        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        assert_eq!(v["last_message"], json!(null));
+        assert_eq!(v["last_sender_type"], json!(null));
+        assert_eq!(v["last_message_created_at"], json!(null));
+        assert_eq!(v["contact_name"], json!(null));
+        assert_eq!(v["ai_enabled"], json!(0));
+    }
+
+    #[test]
+    fn empty_contact_name_stays_empty() {
+        let mut c = conversation();
+        c.contact_name = Some(String::new());
+        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        assert_eq!(v["contact_name"], json!(""));
+    }
+
+    #[test]
+    fn message_serialises_to_the_contract_shape_in_the_configured_zone() {
+        let m = Message {
+            id: 46,
+            conversation_id: 1,
+            position: 1,
+            sender_type: SenderType::Ai,
+            message_text: "I'd be happy to help".into(),
+            audio_url: None,
+            media_type: MediaType::Text,
+            context_used: Some("Order tracking".into()),
+            confidence_score: Some(0.92),
+            created_at: ts("2024-01-15T15:30:05Z"),
+            whatsapp_id: Some("wamid.X".into()),
+        };
+        let p = Presentation {
+            time_zone: TimeZone::get("America/Bogota").unwrap(),
+            sender_names: SenderNames::UserBotHuman,
+        };
+        let v = serde_json::to_value(p.message(&m)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "id": 46,
+                "sender_type": "bot",
+                "message_text": "I'd be happy to help",
+                "audio_url": null,
+                "media_type": "text",
+                "context_used": "Order tracking",
+                "confidence_score": 0.92,
+                "created_at": "2024-01-15 10:30:05"
+            })
+        );
+    }
+}
