@@ -1,1 +1,446 @@
+//! Every Store operation against a real DynamoDB API (Moto), with what each read costs
+//! asserted from DynamoDB's own answers.
 
+use std::collections::HashSet;
+
+use integration_tests::fresh_store;
+use jiff::Timestamp;
+use shared::cursor::BeforeCursor;
+use shared::model::{Conversation, MediaType, Message, NewConversation, NewMessage, SenderType, Status};
+use shared::store::{ListQuery, Record};
+use shared::{Store, StoreError};
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + secs).unwrap()
+}
+
+fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
+    Conversation {
+        id,
+        phone_number: format!("57300{id:07}"),
+        contact_name: Some(format!("Contact {id}")),
+        status,
+        ai_enabled: id % 2 == 0,
+        last_message_at: at(last_secs),
+        created_at: at(0),
+        last_message: None,
+        message_count: 0,
+    }
+}
+
+fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
+    Message {
+        id,
+        conversation_id,
+        position,
+        sender_type: SenderType::ALL[(id % 3) as usize],
+        message_text: format!("message {id}"),
+        audio_url: None,
+        media_type: MediaType::Text,
+        context_used: None,
+        confidence_score: None,
+        created_at: at(secs),
+        whatsapp_id: None,
+    }
+}
+
+/// A conversation with `n` messages (ids 1..=n, one second apart), written as an import does.
+async fn conversation_with_messages(store: &Store, id: u64, n: u64) -> Conversation {
+    let messages: Vec<Message> = (0..n).map(|p| message(p + 1, id, p, p as i64)).collect();
+    let mut c = conversation(id, Status::Active, n as i64);
+    c.message_count = n;
+    c.last_message = messages.last().map(Message::summary);
+    let mut records: Vec<Record> = messages.into_iter().map(Record::Message).collect();
+    records.push(Record::Conversation(c.clone()));
+    for chunk in records.chunks(500) {
+        store.put_records(chunk).await.unwrap();
+    }
+    c
+}
+
+fn ids(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_pages_read_at_most_limit_plus_one_items_at_any_offset() {
+    let store = fresh_store().await;
+    conversation_with_messages(&store, 1, 2_500).await;
+    // Newest first numbering: offset o holds message ids 2500-o-limit+1 ..= 2500-o.
+    for (offset, round_trips) in [(0u64, 1u32), (20, 2), (1_240, 2), (2_480, 2), (2_490, 2)] {
+        let page = store.message_page(1, offset, 20).await.unwrap();
+        let newest = 2_500 - offset;
+        let oldest = newest.saturating_sub(19).max(1);
+        assert_eq!(ids(&page.messages), (oldest..=newest).collect::<Vec<_>>(), "offset {offset}");
+        assert_eq!(page.total, 2_500);
+        assert_eq!(page.has_more, offset + 20 < 2_500);
+        assert!(page.cost.items_read <= 21, "offset {offset}: read {} items", page.cost.items_read);
+        assert_eq!(page.cost.round_trips, round_trips, "offset {offset}");
+    }
+    // At or past the end: empty, and only the conversation is read.
+    let page = store.message_page(1, 2_500, 20).await.unwrap();
+    assert!(page.messages.is_empty() && !page.has_more && page.before.is_none());
+    assert_eq!(page.cost.items_read, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_pages_walk_back_to_the_first_message_exactly_once_in_one_round_trip_each() {
+    let store = fresh_store().await;
+    conversation_with_messages(&store, 3, 95).await;
+    let first = store.message_page(3, 0, 20).await.unwrap();
+    let mut seen = ids(&first.messages);
+    let mut cursor = first.before;
+    // A message arriving meanwhile does not shift the older pages.
+    store
+        .append_message(3, NewMessage::text(SenderType::Customer, "late"))
+        .await
+        .unwrap();
+    let mut pages = 1;
+    while let Some(c) = cursor {
+        let page = store.messages_before(3, c, 20).await.unwrap();
+        assert_eq!(page.cost.round_trips, 1);
+        assert!(page.cost.items_read <= 21);
+        assert_eq!(page.total, 96);
+        assert_eq!(page.has_more, page.before.is_some());
+        let mut older = ids(&page.messages);
+        older.extend(seen);
+        seen = older;
+        cursor = page.before;
+        pages += 1;
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seen, (1..=95).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_conversation_is_not_found_on_every_read() {
+    let store = fresh_store().await;
+    conversation_with_messages(&store, 1, 3).await;
+    assert!(matches!(
+        store.message_page(2, 0, 20).await,
+        Err(StoreError::ConversationNotFound(2))
+    ));
+    assert!(matches!(
+        store.message_page(2, 5, 20).await,
+        Err(StoreError::ConversationNotFound(2))
+    ));
+    assert!(matches!(
+        store.messages_before(2, BeforeCursor { position: 2 }, 20).await,
+        Err(StoreError::ConversationNotFound(2))
+    ));
+    assert!(store.get_conversation(2).await.unwrap().is_none());
+    assert_eq!(store.get_conversation(1).await.unwrap().unwrap().message_count, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_once() {
+    let store = fresh_store().await;
+    // 50 conversations; several share a last_message_at.
+    let mut records = Vec::new();
+    for id in 1..=50u64 {
+        let status = Status::ALL[(id % 3) as usize];
+        records.push(Record::Conversation(conversation(id, status, (id / 4) as i64)));
+    }
+    store.put_records(&records).await.unwrap();
+    for status in [None, Some(Status::Active), Some(Status::PendingHuman), Some(Status::Closed)] {
+        let mut expected: Vec<(Timestamp, u64)> = (1..=50u64)
+            .filter(|id| status.is_none_or(|s| s == Status::ALL[(id % 3) as usize]))
+            .map(|id| (at((id / 4) as i64), id))
+            .collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        let expected: Vec<u64> = expected.into_iter().map(|(_, id)| id).collect();
+        for limit in [1u32, 7, 16, 100] {
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.list_conversations(ListQuery { status, limit, after }).await.unwrap();
+                assert!(page.cost.items_read <= limit + 1, "read {}", page.cost.items_read);
+                assert_eq!(page.cost.round_trips, 1);
+                if page.next.is_some() {
+                    assert_eq!(page.conversations.len(), limit as usize);
+                }
+                got.extend(page.conversations.iter().map(|c| c.id));
+                after = page.next;
+                if after.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(got, expected, "status {status:?} limit {limit}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_keep_the_summary_count_and_list_order() {
+    let store = fresh_store().await;
+    let a = store
+        .create_conversation(NewConversation {
+            phone_number: "111".into(),
+            contact_name: Some("A".into()),
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    let b = store
+        .create_conversation(NewConversation {
+            phone_number: "222".into(),
+            contact_name: None,
+            status: Status::PendingHuman,
+            ai_enabled: false,
+        })
+        .await
+        .unwrap();
+    assert_ne!(a.id, b.id);
+    let empty = store.message_page(a.id, 0, 20).await.unwrap();
+    assert!(empty.messages.is_empty() && empty.total == 0 && !empty.has_more);
+
+    let mut ai = NewMessage::text(SenderType::Ai, "respuesta");
+    ai.context_used = Some("FAQ".into());
+    ai.confidence_score = Some(0.87);
+    ai.created_at = Some(Timestamp::now() + jiff::SignedDuration::from_secs(60));
+    store
+        .append_message(a.id, NewMessage::text(SenderType::Customer, "hola"))
+        .await
+        .unwrap();
+    let m2 = store.append_message(a.id, ai).await.unwrap();
+    // An append with an older time than the newest message is raised to it: positions
+    // always follow the chronological order.
+    let mut old = NewMessage::text(SenderType::Human, "tarde");
+    old.created_at = Some(Timestamp::from_second(1_000).unwrap());
+    let m3 = store.append_message(a.id, old).await.unwrap();
+    assert_eq!(m3.created_at, m2.created_at);
+    assert!(m3.id > m2.id);
+
+    let c = store.get_conversation(a.id).await.unwrap().unwrap();
+    assert_eq!(c.message_count, 3);
+    let last = c.last_message.unwrap();
+    assert_eq!((last.id, last.text.as_str(), last.sender_type), (m3.id, "tarde", SenderType::Human));
+    assert_eq!(c.last_message_at, m3.created_at);
+
+    let page = store.message_page(a.id, 0, 20).await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.message_text.as_str()).collect::<Vec<_>>(), ["hola", "respuesta", "tarde"]);
+    assert_eq!(page.messages[1].confidence_score, Some(0.87));
+    assert_eq!(page.messages[1].context_used.as_deref(), Some("FAQ"));
+
+    // `a` now has the newest activity.
+    let list = store
+        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [a.id, b.id]);
+    assert!(matches!(
+        store.append_message(999, NewMessage::text(SenderType::Customer, "x")).await,
+        Err(StoreError::ConversationNotFound(999))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
+    let store = fresh_store().await;
+    let c = store
+        .create_conversation(NewConversation {
+            phone_number: "573000000001".into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for k in 0..50 {
+                store
+                    .append_message(c.id, NewMessage::text(SenderType::Customer, format!("w{writer}-{k}")))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let conversation = store.get_conversation(c.id).await.unwrap().unwrap();
+    assert_eq!(conversation.message_count, 400);
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store.message_page(c.id, offset, 20).await.unwrap();
+        let mut older = page.messages;
+        older.extend(all);
+        all = older;
+        offset += 20;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 400);
+    assert_eq!(all.iter().map(|m| m.position).collect::<Vec<_>>(), (0..400).collect::<Vec<_>>());
+    assert!(all.windows(2).all(|w| w[0].chronological_key() < w[1].chronological_key()));
+    assert_eq!(all.iter().map(|m| m.id).collect::<HashSet<_>>().len(), 400);
+    // Each writer's own messages stay in the order it sent them.
+    for writer in 0..8 {
+        let mine: Vec<String> = all
+            .iter()
+            .map(|m| m.message_text.clone())
+            .filter(|t| t.starts_with(&format!("w{writer}-")))
+            .collect();
+        assert_eq!(mine, (0..50).map(|k| format!("w{writer}-{k}")).collect::<Vec<_>>());
+    }
+    let last = conversation.last_message.unwrap();
+    assert_eq!(last.id, all[399].id);
+    assert_eq!(last.text, all[399].message_text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_number_belongs_to_one_conversation() {
+    let store = fresh_store().await;
+    let new = NewConversation {
+        phone_number: "573001234567".into(),
+        contact_name: None,
+        status: Status::Active,
+        ai_enabled: true,
+    };
+    let first = store.create_conversation(new.clone()).await.unwrap();
+    match store.create_conversation(new).await {
+        Err(StoreError::PhoneTaken(phone, owner)) => {
+            assert_eq!((phone.as_str(), owner), ("573001234567", first.id));
+        }
+        other => panic!("expected PhoneTaken, got {other:?}"),
+    }
+    let list = store
+        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(list.conversations.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equal_timestamps_order_by_id() {
+    let store = fresh_store().await;
+    // Three messages in the same second, written out of id order.
+    let msgs = vec![message(30, 1, 0, 5), message(31, 1, 1, 5), message(32, 1, 2, 5)];
+    let mut c = conversation(1, Status::Closed, 5);
+    c.message_count = 3;
+    c.last_message = Some(msgs[2].summary());
+    let mut records: Vec<Record> = msgs.into_iter().map(Record::Message).collect();
+    records.push(Record::Conversation(c));
+    // Two more conversations with the same last_message_at as conversation 1.
+    records.push(Record::Conversation(conversation(2, Status::Closed, 5)));
+    records.push(Record::Conversation(conversation(3, Status::Active, 5)));
+    store.put_records(&records).await.unwrap();
+    let page = store.message_page(1, 0, 2).await.unwrap();
+    assert_eq!(ids(&page.messages), [31, 32]);
+    let rest = store.messages_before(1, page.before.unwrap(), 2).await.unwrap();
+    assert_eq!(ids(&rest.messages), [30]);
+    let list = store
+        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [3, 2, 1]);
+    let closed = store
+        .list_conversations(ListQuery { status: Some(Status::Closed), limit: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(closed.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [2, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_ai_flag_changes_move_the_conversation_between_lists() {
+    let store = fresh_store().await;
+    let c = store
+        .create_conversation(NewConversation {
+            phone_number: "999".into(),
+            contact_name: Some(String::new()),
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    store.set_status(c.id, Status::PendingHuman).await.unwrap();
+    store.set_ai_enabled(c.id, false).await.unwrap();
+    let count = |status| {
+        let store = store.clone();
+        async move {
+            store
+                .list_conversations(ListQuery { status: Some(status), limit: 10, after: None })
+                .await
+                .unwrap()
+                .conversations
+        }
+    };
+    assert!(count(Status::Active).await.is_empty());
+    let pending = count(Status::PendingHuman).await;
+    assert_eq!(pending.len(), 1);
+    assert!(!pending[0].ai_enabled);
+    assert_eq!(pending[0].contact_name.as_deref(), Some(""));
+    assert!(matches!(
+        store.set_status(424242, Status::Closed).await,
+        Err(StoreError::ConversationNotFound(424242))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_ids_come_after_imported_ones() {
+    let store = fresh_store().await;
+    conversation_with_messages(&store, 500, 3).await;
+    store.raise_id_counters(500, 9_000).await.unwrap();
+    // Raising to a lower value never lowers a counter.
+    store.raise_id_counters(1, 1).await.unwrap();
+    let c = store
+        .create_conversation(NewConversation {
+            phone_number: "new".into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.id, 501);
+    let m = store
+        .append_message(500, NewMessage::text(SenderType::Customer, "after import"))
+        .await
+        .unwrap();
+    assert_eq!((m.id, m.position), (9_001, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_table_accepts_the_same_table_and_reports_a_different_one() {
+    let store = fresh_store().await;
+    assert_eq!(
+        store.ensure_table().await.unwrap(),
+        shared::store::TableCheck::AlreadyExists
+    );
+    // A table of the same name with another design.
+    let config = integration_tests::sdk_config().await;
+    let client = shared::client::dynamodb_client(&config);
+    let name = integration_tests::unique_table_name("other");
+    use aws_sdk_dynamodb::types::*;
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let other = Store::new(client, &name);
+    match other.ensure_table().await {
+        Err(shared::store::EnsureTableError::Mismatch(m)) => {
+            let text = m.to_string();
+            assert!(text.contains("missing:    key pk HASH"), "{text}");
+            assert!(text.contains("unexpected: key id HASH"), "{text}");
+            assert!(text.contains("missing:    index by_status"), "{text}");
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// Connect time-out: a healthy regional endpoint connects in a few ms; an endpoint that
@@ -27,7 +27,9 @@ fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
-pub async fn load_sdk_config() -> SdkConfig {
+/// The SDK's standard configuration chain with this project's HTTP client, time-outs
+/// and retry policy. Tests add an endpoint and static credentials to it.
+pub fn config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .timeout_config(
@@ -38,8 +40,10 @@ pub async fn load_sdk_config() -> SdkConfig {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .load()
-        .await
+}
+
+pub async fn load_sdk_config() -> SdkConfig {
+    config_loader().load().await
 }
 
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {

@@ -61,6 +61,6 @@ impl ReadCost {
 /// Full-jitter exponential back-off for retries the store does itself (transaction
 /// conflicts, unprocessed batch items); the SDK retries throttled requests on its own.
 pub(crate) async fn backoff(attempt: u32) {
-    let cap_ms = 10u64.saturating_mul(1 << attempt.min(6)).min(500);
+    let cap_ms = 5u64.saturating_mul(1 << attempt.min(6)).min(200);
     tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
 }

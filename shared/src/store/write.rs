@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::{ReadCost, Store, backoff};
 use crate::error::{StoreError, classify};
@@ -15,7 +15,7 @@ use crate::model::{
 use crate::table;
 
 /// Attempts of one append or create before giving up with `StoreError::Contention`.
-const MAX_WRITE_ATTEMPTS: u32 = 30;
+const MAX_WRITE_ATTEMPTS: u32 = 100;
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Dynamo(e.to_string())
@@ -24,8 +24,9 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 /// Why a transaction was cancelled, per item, as DynamoDB reports it.
 enum TxOutcome {
     Done,
-    /// A condition failed on the item at this index.
-    ConditionFailed(usize),
+    /// A condition failed on the item at this index; DynamoDB returns that item as it
+    /// is now when the request asked for it (`ReturnValuesOnConditionCheckFailure`).
+    ConditionFailed(usize, Option<crate::item::Item>),
     /// Another transaction touched the same items at the same time.
     Conflict,
 }
@@ -47,7 +48,7 @@ impl Store {
                         .iter()
                         .position(|r| r.code() == Some("ConditionalCheckFailed"))
                     {
-                        Ok(TxOutcome::ConditionFailed(i))
+                        Ok(TxOutcome::ConditionFailed(i, reasons[i].item().cloned()))
                     } else {
                         Ok(TxOutcome::Conflict)
                     }
@@ -161,7 +162,7 @@ impl Store {
             ];
             match self.transact(items).await? {
                 TxOutcome::Done => return Ok(conversation),
-                TxOutcome::ConditionFailed(1) => {
+                TxOutcome::ConditionFailed(1, _) => {
                     let phone = conversation.phone_number;
                     return Err(
                         match self
@@ -174,7 +175,7 @@ impl Store {
                         },
                     );
                 }
-                TxOutcome::ConditionFailed(_) => {
+                TxOutcome::ConditionFailed(..) => {
                     return Err(StoreError::Dynamo(format!(
                         "conversation id {} already exists: raise the id counter",
                         conversation.id
@@ -195,23 +196,29 @@ impl Store {
         conversation_id: u64,
         new: NewMessage,
     ) -> Result<Message, StoreError> {
-        let mut id = None;
+        // Allocated up front, so the window between reading the conversation and
+        // committing holds no other request; re-allocated only when a concurrent winner
+        // took a higher id (see below).
+        let mut message_id = self.allocate_id(table::MESSAGE_COUNTER_SK).await?;
+        // The conversation as a failed attempt found it, saving a read on retries.
+        let mut known: Option<Conversation> = None;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
-            let conversation = self
-                .get_meta(conversation_id, true, &mut ReadCost::default())
-                .await?
-                .ok_or(StoreError::ConversationNotFound(conversation_id))?;
+            let conversation = match known.take() {
+                Some(c) => c,
+                None => self
+                    .get_meta(conversation_id, true, &mut ReadCost::default())
+                    .await?
+                    .ok_or(StoreError::ConversationNotFound(conversation_id))?,
+            };
             let last = conversation.last_message.as_ref();
             // Positions follow (created_at, id): never older than the newest message, and
-            // an id above the newest one's (ids allocated before a concurrent winner's are
-            // dropped and a fresh one taken).
+            // an id above the newest one's (an id allocated before a concurrent winner's is
+            // dropped and a fresh one taken; ids stay unique, with gaps).
             let requested = new.created_at.unwrap_or_else(now_seconds);
             let created_at = last.map_or(requested, |m| requested.max(m.created_at));
-            let message_id = match id {
-                Some(i) if last.is_none_or(|m| i > m.id) => i,
-                _ => self.allocate_id(table::MESSAGE_COUNTER_SK).await?,
-            };
-            id = Some(message_id);
+            if last.is_some_and(|m| message_id <= m.id) {
+                message_id = self.allocate_id(table::MESSAGE_COUNTER_SK).await?;
+            }
             let message = Message {
                 id: message_id,
                 conversation_id,
@@ -244,6 +251,7 @@ impl Store {
                      last_message_at = :last_at, #activity = :activity",
                 )
                 .condition_expression("message_count = :count")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .expression_attribute_names("#activity", table::ACTIVITY)
                 .expression_attribute_values(":next", n(conversation.message_count + 1))
                 .expression_attribute_values(":count", n(conversation.message_count))
@@ -264,7 +272,11 @@ impl Store {
             ];
             match self.transact(items).await? {
                 TxOutcome::Done => return Ok(message),
-                TxOutcome::ConditionFailed(_) | TxOutcome::Conflict => backoff(attempt).await,
+                TxOutcome::ConditionFailed(1, Some(current)) => {
+                    known = Some(item::conversation_from_item(current)?);
+                    backoff(attempt).await;
+                }
+                TxOutcome::ConditionFailed(..) | TxOutcome::Conflict => backoff(attempt).await,
             }
         }
         Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
