@@ -1,1 +1,281 @@
+//! `convo-admin` commands, run in-process against a real DynamoDB API (Moto).
 
+use std::path::PathBuf;
+
+use clap::Parser;
+use convo_admin::cli::{Cli, run};
+use integration_tests::{all_items, sdk_config, unique_table_name, workspace_root};
+use shared::model::{MediaType, NewConversation, SenderType, Status};
+use shared::store::ListQuery;
+use shared::view::Presentation;
+use shared::{Store, client};
+
+fn fixture(name: &str) -> String {
+    let path: PathBuf = workspace_root().join("tests/fixtures/legacy").join(name);
+    path.display().to_string()
+}
+
+async fn admin(table: &str, args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["convo-admin", "--table", table];
+    argv.extend_from_slice(args);
+    run(Cli::try_parse_from(argv)?, &sdk_config().await).await
+}
+
+async fn store_for(table: &str) -> Store {
+    Store::new(client::dynamodb_client(&sdk_config().await), table)
+}
+
+async fn import_fixture(table: &str, messages: &str) -> anyhow::Result<()> {
+    admin(
+        table,
+        &[
+            "import",
+            "--conversations",
+            &fixture("conversations.jsonl"),
+            "--messages",
+            &fixture(messages),
+            "--source-timezone",
+            "America/Bogota",
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_table_is_idempotent() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    admin(&table, &["create-table"]).await.unwrap();
+    let described = store_for(&table)
+        .await
+        .client()
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let lines = shared::store::description_lines(described.table().unwrap());
+    assert_eq!(lines, shared::table::spec().lines());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_keeps_ids_maps_senders_converts_times_and_positions_messages() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    import_fixture(&table, "messages.jsonl").await.unwrap();
+    let store = store_for(&table).await;
+    let show = Presentation::default();
+
+    let list = store
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap();
+    // last_message_at desc, equal times (7 and 2) by id desc.
+    assert_eq!(
+        list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [1, 7, 2, 9]
+    );
+    let first = serde_json::to_value(show.conversation(&list.conversations[0])).unwrap();
+    assert_eq!(
+        first,
+        serde_json::json!({
+            "id": 1, "phone_number": "1234567890", "contact_name": "John Doe", "status": "active",
+            "ai_enabled": 1, "last_message_at": "2024-01-15 14:30:25", "created_at": "2024-01-10 09:00:00",
+            "last_message": "Thank you for your help! 🙏", "last_sender_type": "customer",
+            "last_message_created_at": "2024-01-15 14:30:25"
+        })
+    );
+    let nine = &list.conversations[3];
+    assert_eq!(nine.contact_name.as_deref(), Some(""));
+    assert!(nine.last_message.is_none() && nine.message_count == 0);
+    assert_eq!(list.conversations[1].contact_name, None);
+
+    let page = store.message_page(1, 0, 20).await.unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [45, 46, 47, 48, 49]
+    );
+    assert_eq!(page.total, 5);
+    let senders: Vec<SenderType> = page.messages.iter().map(|m| m.sender_type).collect();
+    use SenderType::*;
+    assert_eq!(senders, [Customer, Ai, Customer, Human, Customer]);
+    assert_eq!(page.messages[1].confidence_score, Some(0.92));
+    assert_eq!(
+        page.messages[3].message_text,
+        "Soy Laura, \"agente\" humana.\nLínea 2\ttab"
+    );
+    assert_eq!(show.time(page.messages[0].created_at), "2024-01-15 10:30:00");
+
+    let two = store.message_page(2, 0, 20).await.unwrap();
+    assert_eq!(two.messages[0].media_type, MediaType::Audio);
+    assert_eq!(
+        two.messages[0].audio_url.as_deref(),
+        Some("https://media.example.com/a/50.ogg")
+    );
+    assert_eq!(two.messages[1].confidence_score, Some(0.55));
+
+    // Ids allocated after the import come after the legacy ones.
+    let created = store
+        .create_conversation(NewConversation {
+            phone_number: "new-number".into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.id, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_the_same_import_again_changes_nothing() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    import_fixture(&table, "messages.jsonl").await.unwrap();
+    let store = store_for(&table).await;
+    let before = all_items(&store).await;
+    assert_eq!(
+        before.len(),
+        4 * 2 + 9 + 2,
+        "conversations, phone claims, messages, counters"
+    );
+    import_fixture(&table, "messages.jsonl").await.unwrap();
+    assert_eq!(all_items(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_line_stops_the_import_with_its_place_and_nothing_is_written() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    let err = import_fixture(&table, "bad-messages.jsonl").await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("bad-messages.jsonl:3: sender_type: must be user, bot, human"),
+        "{text}"
+    );
+    assert!(all_items(&store_for(&table).await).await.is_empty());
+
+    let err = admin(
+        &table,
+        &[
+            "import",
+            "--conversations",
+            &fixture("conversations.jsonl"),
+            "--messages",
+            &fixture("messages.jsonl"),
+            "--source-timezone",
+            "Mars/Olympus",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("--source-timezone \"Mars/Olympus\" is not an IANA time zone"));
+    assert!(all_items(&store_for(&table).await).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_writes_nothing() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    let c = fixture("conversations.jsonl");
+    let m = fixture("messages.jsonl");
+    admin(
+        &table,
+        &["import", "--conversations", &c, "--messages", &m, "--dry-run"],
+    )
+    .await
+    .unwrap();
+    assert!(all_items(&store_for(&table).await).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_does_not_take_a_phone_number_from_another_conversation() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    let store = store_for(&table).await;
+    // A live conversation already has John Doe's number.
+    store.raise_id_counters(100, 100).await.unwrap();
+    store
+        .create_conversation(NewConversation {
+            phone_number: "1234567890".into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+        })
+        .await
+        .unwrap();
+    let before = all_items(&store).await;
+    let err = import_fixture(&table, "messages.jsonl").await.unwrap_err();
+    assert!(
+        format!("{err:#}")
+            .contains("phone number \"1234567890\" of conversation 1 already belongs to conversation 101"),
+        "{err:#}"
+    );
+    assert_eq!(all_items(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_does_not_overwrite_a_conversation_that_changed_since() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    import_fixture(&table, "messages.jsonl").await.unwrap();
+    let store = store_for(&table).await;
+    store
+        .append_message(
+            1,
+            shared::NewMessage::text(SenderType::Customer, "new since the import"),
+        )
+        .await
+        .unwrap();
+    let before = all_items(&store).await;
+    let err = import_fixture(&table, "messages.jsonl").await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("conversation 1 already exists in the table with other data (6 messages"),
+        "{err:#}"
+    );
+    assert_eq!(all_items(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_demo_loads_every_status_and_media_type() {
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    admin(&table, &["seed-demo"]).await.unwrap();
+    let store = store_for(&table).await;
+    for status in Status::ALL {
+        let page = store
+            .list_conversations(ListQuery {
+                status: Some(status),
+                limit: 100,
+                after: None,
+            })
+            .await
+            .unwrap();
+        assert!(page.conversations.len() >= 10, "{status:?}");
+    }
+    let all = store
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 1000,
+            after: None,
+        })
+        .await
+        .unwrap();
+    let messages: u64 = all.conversations.iter().map(|c| c.message_count).sum();
+    assert!(messages >= 200, "{messages}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_configuration_is_reported_clearly() {
+    let err = run(
+        Cli::try_parse_from(["convo-admin", "--table", "", "create-table"]).unwrap(),
+        &sdk_config().await,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("set TABLE_NAME"), "{err}");
+}

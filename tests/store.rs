@@ -20,7 +20,7 @@ fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
         phone_number: format!("57300{id:07}"),
         contact_name: Some(format!("Contact {id}")),
         status,
-        ai_enabled: id % 2 == 0,
+        ai_enabled: id.is_multiple_of(2),
         last_message_at: at(last_secs),
         created_at: at(0),
         last_message: None,
@@ -71,10 +71,18 @@ async fn message_pages_read_at_most_limit_plus_one_items_at_any_offset() {
         let page = store.message_page(1, offset, 20).await.unwrap();
         let newest = 2_500 - offset;
         let oldest = newest.saturating_sub(19).max(1);
-        assert_eq!(ids(&page.messages), (oldest..=newest).collect::<Vec<_>>(), "offset {offset}");
+        assert_eq!(
+            ids(&page.messages),
+            (oldest..=newest).collect::<Vec<_>>(),
+            "offset {offset}"
+        );
         assert_eq!(page.total, 2_500);
         assert_eq!(page.has_more, offset + 20 < 2_500);
-        assert!(page.cost.items_read <= 21, "offset {offset}: read {} items", page.cost.items_read);
+        assert!(
+            page.cost.items_read <= 21,
+            "offset {offset}: read {} items",
+            page.cost.items_read
+        );
         assert_eq!(page.cost.round_trips, round_trips, "offset {offset}");
     }
     // At or past the end: empty, and only the conversation is read.
@@ -142,7 +150,12 @@ async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_onc
         records.push(Record::Conversation(conversation(id, status, (id / 4) as i64)));
     }
     store.put_records(&records).await.unwrap();
-    for status in [None, Some(Status::Active), Some(Status::PendingHuman), Some(Status::Closed)] {
+    for status in [
+        None,
+        Some(Status::Active),
+        Some(Status::PendingHuman),
+        Some(Status::Closed),
+    ] {
         let mut expected: Vec<(Timestamp, u64)> = (1..=50u64)
             .filter(|id| status.is_none_or(|s| s == Status::ALL[(id % 3) as usize]))
             .map(|id| (at((id / 4) as i64), id))
@@ -153,7 +166,10 @@ async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_onc
             let mut got = Vec::new();
             let mut after = None;
             loop {
-                let page = store.list_conversations(ListQuery { status, limit, after }).await.unwrap();
+                let page = store
+                    .list_conversations(ListQuery { status, limit, after })
+                    .await
+                    .unwrap();
                 assert!(page.cost.items_read <= limit + 1, "read {}", page.cost.items_read);
                 assert_eq!(page.cost.round_trips, 1);
                 if page.next.is_some() {
@@ -215,22 +231,40 @@ async fn appends_keep_the_summary_count_and_list_order() {
     let c = store.get_conversation(a.id).await.unwrap().unwrap();
     assert_eq!(c.message_count, 3);
     let last = c.last_message.unwrap();
-    assert_eq!((last.id, last.text.as_str(), last.sender_type), (m3.id, "tarde", SenderType::Human));
+    assert_eq!(
+        (last.id, last.text.as_str(), last.sender_type),
+        (m3.id, "tarde", SenderType::Human)
+    );
     assert_eq!(c.last_message_at, m3.created_at);
 
     let page = store.message_page(a.id, 0, 20).await.unwrap();
-    assert_eq!(page.messages.iter().map(|m| m.message_text.as_str()).collect::<Vec<_>>(), ["hola", "respuesta", "tarde"]);
+    assert_eq!(
+        page.messages
+            .iter()
+            .map(|m| m.message_text.as_str())
+            .collect::<Vec<_>>(),
+        ["hola", "respuesta", "tarde"]
+    );
     assert_eq!(page.messages[1].confidence_score, Some(0.87));
     assert_eq!(page.messages[1].context_used.as_deref(), Some("FAQ"));
 
     // `a` now has the newest activity.
     let list = store
-        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 10,
+            after: None,
+        })
         .await
         .unwrap();
-    assert_eq!(list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [a.id, b.id]);
+    assert_eq!(
+        list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [a.id, b.id]
+    );
     assert!(matches!(
-        store.append_message(999, NewMessage::text(SenderType::Customer, "x")).await,
+        store
+            .append_message(999, NewMessage::text(SenderType::Customer, "x"))
+            .await,
         Err(StoreError::ConversationNotFound(999))
     ));
 }
@@ -253,7 +287,10 @@ async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
         tasks.spawn(async move {
             for k in 0..50 {
                 store
-                    .append_message(c.id, NewMessage::text(SenderType::Customer, format!("w{writer}-{k}")))
+                    .append_message(
+                        c.id,
+                        NewMessage::text(SenderType::Customer, format!("w{writer}-{k}")),
+                    )
                     .await
                     .unwrap();
             }
@@ -277,8 +314,14 @@ async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
         }
     }
     assert_eq!(all.len(), 400);
-    assert_eq!(all.iter().map(|m| m.position).collect::<Vec<_>>(), (0..400).collect::<Vec<_>>());
-    assert!(all.windows(2).all(|w| w[0].chronological_key() < w[1].chronological_key()));
+    assert_eq!(
+        all.iter().map(|m| m.position).collect::<Vec<_>>(),
+        (0..400).collect::<Vec<_>>()
+    );
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].chronological_key() < w[1].chronological_key())
+    );
     assert_eq!(all.iter().map(|m| m.id).collect::<HashSet<_>>().len(), 400);
     // Each writer's own messages stay in the order it sent them.
     for writer in 0..8 {
@@ -287,7 +330,10 @@ async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
             .map(|m| m.message_text.clone())
             .filter(|t| t.starts_with(&format!("w{writer}-")))
             .collect();
-        assert_eq!(mine, (0..50).map(|k| format!("w{writer}-{k}")).collect::<Vec<_>>());
+        assert_eq!(
+            mine,
+            (0..50).map(|k| format!("w{writer}-{k}")).collect::<Vec<_>>()
+        );
     }
     let last = conversation.last_message.unwrap();
     assert_eq!(last.id, all[399].id);
@@ -311,7 +357,11 @@ async fn a_phone_number_belongs_to_one_conversation() {
         other => panic!("expected PhoneTaken, got {other:?}"),
     }
     let list = store
-        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 10,
+            after: None,
+        })
         .await
         .unwrap();
     assert_eq!(list.conversations.len(), 1);
@@ -336,15 +386,29 @@ async fn equal_timestamps_order_by_id() {
     let rest = store.messages_before(1, page.before.unwrap(), 2).await.unwrap();
     assert_eq!(ids(&rest.messages), [30]);
     let list = store
-        .list_conversations(ListQuery { status: None, limit: 10, after: None })
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 10,
+            after: None,
+        })
         .await
         .unwrap();
-    assert_eq!(list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(
+        list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
     let closed = store
-        .list_conversations(ListQuery { status: Some(Status::Closed), limit: 10, after: None })
+        .list_conversations(ListQuery {
+            status: Some(Status::Closed),
+            limit: 10,
+            after: None,
+        })
         .await
         .unwrap();
-    assert_eq!(closed.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(
+        closed.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [2, 1]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,7 +429,11 @@ async fn status_and_ai_flag_changes_move_the_conversation_between_lists() {
         let store = store.clone();
         async move {
             store
-                .list_conversations(ListQuery { status: Some(status), limit: 10, after: None })
+                .list_conversations(ListQuery {
+                    status: Some(status),
+                    limit: 10,
+                    after: None,
+                })
                 .await
                 .unwrap()
                 .conversations
@@ -428,7 +496,13 @@ async fn create_table_accepts_the_same_table_and_reports_a_different_one() {
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

@@ -119,11 +119,7 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn write(
-    store: &Store,
-    plan: &ImportPlan,
-    what: &str,
-) -> anyhow::Result<import::ImportReport> {
+async fn write(store: &Store, plan: &ImportPlan, what: &str) -> anyhow::Result<import::ImportReport> {
     let bar = progress_bar(plan.record_count() as u64, what);
     let report = import::write_plan(store, plan, &bar).await;
     bar.finish_and_clear();

@@ -23,6 +23,11 @@ pub enum ImportError {
         "phone number {phone:?} of conversation {id} already belongs to conversation {owner} in the table"
     )]
     PhoneConflict { phone: String, id: u64, owner: u64 },
+    #[error(
+        "conversation {id} already exists in the table with other data ({what}); \
+         an import only adds conversations or rewrites them unchanged"
+    )]
+    ConversationConflict { id: u64, what: String },
     #[error(transparent)]
     Store(#[from] shared::StoreError),
 }
@@ -46,7 +51,7 @@ impl std::fmt::Display for ImportReport {
         writeln!(f, "messages:      {}", self.messages)?;
         write!(
             f,
-            "took {secs:.1} s ({:.0} rows/s, {} BatchWriteItem requests)",
+            "took {secs:.2} s ({:.0} rows/s, {} BatchWriteItem requests)",
             (self.conversations + self.messages) as f64 / secs.max(1e-9),
             self.requests
         )
@@ -91,6 +96,27 @@ pub async fn write_plan(
         }
     }
 
+    // Nor may it overwrite a conversation that lives on in the table (new messages,
+    // another number): re-running an import is fine only while nothing has changed.
+    let ids: Vec<u64> = plan.conversations.iter().map(|c| c.id).collect();
+    let existing = store.get_conversations(&ids).await?;
+    for c in &plan.conversations {
+        if let Some(current) = existing.get(&c.id)
+            && current != c
+        {
+            let what = if current.phone_number != c.phone_number {
+                format!("phone number {:?}", current.phone_number)
+            } else {
+                format!(
+                    "{} messages, status {}",
+                    current.message_count,
+                    current.status.as_str()
+                )
+            };
+            return Err(ImportError::ConversationConflict { id: c.id, what });
+        }
+    }
+
     let records: Vec<Record> = plan.records().collect();
     let mut requests = 0;
     // Messages strictly before conversations (see ImportPlan::records): the conversation
@@ -116,9 +142,7 @@ pub async fn write_plan(
         }
     }
     let (max_conversation, max_message) = plan.max_ids();
-    store
-        .raise_id_counters(max_conversation, max_message)
-        .await?;
+    store.raise_id_counters(max_conversation, max_message).await?;
     bar.finish_and_clear();
     Ok(ImportReport {
         conversations: plan.conversations.len(),
@@ -129,9 +153,7 @@ pub async fn write_plan(
     })
 }
 
-async fn join_one(
-    tasks: &mut JoinSet<Result<u32, shared::StoreError>>,
-) -> Result<u32, ImportError> {
+async fn join_one(tasks: &mut JoinSet<Result<u32, shared::StoreError>>) -> Result<u32, ImportError> {
     match tasks.join_next().await {
         Some(Ok(result)) => Ok(result?),
         Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),

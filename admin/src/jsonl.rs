@@ -30,8 +30,8 @@ fn read_rows<R: DeserializeOwned, T>(
         if line.trim().is_empty() {
             continue;
         }
-        let row: R = serde_json::from_str(&line)
-            .map_err(|e| at(n, format!("not a JSON object of a row: {e}")))?;
+        let row: R =
+            serde_json::from_str(&line).map_err(|e| at(n, format!("not a JSON object of a row: {e}")))?;
         let value = map(&row).map_err(|e| at(n, e.to_string()))?;
         rows.push((
             Origin {
@@ -44,13 +44,8 @@ fn read_rows<R: DeserializeOwned, T>(
     Ok(rows)
 }
 
-pub fn read_conversations(
-    path: &Path,
-    zone: &TimeZone,
-) -> Result<Vec<(Origin, Conversation)>, PlanError> {
-    read_rows(path, |row: &ConversationRow| {
-        legacy::map_conversation(row, zone)
-    })
+pub fn read_conversations(path: &Path, zone: &TimeZone) -> Result<Vec<(Origin, Conversation)>, PlanError> {
+    read_rows(path, |row: &ConversationRow| legacy::map_conversation(row, zone))
 }
 
 pub fn read_messages(path: &Path, zone: &TimeZone) -> Result<Vec<(Origin, Message)>, PlanError> {

@@ -127,32 +127,19 @@ fn show(v: &Option<Scalar>) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in the source zone → UTC.
-pub fn timestamp(
-    column: &'static str,
-    v: &Option<Scalar>,
-    zone: &TimeZone,
-) -> Result<Timestamp, RowError> {
+pub fn timestamp(column: &'static str, v: &Option<Scalar>, zone: &TimeZone) -> Result<Timestamp, RowError> {
     let Scalar::Text(t) = required(column, v)? else {
         return Err(err(
             column,
             format!("must be a 'YYYY-MM-DD HH:MM:SS' string, got {}", show(v)),
         ));
     };
-    let civil = DateTime::strptime("%Y-%m-%d %H:%M:%S", t).map_err(|_| {
-        err(
-            column,
-            format!("must be 'YYYY-MM-DD HH:MM:SS', got {}", show(v)),
-        )
-    })?;
+    let civil = DateTime::strptime("%Y-%m-%d %H:%M:%S", t)
+        .map_err(|_| err(column, format!("must be 'YYYY-MM-DD HH:MM:SS', got {}", show(v))))?;
     civil
         .to_zoned(zone.clone())
         .map(|z| z.timestamp())
-        .map_err(|e| {
-            err(
-                column,
-                format!("{t:?} is not a time in the source zone: {e}"),
-            )
-        })
+        .map_err(|e| err(column, format!("{t:?} is not a time in the source zone: {e}")))
 }
 
 /// A legacy conversation row as a conversation without messages (the import plan adds

@@ -55,10 +55,7 @@ impl ImportPlan {
             if let Some(first) = phones.get(&c.phone_number) {
                 return Err(PlanError {
                     origin,
-                    reason: format!(
-                        "phone_number {:?} already appears at {first}",
-                        c.phone_number
-                    ),
+                    reason: format!("phone_number {:?} already appears at {first}", c.phone_number),
                 });
             }
             phones.insert(c.phone_number.clone(), origin.clone());
@@ -112,12 +109,7 @@ impl ImportPlan {
     pub fn per_status(&self) -> Vec<(Status, usize)> {
         Status::ALL
             .into_iter()
-            .map(|s| {
-                (
-                    s,
-                    self.conversations.iter().filter(|c| c.status == s).count(),
-                )
-            })
+            .map(|s| (s, self.conversations.iter().filter(|c| c.status == s).count()))
             .collect()
     }
 
@@ -196,10 +188,7 @@ mod tests {
         assert_eq!(plan.conversations[0].message_count, 3);
         assert_eq!(plan.conversations[0].last_message.as_ref().unwrap().id, 10);
         // The conversation keeps its own last_message_at.
-        assert_eq!(
-            plan.conversations[0].last_message_at.as_second(),
-            1_700_000_000
-        );
+        assert_eq!(plan.conversations[0].last_message_at.as_second(), 1_700_000_000);
     }
 
     #[test]

@@ -60,8 +60,7 @@ fn open(binding: &str, cursor: &str) -> Result<String, InvalidCursor> {
     let bytes = (0..payload_hex.len())
         .step_by(2)
         .map(|i| {
-            u8::from_str_radix(payload_hex.get(i..i + 2).ok_or(InvalidCursor)?, 16)
-                .map_err(|_| InvalidCursor)
+            u8::from_str_radix(payload_hex.get(i..i + 2).ok_or(InvalidCursor)?, 16).map_err(|_| InvalidCursor)
         })
         .collect::<Result<Vec<u8>, _>>()?;
     let payload = String::from_utf8(bytes).map_err(|_| InvalidCursor)?;
@@ -104,19 +103,13 @@ impl ListCursor {
             return Err(InvalidCursor);
         }
         let last_message_at = Timestamp::from_second(secs).map_err(|_| InvalidCursor)?;
-        Ok(ListCursor {
-            last_message_at,
-            id,
-        })
+        Ok(ListCursor { last_message_at, id })
     }
 }
 
 impl BeforeCursor {
     pub fn encode(&self, conversation_id: u64) -> String {
-        seal(
-            &conversation_id.to_string(),
-            &format!("B.{}", self.position),
-        )
+        seal(&conversation_id.to_string(), &format!("B.{}", self.position))
     }
 
     pub fn decode(conversation_id: u64, cursor: &str) -> Result<BeforeCursor, InvalidCursor> {
@@ -154,10 +147,7 @@ mod tests {
     fn list_cursor_of_another_status_is_rejected() {
         let c = list().encode(Some(Status::Active));
         assert_eq!(ListCursor::decode(None, &c), Err(InvalidCursor));
-        assert_eq!(
-            ListCursor::decode(Some(Status::Closed), &c),
-            Err(InvalidCursor)
-        );
+        assert_eq!(ListCursor::decode(Some(Status::Closed), &c), Err(InvalidCursor));
     }
 
     #[test]
@@ -178,13 +168,7 @@ mod tests {
                 );
             }
         }
-        for bad in [
-            "",
-            "x",
-            &c[..c.len() - 1],
-            &format!("{c}00"),
-            &c.to_uppercase(),
-        ] {
+        for bad in ["", "x", &c[..c.len() - 1], &format!("{c}00"), &c.to_uppercase()] {
             assert_eq!(ListCursor::decode(None, bad), Err(InvalidCursor), "{bad}");
         }
     }
@@ -192,10 +176,7 @@ mod tests {
     #[test]
     fn before_cursor_is_bound_to_its_conversation() {
         let c = BeforeCursor { position: 20 }.encode(7);
-        assert_eq!(
-            BeforeCursor::decode(7, &c),
-            Ok(BeforeCursor { position: 20 })
-        );
+        assert_eq!(BeforeCursor::decode(7, &c), Ok(BeforeCursor { position: 20 }));
         assert_eq!(BeforeCursor::decode(8, &c), Err(InvalidCursor));
         let list_cursor = list().encode(None);
         assert_eq!(BeforeCursor::decode(7, &list_cursor), Err(InvalidCursor));

@@ -53,12 +53,7 @@ where
     let text = error_chain(&err);
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
-        SdkError::ServiceError(se)
-            if se
-                .err()
-                .code()
-                .is_some_and(|c| THROTTLING_CODES.contains(&c)) =>
-        {
+        SdkError::ServiceError(se) if se.err().code().is_some_and(|c| THROTTLING_CODES.contains(&c)) => {
             StoreError::Throttled(text)
         }
         _ => StoreError::Dynamo(text),

@@ -127,23 +127,13 @@ mod tests {
 
     #[test]
     fn message_keys_sort_by_position_and_before_meta() {
-        let mut keys = vec![
-            message_sk(10),
-            META_SK.to_string(),
-            message_sk(9),
-            message_sk(0),
-        ];
+        let mut keys = vec![message_sk(10), META_SK.to_string(), message_sk(9), message_sk(0)];
         keys.sort();
         assert_eq!(
             keys,
-            vec![
-                message_sk(0),
-                message_sk(9),
-                message_sk(10),
-                META_SK.to_string()
-            ]
+            vec![message_sk(0), message_sk(9), message_sk(10), META_SK.to_string()]
         );
-        assert!(message_sk(crate::model::MAX_ID) < META_SK.to_string());
+        assert!(message_sk(crate::model::MAX_ID).as_str() < META_SK);
     }
 
     #[test]

@@ -82,7 +82,11 @@ pub async fn sdk_config() -> SdkConfig {
 /// A name no other test of any test binary uses.
 pub fn unique_table_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A store over a new, empty table of its own.

@@ -4,9 +4,7 @@ async fn handler(_req: Request) -> Result<Response<Body>, Error> {
     Ok(Response::builder()
         .status(501)
         .header("content-type", "application/json; charset=utf-8")
-        .body(Body::from(
-            r#"{"success":false,"error":"not implemented yet"}"#,
-        ))?)
+        .body(Body::from(r#"{"success":false,"error":"not implemented yet"}"#))?)
 }
 
 #[tokio::main]

@@ -58,10 +58,7 @@ impl Store {
                     .send()
                     .await
                     .map_err(classify)?;
-                match out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                {
+                match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
                     Some(rest) if !rest.is_empty() => {
                         if attempt >= MAX_BATCH_RETRIES {
                             return Err(StoreError::Throttled(format!(

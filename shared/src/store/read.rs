@@ -47,9 +47,7 @@ impl MessagePage {
         let before = messages
             .first()
             .filter(|m| m.position > 0)
-            .map(|m| BeforeCursor {
-                position: m.position,
-            });
+            .map(|m| BeforeCursor { position: m.position });
         MessagePage {
             messages,
             total,
@@ -134,7 +132,7 @@ impl Store {
 
     /// One conversation: a single GetItem.
     pub async fn get_conversation(&self, id: u64) -> Result<Option<Conversation>, StoreError> {
-        Ok(self.get_meta(id, false, &mut ReadCost::default()).await?)
+        self.get_meta(id, false, &mut ReadCost::default()).await
     }
 
     pub(crate) async fn get_meta(
@@ -215,19 +213,10 @@ impl Store {
             .into_iter()
             .map(item::message_from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(MessagePage::new(
-            messages,
-            total,
-            offset + limit < total,
-            cost,
-        ))
+        Ok(MessagePage::new(messages, total, offset + limit < total, cost))
     }
 
-    async fn newest_messages(
-        &self,
-        conversation_id: u64,
-        limit: u64,
-    ) -> Result<MessagePage, StoreError> {
+    async fn newest_messages(&self, conversation_id: u64, limit: u64) -> Result<MessagePage, StoreError> {
         let out = self
             .client
             .query()
@@ -297,11 +286,7 @@ impl Store {
     }
 
     /// BatchGetItem (at most 100 keys), retrying unprocessed keys with back-off.
-    async fn batch_get(
-        &self,
-        keys: Vec<Item>,
-        cost: &mut ReadCost,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn batch_get(&self, keys: Vec<Item>, cost: &mut ReadCost) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
@@ -328,9 +313,7 @@ impl Store {
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys().is_empty() => {
                     if attempt >= 8 {
-                        return Err(StoreError::Throttled(
-                            "unprocessed keys after 8 retries".into(),
-                        ));
+                        return Err(StoreError::Throttled("unprocessed keys after 8 retries".into()));
                     }
                     pending = rest;
                     backoff(attempt).await;
@@ -341,11 +324,25 @@ impl Store {
         Ok(found)
     }
 
+    /// The conversations of these ids that exist (BatchGetItem, 100 keys a request).
+    pub async fn get_conversations(&self, ids: &[u64]) -> Result<HashMap<u64, Conversation>, StoreError> {
+        let mut found = HashMap::new();
+        let mut cost = ReadCost::default();
+        for chunk in ids.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|id| item::key(table::conversation_pk(*id), table::META_SK))
+                .collect();
+            for it in self.batch_get(keys, &mut cost).await? {
+                let c = item::conversation_from_item(it)?;
+                found.insert(c.id, c);
+            }
+        }
+        Ok(found)
+    }
+
     /// Which conversation owns each of these phone numbers, for those that are taken.
-    pub async fn phone_owners(
-        &self,
-        phones: &[String],
-    ) -> Result<HashMap<String, u64>, StoreError> {
+    pub async fn phone_owners(&self, phones: &[String]) -> Result<HashMap<String, u64>, StoreError> {
         let mut owners = HashMap::new();
         let mut cost = ReadCost::default();
         for chunk in phones.chunks(100) {

@@ -144,11 +144,7 @@ impl Store {
                 GlobalSecondaryIndex::builder()
                     .index_name(ix.name)
                     .set_key_schema(Some(key_schema(ix.partition_key, ix.sort_key)?))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .map_err(|e| StoreError::Dynamo(e.to_string()))
             })
@@ -191,11 +187,7 @@ impl Store {
                 .difference(&actual)
                 .map(|l| format!("  missing:    {l}"))
                 .collect();
-            differences.extend(
-                actual
-                    .difference(&expected)
-                    .map(|l| format!("  unexpected: {l}")),
-            );
+            differences.extend(actual.difference(&expected).map(|l| format!("  unexpected: {l}")));
             if !differences.is_empty() {
                 return Err(EnsureTableError::Mismatch(TableMismatch {
                     table: self.table.clone(),

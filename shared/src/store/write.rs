@@ -4,14 +4,14 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::{ReadCost, Store, backoff};
 use crate::error::{StoreError, classify};
 use crate::item::{self, n, s};
-use crate::model::{
-    Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds,
-};
+use crate::model::{Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds};
 use crate::table;
 
 /// Attempts of one append or create before giving up with `StoreError::Contention`.
@@ -53,9 +53,7 @@ impl Store {
                         Ok(TxOutcome::Conflict)
                     }
                 }
-                TransactWriteItemsError::TransactionInProgressException(_) => {
-                    Ok(TxOutcome::Conflict)
-                }
+                TransactWriteItemsError::TransactionInProgressException(_) => Ok(TxOutcome::Conflict),
                 _ => Err(classify(SdkError::ServiceError(se))),
             },
             Err(e) => Err(classify(e)),
@@ -115,10 +113,7 @@ impl Store {
             match result {
                 Ok(_) => {}
                 Err(SdkError::ServiceError(se))
-                    if matches!(
-                        se.err(),
-                        UpdateItemError::ConditionalCheckFailedException(_)
-                    ) => {}
+                    if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {}
                 Err(e) => return Err(classify(e)),
             }
         }
@@ -127,10 +122,7 @@ impl Store {
 
     /// Creates a conversation with a new id. The phone number is claimed in the same
     /// transaction, so two conversations can never share it.
-    pub async fn create_conversation(
-        &self,
-        new: NewConversation,
-    ) -> Result<Conversation, StoreError> {
+    pub async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
         let now = now_seconds();
         let conversation = Conversation {
             id: self.allocate_id(table::CONVERSATION_COUNTER_SK).await?,
@@ -155,21 +147,14 @@ impl Store {
             };
             let items = vec![
                 put(item::conversation_to_item(&conversation))?,
-                put(item::phone_item(
-                    &conversation.phone_number,
-                    conversation.id,
-                ))?,
+                put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
             match self.transact(items).await? {
                 TxOutcome::Done => return Ok(conversation),
                 TxOutcome::ConditionFailed(1, _) => {
                     let phone = conversation.phone_number;
                     return Err(
-                        match self
-                            .phone_owners(std::slice::from_ref(&phone))
-                            .await?
-                            .get(&phone)
-                        {
+                        match self.phone_owners(std::slice::from_ref(&phone)).await?.get(&phone) {
                             Some(&owner) => StoreError::PhoneTaken(phone, owner),
                             None => StoreError::PhoneTakenUnknownOwner(phone),
                         },
@@ -191,11 +176,7 @@ impl Store {
     /// conversation's count and last-message summary, on condition that the count is still
     /// the one read. Concurrent appends to one conversation therefore serialise: a loser
     /// re-reads and retries with back-off, and nothing is lost or reordered.
-    pub async fn append_message(
-        &self,
-        conversation_id: u64,
-        new: NewMessage,
-    ) -> Result<Message, StoreError> {
+    pub async fn append_message(&self, conversation_id: u64, new: NewMessage) -> Result<Message, StoreError> {
         // Allocated up front, so the window between reading the conversation and
         // committing holds no other request; re-allocated only when a concurrent winner
         // took a higher id (see below).
@@ -288,11 +269,7 @@ impl Store {
             .await
     }
 
-    pub async fn set_ai_enabled(
-        &self,
-        conversation_id: u64,
-        enabled: bool,
-    ) -> Result<(), StoreError> {
+    pub async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
         self.update_conversation(
             conversation_id,
             "ai_enabled",
@@ -324,10 +301,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se))
-                if matches!(
-                    se.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
+                if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
                 Err(StoreError::ConversationNotFound(conversation_id))
             }
