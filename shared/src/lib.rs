@@ -2,8 +2,11 @@
 //! DynamoDB table design and the store, cursors, and the contract's JSON shapes.
 
 pub mod client;
+pub mod config;
 pub mod cursor;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod item;
 pub mod model;
 pub mod store;

@@ -2,6 +2,9 @@
 //! virtualenv (`make tools`) — started once per test binary on a free loopback port and
 //! gone when the test binary exits. Each test gets a table of its own.
 
+pub mod apigw;
+pub mod contract;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

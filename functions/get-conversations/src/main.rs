@@ -1,13 +1,24 @@
-use lambda_http::{Body, Error, Request, Response, run, service_fn};
+//! Lambda entry point of `get-conversations`: init once (configuration, SDK client, time zone),
+//! then serve requests with the shared handler. No network call before the first request.
 
-async fn handler(_req: Request) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(501)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(Body::from(r#"{"success":false,"error":"not implemented yet"}"#))?)
-}
+use std::convert::Infallible;
 
-#[tokio::main]
+use lambda_http::{Error, Request, run, service_fn};
+use shared::config::Config;
+use shared::http::{App, get_conversations};
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    run(service_fn(handler)).await
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env().unwrap_or_else(|e| {
+        // Lambda reports the exit as Runtime.ExitError with this line in the log.
+        eprintln!("configuration error: {e}");
+        std::process::exit(1);
+    });
+    let app = App::from_config(config).await;
+    let app = &app;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(get_conversations(app, req).await)
+    }))
+    .await
 }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 
 pub use bulk::Record;
-pub use read::{ConversationPage, ListQuery, MessagePage};
+pub use read::{ConversationPage, ListQuery, MessagePage, page_positions};
 pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines};
 
 /// The store over one table. Cheap to clone: the SDK client is shared.

@@ -1,0 +1,130 @@
+//! Query and path parameters, by the contract's rules: integers are plain ASCII decimal
+//! digits, a repeated parameter's last value wins, and every rejection says what to fix.
+
+use lambda_http::{Request, RequestExt};
+
+use super::response::ApiError;
+use crate::model::MAX_ID;
+
+/// The query string of a request (decoded as browsers encode forms).
+pub struct Params<'a> {
+    req: &'a Request,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(req: &'a Request) -> Params<'a> {
+        Params { req }
+    }
+
+    /// The last value of a query parameter.
+    pub fn last(&self, name: &str) -> Option<&'a str> {
+        self.req
+            .query_string_parameters_ref()
+            .and_then(|q| q.all(name))
+            .and_then(|values| values.last().copied())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uint {
+    Value(u64),
+    /// Only digits, but more than fits in 64 bits.
+    TooLarge,
+}
+
+/// Plain ASCII decimal digits (no sign, space, exponent, hex or non-ASCII digits).
+pub fn parse_uint(s: &str) -> Option<Uint> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().map_or(Uint::TooLarge, Uint::Value))
+}
+
+/// A page size: ≥ 1, clamped to `max`, `default` when absent.
+pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match parse_uint(v) {
+        Some(Uint::Value(n)) if n >= 1 => Ok(u32::try_from(n).unwrap_or(u32::MAX).min(max)),
+        Some(Uint::TooLarge) => Ok(max),
+        _ => Err(ApiError::invalid(format!(
+            "limit must be an integer >= 1 (values above {max} are clamped to {max})"
+        ))),
+    }
+}
+
+/// A message offset: ≥ 0, default 0.
+pub fn offset(value: Option<&str>) -> Result<u64, ApiError> {
+    let Some(v) = value else {
+        return Ok(0);
+    };
+    match parse_uint(v) {
+        Some(Uint::Value(n)) if n <= MAX_ID => Ok(n),
+        Some(_) => Err(ApiError::invalid(format!("offset must be at most {MAX_ID}"))),
+        None => Err(ApiError::invalid("offset must be an integer >= 0")),
+    }
+}
+
+/// A conversation id: 1 ..= 2^53 - 1.
+pub fn conversation_id(v: &str, source: &str) -> Result<u64, ApiError> {
+    match parse_uint(v) {
+        Some(Uint::Value(n)) if (1..=MAX_ID).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(format!(
+            "{source} must be a conversation id: an integer from 1 to {MAX_ID}"
+        ))),
+    }
+}
+
+/// Where `/api/conversations/{id}/messages` puts the id: API Gateway (and `cargo lambda
+/// watch`) pass it as a path parameter; the raw path is the fallback.
+pub fn path_id(req: &Request) -> Option<String> {
+    if let Some(id) = req.path_parameters_ref().and_then(|p| p.first("id")) {
+        return Some(id.to_string());
+    }
+    let rest = req.raw_http_path().strip_prefix("/api/conversations/")?;
+    rest.strip_suffix("/messages")
+        .filter(|id| !id.contains('/'))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_ascii_digits_are_integers() {
+        assert_eq!(parse_uint("0"), Some(Uint::Value(0)));
+        assert_eq!(parse_uint("007"), Some(Uint::Value(7)));
+        assert_eq!(parse_uint("99999999999999999999999"), Some(Uint::TooLarge));
+        for bad in ["", "+5", " 5", "5 ", "-0", "1e2", "0x10", "1.5", "٣", "５", "5\0"] {
+            assert_eq!(parse_uint(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_clamp_and_reject() {
+        assert_eq!(limit(None, 20, 20), Ok(20));
+        assert_eq!(limit(Some("5"), 20, 20), Ok(5));
+        assert_eq!(limit(Some("21"), 20, 20), Ok(20));
+        assert_eq!(limit(Some("123456789012345678901234567890"), 100, 1000), Ok(1000));
+        for bad in ["0", "-1", "abc", "", "2.0"] {
+            let e = limit(Some(bad), 20, 20).unwrap_err();
+            assert_eq!(
+                e.detail,
+                "limit must be an integer >= 1 (values above 20 are clamped to 20)"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_and_ids() {
+        assert_eq!(offset(None), Ok(0));
+        assert_eq!(offset(Some("40")), Ok(40));
+        assert!(offset(Some("-1")).is_err());
+        assert!(offset(Some("9007199254740992")).is_err());
+        assert_eq!(conversation_id("9007199254740991", "id"), Ok(MAX_ID));
+        assert!(conversation_id("9007199254740992", "id").is_err());
+        assert!(conversation_id("0", "id").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! The contract's responses: JSON bodies with the three headers, and the error envelope.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::error::StoreError;
+
+/// What went wrong, as the client sees it: status, `code` and `detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn invalid(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_parameter",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            detail: "only GET is allowed".into(),
+        }
+    }
+
+    /// A store failure as the client may see it: the cause stays in the log, never in
+    /// the body (no SDK message, table name or stack trace).
+    pub fn from_store(e: &StoreError) -> ApiError {
+        match e {
+            StoreError::ConversationNotFound(id) => {
+                ApiError::not_found(format!("conversation {id} does not exist"))
+            }
+            e if e.is_transient() => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "unavailable",
+                detail: "the service is busy or its database is unreachable; retry shortly".into(),
+            },
+            _ => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "internal",
+                detail: "internal error; it has been logged".into(),
+            },
+        }
+    }
+}
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    error: &'a str,
+    code: &'a str,
+    detail: &'a str,
+}
+
+/// A JSON response with the headers every response carries.
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serialising our own view structs cannot fail (no maps with non-string keys, no
+    // custom serialisers that error); fall back to a fixed body rather than panic.
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|_| br#"{"success":false,"error":"internal","code":"internal"}"#.to_vec());
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The error envelope: `error` keeps the legacy endpoint's text.
+pub fn error(legacy_text: &str, e: &ApiError) -> Response<Body> {
+    let mut response = json(
+        e.status,
+        &ErrorBody {
+            success: false,
+            error: legacy_text,
+            code: e.code,
+            detail: &e.detail,
+        },
+    );
+    let headers = response.headers_mut();
+    match e.status {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
+        }
+        _ => {}
+    }
+    response
+}

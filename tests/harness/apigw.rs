@@ -1,0 +1,234 @@
+//! Requests as API Gateway HTTP API (payload 2.0) sends them, through the real handlers,
+//! or over HTTP to a running stack (`cargo lambda watch`, a deployed API).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::http::App;
+
+/// A response as a client sees it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The route of a path, as `template.yaml` declares it, with the path parameters.
+pub fn route(path: &str) -> Option<(&'static str, Option<String>)> {
+    match path {
+        "/api/conversations" => Some(("/api/conversations", None)),
+        "/api/get-conversations" => Some(("/api/get-conversations", None)),
+        "/api/get-conversations.php" => Some(("/api/get-conversations.php", None)),
+        "/api/get-conversation-messages" => Some(("/api/get-conversation-messages", None)),
+        "/api/get-conversation-messages.php" => Some(("/api/get-conversation-messages.php", None)),
+        _ => {
+            let id = path
+                .strip_prefix("/api/conversations/")?
+                .strip_suffix("/messages")?;
+            (!id.is_empty() && !id.contains('/'))
+                .then(|| ("/api/conversations/{id}/messages", Some(percent_decode(id))))
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The API Gateway HTTP API 2.0 event for `method path?query`.
+pub fn event(method: &str, path_and_query: &str) -> Value {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (route_path, id) = route(path).unwrap_or(("$default", None));
+    let route_key = if route_path == "$default" {
+        "$default".to_string()
+    } else {
+        format!("GET {route_path}")
+    };
+    // API Gateway joins repeated parameters with commas here; lambda_http reads the raw
+    // query string instead, as the handlers must.
+    let mut params = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k), percent_decode(v));
+        match params.get_mut(&k) {
+            Some(Value::String(prev)) => {
+                prev.push(',');
+                prev.push_str(&v);
+            }
+            _ => {
+                params.insert(k, Value::String(v));
+            }
+        }
+    }
+    let mut e = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "accept": "application/json",
+            "accept-encoding": "gzip, deflate, br",
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "contract-tests",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "contract-tests"
+            },
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "15/Jan/2024:14:30:25 +0000",
+            "timeEpoch": 1705329025000u64
+        },
+        "isBase64Encoded": false
+    });
+    if !params.is_empty() {
+        e["queryStringParameters"] = Value::Object(params);
+    }
+    if let Some(id) = id {
+        e["pathParameters"] = json!({ "id": id });
+    }
+    e
+}
+
+/// Runs an API Gateway event through the handler its route belongs to.
+pub async fn invoke(app: &App, event: &Value) -> Reply {
+    let raw_path = event["rawPath"].as_str().unwrap_or_default().to_string();
+    let req = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway 2.0 event");
+    let response = if raw_path.contains("messages") {
+        shared::http::get_conversation_messages(app, req).await
+    } else {
+        shared::http::get_conversations(app, req).await
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => t.as_bytes().to_vec(),
+        lambda_http::Body::Binary(b) => b.clone(),
+        _ => Vec::new(),
+    };
+    let body = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Where the contract suite sends its requests.
+pub enum Target<'a> {
+    /// The real handlers, called in-process with API Gateway 2.0 events.
+    InProcess(&'a App),
+    /// A running stack: `http://127.0.0.1:9000` (`make dev`), or a deployed API's URL.
+    Http(String),
+}
+
+impl Target<'_> {
+    pub async fn get(&self, path_and_query: &str) -> Reply {
+        match self {
+            Target::InProcess(app) => invoke(app, &event("GET", path_and_query)).await,
+            Target::Http(base) => {
+                let url = format!("{base}{path_and_query}");
+                tokio::task::spawn_blocking(move || http_get(&url))
+                    .await
+                    .expect("HTTP client task")
+            }
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET (plain HTTP, for local stacks): the server closes the
+/// connection after the response, so the body is everything after the headers.
+/// Transport failures are retried: `cargo lambda watch` drops a few requests.
+fn http_get(url: &str) -> Reply {
+    let rest = url.strip_prefix("http://").expect("an http:// base URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        match try_http_get(host, path) {
+            Ok(reply) => return reply,
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("GET {url} failed 5 times: {last_error}");
+}
+
+fn try_http_get(host: &str, path: &str) -> Result<Reply, String> {
+    let mut stream = TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {} bytes", raw.len()))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status line")?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = serde_json::from_slice(&raw[split + 4..])
+        .map_err(|e| format!("status {status}, body not JSON: {e}"))?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
