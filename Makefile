@@ -10,13 +10,16 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools test fmt lint unit clean-tools
+.PHONY: help tools test fmt lint template dev contract clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
-	@echo "make tools    install the pinned Python tools (Moto) into $(VENV)"
+	@echo "make dev      local stack: Moto, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
+	@echo "make contract the contract suite over HTTP against cargo lambda watch"
+	@echo "make tools    install the pinned Python tools (Moto, SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 
-## Python tools (Moto's DynamoDB API for the tests), pinned, in a git-ignored virtualenv.
+## Python tools (Moto for the tests, SAM CLI and cfn-lint for the template, cargo-lambda for
+## `make dev`), pinned, in a git-ignored virtualenv.
 tools: $(STAMP)
 
 $(STAMP): tools/requirements.txt
@@ -31,8 +34,19 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: tools fmt lint
+# template.yaml: cfn-lint and SAM's own validation (both offline).
+template: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
+
+test: tools fmt lint template
 	cargo test --workspace
+
+dev: tools
+	scripts/local-stack.sh dev
+
+contract: tools
+	scripts/local-stack.sh contract
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::{ReadCost, Store, backoff};
 use crate::error::{StoreError, classify};
-use crate::item::{self, n, s};
+use crate::item::{self, Item, n, s};
 use crate::model::{Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds};
 use crate::table;
 
@@ -21,39 +21,52 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Dynamo(e.to_string())
 }
 
-/// Why a transaction was cancelled, per item, as DynamoDB reports it.
+/// How a transaction ended.
 enum TxOutcome {
     Done,
-    /// A condition failed on the item at this index; DynamoDB returns that item as it
-    /// is now when the request asked for it (`ReturnValuesOnConditionCheckFailure`).
-    ConditionFailed(usize, Option<crate::item::Item>),
-    /// Another transaction touched the same items at the same time.
-    Conflict,
+    /// Cancelled: per item of the request, `Some(item as it is now)` where its condition
+    /// failed (the item is returned when the request asked for it with
+    /// `ReturnValuesOnConditionCheckFailure`), `None` where it did not. All `None`: another
+    /// transaction touched the same items at the same time.
+    Cancelled(Vec<Option<Option<Item>>>),
+}
+
+impl TxOutcome {
+    /// The current item behind a failed condition at `index`, if that condition failed.
+    fn failed(&self, index: usize) -> Option<Option<&Item>> {
+        match self {
+            TxOutcome::Cancelled(reasons) => reasons.get(index)?.as_ref().map(Option::as_ref),
+            TxOutcome::Done => None,
+        }
+    }
 }
 
 impl Store {
+    /// Runs a transaction with a fresh idempotency token: when the SDK retries a request
+    /// whose first try committed but whose answer was lost, DynamoDB answers the retry with
+    /// success instead of applying it twice (tokens are one per call, as a token reused
+    /// with other parameters is an error).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+        let token = format!("{:032x}", fastrand::u128(..));
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await
         {
             Ok(_) => Ok(TxOutcome::Done),
             Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => {
-                    let reasons = tc.cancellation_reasons();
-                    if let Some(i) = reasons
+                TransactWriteItemsError::TransactionCanceledException(tc) => Ok(TxOutcome::Cancelled(
+                    tc.cancellation_reasons()
                         .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
-                    {
-                        Ok(TxOutcome::ConditionFailed(i, reasons[i].item().cloned()))
-                    } else {
-                        Ok(TxOutcome::Conflict)
-                    }
+                        .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
+                        .collect(),
+                )),
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(TxOutcome::Cancelled(Vec::new()))
                 }
-                TransactWriteItemsError::TransactionInProgressException(_) => Ok(TxOutcome::Conflict),
                 _ => Err(classify(SdkError::ServiceError(se))),
             },
             Err(e) => Err(classify(e)),
@@ -141,6 +154,7 @@ impl Store {
                     .table_name(&self.table)
                     .set_item(Some(it))
                     .condition_expression("attribute_not_exists(pk)")
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .build()
                     .map(|p| TransactWriteItem::builder().put(p).build())
                     .map_err(build_error)
@@ -149,25 +163,27 @@ impl Store {
                 put(item::conversation_to_item(&conversation))?,
                 put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
-            match self.transact(items).await? {
-                TxOutcome::Done => return Ok(conversation),
-                TxOutcome::ConditionFailed(1, _) => {
-                    let phone = conversation.phone_number;
-                    return Err(
-                        match self.phone_owners(std::slice::from_ref(&phone)).await?.get(&phone) {
-                            Some(&owner) => StoreError::PhoneTaken(phone, owner),
-                            None => StoreError::PhoneTakenUnknownOwner(phone),
-                        },
-                    );
+            let outcome = self.transact(items).await?;
+            // Our own earlier try committed (its answer was lost on the way back).
+            let ours = |it: Option<&Item>| it.is_some_and(|it| it.get("id") == Some(&n(conversation.id)));
+            if let TxOutcome::Done = outcome {
+                return Ok(conversation);
+            } else if let Some(existing) = outcome.failed(0) {
+                if ours(existing) {
+                    return Ok(conversation);
                 }
-                TxOutcome::ConditionFailed(..) => {
-                    return Err(StoreError::Dynamo(format!(
-                        "conversation id {} already exists: raise the id counter",
-                        conversation.id
-                    )));
-                }
-                TxOutcome::Conflict => backoff(attempt).await,
+                return Err(StoreError::Dynamo(format!(
+                    "conversation id {} already exists: raise the id counter",
+                    conversation.id
+                )));
+            } else if let Some(claim) = outcome.failed(1) {
+                let phone = conversation.phone_number;
+                return Err(match claim.map(|c| item::phone_owner(c.clone())).transpose()? {
+                    Some((_, owner)) => StoreError::PhoneTaken(phone, owner),
+                    None => StoreError::PhoneTakenUnknownOwner(phone),
+                });
             }
+            backoff(attempt).await;
         }
         Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
     }
@@ -218,6 +234,7 @@ impl Store {
                 .table_name(&self.table)
                 .set_item(Some(item::message_to_item(&message)))
                 .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(build_error)?;
             let update = Update::builder()
@@ -251,14 +268,21 @@ impl Store {
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().update(update).build(),
             ];
-            match self.transact(items).await? {
-                TxOutcome::Done => return Ok(message),
-                TxOutcome::ConditionFailed(1, Some(current)) => {
-                    known = Some(item::conversation_from_item(current)?);
-                    backoff(attempt).await;
-                }
-                TxOutcome::ConditionFailed(..) | TxOutcome::Conflict => backoff(attempt).await,
+            let outcome = self.transact(items).await?;
+            if let TxOutcome::Done = outcome {
+                return Ok(message);
             }
+            // The position is taken — by this very message if an earlier try of this request
+            // committed and its answer was lost: then it is done, not to be written twice.
+            if let Some(Some(existing)) = outcome.failed(0)
+                && existing.get("id") == Some(&n(message_id))
+            {
+                return Ok(message);
+            }
+            if let Some(Some(current)) = outcome.failed(1) {
+                known = Some(item::conversation_from_item(current.clone())?);
+            }
+            backoff(attempt).await;
         }
         Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
     }

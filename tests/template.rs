@@ -1,0 +1,225 @@
+//! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
+//! with the code: the same six routes to the same functions, the same table design.
+
+use std::collections::BTreeSet;
+
+use integration_tests::workspace_root;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn resources(t: &Yaml) -> Vec<(String, Yaml)> {
+    t["Resources"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+        .collect()
+}
+
+fn functions(t: &Yaml) -> Vec<(String, Yaml)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .collect()
+}
+
+/// (method, path, binary) of every HTTP API event in the template.
+fn template_routes(t: &Yaml) -> BTreeSet<(String, String, String)> {
+    let mut routes = BTreeSet::new();
+    for (name, f) in functions(t) {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"))
+            .to_string();
+        for (_, event) in f["Properties"]["Events"].as_hash().unwrap() {
+            assert_eq!(event["Type"].as_str(), Some("HttpApi"), "{name}");
+            let p = &event["Properties"];
+            assert_eq!(p["PayloadFormatVersion"].as_str(), Some("2.0"), "{name}");
+            assert_eq!(p["ApiId"]["Ref"].as_str(), Some("HttpApi"), "{name}");
+            routes.insert((
+                p["Method"].as_str().unwrap().to_string(),
+                p["Path"].as_str().unwrap().to_string(),
+                binary.clone(),
+            ));
+        }
+    }
+    routes
+}
+
+fn router_routes() -> BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let cargo: toml::Table = toml::from_str(&text).unwrap();
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("[workspace.metadata.lambda.watch.router]");
+    router
+        .iter()
+        .map(|(path, bin)| ("GET".to_string(), path.clone(), bin.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn template_router_and_docs_list_the_same_six_routes() {
+    let from_template = template_routes(&template());
+    let from_router = router_routes();
+    assert_eq!(
+        from_template, from_router,
+        "template.yaml and the cargo lambda watch router differ"
+    );
+    assert_eq!(from_template.len(), 6);
+    let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    for (_, path, binary) in &from_template {
+        assert!(
+            contract.contains(&format!("| `{path}` | {binary} |")),
+            "docs/api-contract.md lacks {path}"
+        );
+        assert!(readme.contains(&format!("`{path}`")), "README.md lacks {path}");
+    }
+}
+
+#[test]
+fn every_router_target_is_a_function_binary() {
+    for (_, _, binary) in router_routes() {
+        let manifest = workspace_root()
+            .join("functions")
+            .join(&binary)
+            .join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap_or_else(|_| panic!("{}", manifest.display()));
+        assert!(text.contains(&format!("name = \"{binary}\"")), "{binary}");
+    }
+}
+
+/// The table of `template.yaml` reduced to the lines of `TableSpec::lines`.
+fn template_table_lines(t: &Yaml) -> BTreeSet<String> {
+    let (_, table) = resources(t)
+        .into_iter()
+        .find(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .expect("a DynamoDB table");
+    let p = &table["Properties"];
+    let keys = |schema: &Yaml| {
+        let find = |kt: &str| {
+            schema
+                .as_vec()
+                .unwrap()
+                .iter()
+                .find(|k| k["KeyType"].as_str() == Some(kt))
+                .map(|k| k["AttributeName"].as_str().unwrap().to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        (find("HASH"), find("RANGE"))
+    };
+    let mut lines = BTreeSet::new();
+    let (hash, range) = keys(&p["KeySchema"]);
+    lines.insert(format!("key {hash} HASH"));
+    lines.insert(format!("key {range} RANGE"));
+    for a in p["AttributeDefinitions"].as_vec().unwrap() {
+        lines.insert(format!(
+            "attribute {} {}",
+            a["AttributeName"].as_str().unwrap(),
+            a["AttributeType"].as_str().unwrap()
+        ));
+    }
+    for ix in p["GlobalSecondaryIndexes"].as_vec().unwrap() {
+        let (hash, range) = keys(&ix["KeySchema"]);
+        let projection = if ix["Projection"]["ProjectionType"].as_str() == Some("ALL") {
+            "ALL"
+        } else {
+            "other"
+        };
+        lines.insert(format!(
+            "index {}: {hash} HASH, {range} RANGE, projection {projection}",
+            ix["IndexName"].as_str().unwrap()
+        ));
+    }
+    lines.insert(format!(
+        "billing {}",
+        p["BillingMode"].as_str().unwrap_or("PROVISIONED")
+    ));
+    lines
+}
+
+#[test]
+fn template_table_is_the_shared_table_definition() {
+    assert_eq!(template_table_lines(&template()), shared::table::spec().lines());
+}
+
+#[test]
+fn template_settings_the_deployment_relies_on() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(globals["Architectures"][0]["Ref"].as_str(), Some("Architecture"));
+    assert_eq!(t["Parameters"]["Architecture"]["Default"].as_str(), Some("arm64"));
+    assert!(globals["MemorySize"].as_i64().is_some() && globals["Timeout"].as_i64().is_some());
+    for var in ["TABLE_NAME", "APP_TIMEZONE", "CONVERSATIONS_LIMIT"] {
+        assert!(!globals["Environment"]["Variables"][var].is_badvalue(), "{var}");
+    }
+    for (name, f) in functions(&t) {
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name}"
+        );
+        assert_eq!(
+            f["Properties"]["LoggingConfig"]["LogFormat"].as_str(),
+            Some("JSON"),
+            "{name}"
+        );
+    }
+    let (_, table) = resources(&t)
+        .into_iter()
+        .find(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .unwrap();
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        p["DeletionProtectionEnabled"]["Ref"].as_str(),
+        Some("TableDeletionProtection")
+    );
+    let cors = &resources(&t).into_iter().find(|(n, _)| n == "HttpApi").unwrap().1;
+    assert_eq!(
+        cors["Properties"]["CorsConfiguration"]["AllowOrigins"]["Ref"].as_str(),
+        Some("CorsAllowedOrigins"),
+        "CORS origins come from the parameter, never *"
+    );
+    for output in ["ApiUrl", "TableName"] {
+        assert!(!t["Outputs"][output].is_badvalue(), "{output}");
+    }
+}
+
+/// Each function may only read, and only what it uses: the table (messages) or the two
+/// inbox indexes (conversations). No write action, no wildcard.
+#[test]
+fn functions_have_read_only_access_to_the_table_and_its_indexes() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let policies = f["Properties"]["Policies"].as_vec().unwrap();
+        for policy in policies {
+            for statement in policy["Statement"].as_vec().unwrap() {
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+                for action in statement["Action"].as_vec().unwrap() {
+                    let action = action.as_str().unwrap();
+                    assert!(
+                        ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"].contains(&action),
+                        "{name}: {action}"
+                    );
+                }
+                for resource in statement["Resource"].as_vec().unwrap() {
+                    let text = format!("{resource:?}");
+                    assert!(!text.contains('*'), "{name}: wildcard resource {text}");
+                    assert!(text.contains("ConversationsTable"), "{name}: {text}");
+                }
+            }
+        }
+    }
+}
