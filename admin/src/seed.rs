@@ -124,7 +124,8 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
             _ => rng.i64(5..20_000),
         };
         let last_at = now - SignedDuration::from_mins(minutes_ago);
-        let count = rng.usize(4..=20);
+        // The first conversation is long enough to page through (limit 20).
+        let count = if i == 0 { 45 } else { rng.usize(4..=20) };
         let mut at = last_at - SignedDuration::from_mins(count as i64 * 3 + 60);
         let created_at = at - SignedDuration::from_hours(rng.i64(1..72));
         for k in 0..count {
