@@ -10,12 +10,14 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools test fmt lint template dev contract clean-tools
+.PHONY: help tools node-tools test fmt lint template workflows audit dev contract bench sam-build clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
 	@echo "make dev      local stack: Moto, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
+	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
+	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
 	@echo "make tools    install the pinned Python tools (Moto, SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 
 ## Python tools (Moto for the tests, SAM CLI and cfn-lint for the template, cargo-lambda for
@@ -28,18 +30,51 @@ $(STAMP): tools/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	@touch $@
 
+## Node.js tools (the SDK for the benchmark's init comparison), from tools/package*.json.
+NODE_DIR   := $(TOOLS)/node
+NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat tools/package.json tools/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
+
+node-tools: $(NODE_STAMP)
+
+$(NODE_STAMP): tools/package.json
+	@rm -f $(NODE_DIR)/.installed-*
+	@mkdir -p $(NODE_DIR)
+	cp tools/package.json $(NODE_DIR)/package.json
+	@if [ -f tools/package-lock.json ]; then cp tools/package-lock.json $(NODE_DIR)/; \
+	  cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	else cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error; fi
+	@touch $@
+
 fmt:
 	cargo fmt --all --check
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# template.yaml: cfn-lint and SAM's own validation (both offline).
+# template.yaml: cfn-lint and SAM's own validation (both offline); openapi.yaml: a valid
+# OpenAPI 3.1 document (the tests check every answer against it).
 template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
-test: tools fmt lint template
+workflows: tools
+	$(VENV)/bin/actionlint -no-color .github/workflows/*.yml
+
+## Dependency audit: cargo-audit (from crates.io, into .tools/cargo) against the RustSec
+## database copy beside the repository, offline; ADVISORY_DB_FETCH=1 fetches the live one.
+CARGO_AUDIT_VERSION := 0.22.2
+CARGO_AUDIT := $(TOOLS)/cargo/bin/cargo-audit
+ADVISORY_DB ?= ../shared/advisory-db
+
+$(CARGO_AUDIT):
+	cargo install --quiet --locked --root $(TOOLS)/cargo cargo-audit --version $(CARGO_AUDIT_VERSION)
+
+audit: $(CARGO_AUDIT)
+	@if [ -n "$${ADVISORY_DB_FETCH:-}" ]; then $(CARGO_AUDIT) audit; \
+	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
+
+test: tools fmt lint template workflows
 	cargo test --workspace
 
 dev: tools
@@ -47,6 +82,18 @@ dev: tools
 
 contract: tools
 	scripts/local-stack.sh contract
+
+LAMBDA_PACKAGES := -p get-conversations -p get-conversation-messages
+
+bench: tools node-tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
+	cargo build --release -p convo-admin
+	cargo build -p bench
+	target/debug/bench
+
+sam-build: tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -64,6 +64,14 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let e: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let r = invoke(app, &e).await;
+        let url = format!(
+            "{}?{}",
+            e["rawPath"].as_str().unwrap(),
+            e["rawQueryString"].as_str().unwrap()
+        );
+        integration_tests::openapi::OpenApi::get()
+            .check(&url, &r)
+            .unwrap();
         let messages = e["rawPath"].as_str().unwrap().contains("messages");
         let legacy = if messages {
             "Error al obtener mensajes"

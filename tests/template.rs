@@ -73,6 +73,12 @@ fn template_router_and_docs_list_the_same_six_routes() {
     assert_eq!(from_template.len(), 6);
     let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let openapi: BTreeSet<String> = integration_tests::openapi::OpenApi::get()
+        .paths()
+        .into_iter()
+        .collect();
+    let template_paths: BTreeSet<String> = from_template.iter().map(|(_, p, _)| p.clone()).collect();
+    assert_eq!(openapi, template_paths, "openapi.yaml and template.yaml differ");
     for (_, path, binary) in &from_template {
         assert!(
             contract.contains(&format!("| `{path}` | {binary} |")),

@@ -4,6 +4,7 @@
 
 pub mod apigw;
 pub mod contract;
+pub mod openapi;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -95,6 +95,7 @@ async fn serve(app: &App, endpoint: Endpoint, req: Request) -> Response<Body> {
         dynamodb_round_trips = cost.round_trips,
         dynamodb_items_read = cost.items_read,
         dynamodb_rcu = cost.capacity_units,
+        dynamodb_us = cost.dynamodb_time.as_micros() as u64,
         "request"
     );
     response

@@ -6,7 +6,7 @@ mod read;
 mod schema;
 mod write;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ConsumedCapacity;
@@ -48,10 +48,13 @@ pub struct ReadCost {
     pub items_read: u32,
     /// Read capacity units consumed, as reported by `ConsumedCapacity`.
     pub capacity_units: f64,
+    /// Time spent waiting for DynamoDB (request sent to answer read, SDK retries included).
+    pub dynamodb_time: Duration,
 }
 
 impl ReadCost {
-    fn add(&mut self, items_read: usize, capacity: Option<&ConsumedCapacity>) {
+    fn add(&mut self, items_read: usize, capacity: Option<&ConsumedCapacity>, started: Instant) {
+        self.dynamodb_time += started.elapsed();
         self.round_trips += 1;
         self.items_read += u32::try_from(items_read).unwrap_or(u32::MAX);
         self.capacity_units += capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0);

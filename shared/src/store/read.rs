@@ -1,6 +1,7 @@
 //! Read access patterns. Each reads at most the items its page returns plus one.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
@@ -88,6 +89,7 @@ impl Store {
             );
             key
         });
+        let started = Instant::now();
         let out = self
             .client
             .query()
@@ -107,6 +109,7 @@ impl Store {
         cost.add(
             out.scanned_count().max(out.count()) as usize,
             out.consumed_capacity(),
+            started,
         );
         let mut conversations = out
             .items
@@ -141,6 +144,7 @@ impl Store {
         consistent: bool,
         cost: &mut ReadCost,
     ) -> Result<Option<Conversation>, StoreError> {
+        let started = Instant::now();
         let out = self
             .client
             .get_item()
@@ -151,7 +155,7 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
-        cost.add(usize::from(out.item.is_some()), out.consumed_capacity());
+        cost.add(usize::from(out.item.is_some()), out.consumed_capacity(), started);
         out.item.map(item::conversation_from_item).transpose()
     }
 
@@ -188,6 +192,7 @@ impl Store {
         };
         // Consistent: every position below the count just read is committed, and a
         // strongly consistent read is guaranteed to see it.
+        let started = Instant::now();
         let out = self
             .client
             .query()
@@ -206,6 +211,7 @@ impl Store {
         cost.add(
             out.scanned_count().max(out.count()) as usize,
             out.consumed_capacity(),
+            started,
         );
         let messages = out
             .items
@@ -217,6 +223,7 @@ impl Store {
     }
 
     async fn newest_messages(&self, conversation_id: u64, limit: u64) -> Result<MessagePage, StoreError> {
+        let started = Instant::now();
         let out = self
             .client
             .query()
@@ -236,6 +243,7 @@ impl Store {
         cost.add(
             out.scanned_count().max(out.count()) as usize,
             out.consumed_capacity(),
+            started,
         );
         let mut items = out.items.unwrap_or_default().into_iter();
         let conversation = match items.next() {
@@ -293,6 +301,7 @@ impl Store {
             .build()
             .map_err(|e| StoreError::Dynamo(e.to_string()))?;
         for attempt in 0.. {
+            let started = Instant::now();
             let out = self
                 .client
                 .batch_get_item()
@@ -308,6 +317,7 @@ impl Store {
             cost.add(
                 items.len(),
                 out.consumed_capacity.as_deref().and_then(|c| c.first()),
+                started,
             );
             found.append(&mut items);
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {

@@ -1,0 +1,669 @@
+//! `make bench`: what every request costs, measured, and the budgets it must hold.
+//!
+//! - DynamoDB items read and round trips per request, from DynamoDB's own answers, over a
+//!   10,000-message conversation and 5,000 conversations (Moto);
+//! - init time of each real `bootstrap` (process start → first `/invocation/next` on a
+//!   local Runtime API), median of cold starts, beside a minimal Node.js and Python
+//!   function doing the same (SDK client constructed);
+//! - handler time per warm invocation without DynamoDB's share, peak memory after 500
+//!   invocations, bootstrap and zip sizes;
+//! - `convo-admin import` throughput for 100,000 messages.
+//!
+//! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
+
+mod runtime_api;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use integration_tests::{apigw, moto, sdk_config, workspace_root};
+use jiff::Timestamp;
+use runtime_api::{Report, RuntimeApi};
+use shared::cursor::BeforeCursor;
+use shared::model::{Conversation, MediaType, Message, SenderType, Status};
+use shared::store::{ListQuery, ReadCost, Record};
+use shared::{Store, client};
+
+const FUNCTIONS: [&str; 2] = ["get-conversations", "get-conversation-messages"];
+const COLD_STARTS: usize = 15;
+const WARM_INVOCATIONS: usize = 500;
+const MESSAGES_IN_BIG_CONVERSATION: u64 = 10_000;
+const CONVERSATIONS: u64 = 5_000;
+const IMPORT_MESSAGES: u64 = 100_000;
+
+/// One measured figure and, when it has one, its budget.
+struct Figure {
+    section: &'static str,
+    what: String,
+    value: String,
+    budget: Option<(String, bool)>,
+}
+
+#[derive(Default)]
+struct Results {
+    figures: Vec<Figure>,
+}
+
+impl Results {
+    fn add(&mut self, section: &'static str, what: impl Into<String>, value: impl Into<String>) {
+        self.figures.push(Figure {
+            section,
+            what: what.into(),
+            value: value.into(),
+            budget: None,
+        });
+    }
+
+    fn check(
+        &mut self,
+        section: &'static str,
+        what: impl Into<String>,
+        value: impl Into<String>,
+        budget: impl Into<String>,
+        ok: bool,
+    ) {
+        self.figures.push(Figure {
+            section,
+            what: what.into(),
+            value: value.into(),
+            budget: Some((budget.into(), ok)),
+        });
+    }
+
+    fn broken(&self) -> Vec<&Figure> {
+        self.figures
+            .iter()
+            .filter(|f| matches!(f.budget, Some((_, false))))
+            .collect()
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + secs).unwrap()
+}
+
+fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
+    Conversation {
+        id,
+        phone_number: format!("57{id:010}"),
+        contact_name: Some(format!("Cliente {id}")),
+        status,
+        ai_enabled: id.is_multiple_of(2),
+        last_message_at: at(last_secs),
+        created_at: at(0),
+        last_message: None,
+        message_count: 0,
+    }
+}
+
+/// A message of realistic size (~200 bytes of text; AI answers with context).
+fn message(id: u64, conversation_id: u64, position: u64) -> Message {
+    let ai = id.is_multiple_of(2);
+    Message {
+        id,
+        conversation_id,
+        position,
+        sender_type: if ai { SenderType::Ai } else { SenderType::Customer },
+        message_text: format!(
+            "Mensaje {id}: hola, quisiera saber el estado de mi pedido y la fecha de entrega estimada, gracias."
+        ),
+        audio_url: None,
+        media_type: MediaType::Text,
+        context_used: ai.then(|| "Shipping policy: standard delivery 2-3 business days".to_string()),
+        confidence_score: ai.then_some(0.87),
+        created_at: at(position as i64),
+        whatsapp_id: Some(format!("wamid.{id}")),
+    }
+}
+
+async fn load_bench_data(store: &Store) {
+    let mut records: Vec<Record> = (0..MESSAGES_IN_BIG_CONVERSATION)
+        .map(|p| Record::Message(message(p + 1, 1, p)))
+        .collect();
+    let mut big = conversation(1, Status::Active, MESSAGES_IN_BIG_CONVERSATION as i64);
+    big.message_count = MESSAGES_IN_BIG_CONVERSATION;
+    big.last_message =
+        Some(message(MESSAGES_IN_BIG_CONVERSATION, 1, MESSAGES_IN_BIG_CONVERSATION - 1).summary());
+    records.push(Record::Conversation(big));
+    for id in 2..=CONVERSATIONS {
+        let mut c = conversation(id, Status::ALL[(id % 3) as usize], (id * 7 % 3_000) as i64);
+        c.message_count = 1;
+        c.last_message = Some(message(1_000_000 + id, id, 0).summary());
+        records.push(Record::Conversation(c));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in records.chunks(500) {
+        let store = store.clone();
+        let chunk = chunk.to_vec();
+        tasks.spawn(async move { store.put_records(&chunk).await.expect("load bench data") });
+        if tasks.len() >= 8 {
+            tasks.join_next().await;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn cost_row(r: &mut Results, what: String, cost: ReadCost, items_budget: u32, trips_budget: u32) {
+    r.check(
+        "DynamoDB per request",
+        what,
+        format!(
+            "{} items, {} round trip(s), {:.1} RCU",
+            cost.items_read, cost.round_trips, cost.capacity_units
+        ),
+        format!("≤ {items_budget} items, ≤ {trips_budget} round trip(s)"),
+        cost.items_read <= items_budget && cost.round_trips <= trips_budget,
+    );
+}
+
+async fn dynamodb_costs(r: &mut Results, store: &Store) {
+    let limit = 20u32;
+    let mut first_page_cursor = None;
+    for offset in [0u64, 20, 5_000, 9_980] {
+        let page = store.message_page(1, offset, limit).await.expect("message page");
+        assert_eq!(page.messages.len(), limit as usize);
+        if offset == 0 {
+            first_page_cursor = page.before;
+        }
+        let trips = if offset == 0 { 1 } else { 2 };
+        cost_row(
+            r,
+            format!("messages, offset {offset}, limit 20 (10,000 messages)"),
+            page.cost,
+            limit + 1,
+            trips,
+        );
+    }
+    let mut cursor: BeforeCursor = first_page_cursor.expect("a before cursor");
+    for n in 1..=2 {
+        let page = store
+            .messages_before(1, cursor, limit)
+            .await
+            .expect("before page");
+        cost_row(
+            r,
+            format!("messages, before page {n}, limit 20"),
+            page.cost,
+            limit + 1,
+            1,
+        );
+        cursor = page.before.expect("older messages");
+    }
+    for status in [
+        None,
+        Some(Status::Active),
+        Some(Status::PendingHuman),
+        Some(Status::Closed),
+    ] {
+        let name = status.map_or("all", Status::as_str);
+        for limit in [20u32, 100] {
+            let first = store
+                .list_conversations(ListQuery {
+                    status,
+                    limit,
+                    after: None,
+                })
+                .await
+                .expect("list");
+            cost_row(
+                r,
+                format!("conversations ({name}), limit {limit}, first page"),
+                first.cost,
+                limit + 3,
+                1,
+            );
+            // A page deep into the list, reached by cursors.
+            let mut after = first.next;
+            let mut page = first;
+            for _ in 0..5 {
+                page = store
+                    .list_conversations(ListQuery { status, limit, after })
+                    .await
+                    .expect("list");
+                after = page.next;
+            }
+            cost_row(
+                r,
+                format!("conversations ({name}), limit {limit}, 6th page"),
+                page.cost,
+                limit + 3,
+                1,
+            );
+        }
+    }
+}
+
+/// A function process under the local Runtime API, with its log lines.
+struct Function {
+    child: Child,
+    logs: Receiver<String>,
+    started: Instant,
+}
+
+fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> Function {
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, logs) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Function { child, logs, started }
+}
+
+impl Function {
+    /// Init: from process start to the first request for an event.
+    fn init_time(&self, api: &RuntimeApi) -> Duration {
+        loop {
+            match api.expect("ask for its first event") {
+                Report::Next(at) => return at - self.started,
+                Report::Error(e) => panic!("init error: {e}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// One warm invocation: (event delivered → response received, DynamoDB's share from the
+    /// function's own log line, response body).
+    fn invoke(&self, api: &RuntimeApi, event: &[u8]) -> (Duration, Duration, Vec<u8>) {
+        api.send(event.to_vec());
+        let delivered = loop {
+            match api.expect("take the event") {
+                Report::Delivered(at) => break at,
+                Report::Error(e) => panic!("invocation error: {e}"),
+                _ => {}
+            }
+        };
+        let (answered, body) = loop {
+            match api.expect("answer") {
+                Report::Response { at, body } => break (at, body),
+                Report::Error(e) => panic!("invocation error: {e}"),
+                _ => {}
+            }
+        };
+        let dynamodb = loop {
+            let line = self
+                .logs
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the function's request log line");
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(us) = v["fields"]["dynamodb_us"].as_u64() {
+                break Duration::from_micros(us);
+            }
+        };
+        (answered - delivered, dynamodb, body)
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn function_env(table: &str) -> Vec<(String, String)> {
+    [
+        ("TABLE_NAME", table),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", moto().endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn lambda_dir(function: &str) -> PathBuf {
+    workspace_root().join("target/lambda").join(function)
+}
+
+fn cold_starts(mut command: impl FnMut() -> Command, env: &[(String, String)]) -> Duration {
+    let times = (0..COLD_STARTS)
+        .map(|_| {
+            let api = RuntimeApi::start();
+            let f = spawn(&mut command(), &api, env);
+            f.init_time(&api)
+        })
+        .collect();
+    median(times)
+}
+
+fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duration> {
+    let env = function_env(table);
+    let mut inits = BTreeMap::new();
+    for function in FUNCTIONS {
+        let bootstrap = lambda_dir(function).join("bootstrap");
+        assert!(
+            bootstrap.exists(),
+            "{} missing: run `make bench`",
+            bootstrap.display()
+        );
+        let init = cold_starts(|| Command::new(&bootstrap), &env);
+        inits.insert(function, init);
+        r.check(
+            "Init (process start → first event request)",
+            format!("{function}, median of {COLD_STARTS}"),
+            ms(init),
+            "≤ 15 ms",
+            init <= Duration::from_millis(15),
+        );
+
+        let api = RuntimeApi::start();
+        let f = spawn(&mut Command::new(&bootstrap), &api, &env);
+        f.init_time(&api);
+        let url = if function == "get-conversations" {
+            "/api/get-conversations.php?status=pending_human"
+        } else {
+            "/api/get-conversation-messages.php?id=1&offset=0&limit=20"
+        };
+        let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
+        let mut handler = Vec::new();
+        let mut total = Vec::new();
+        for _ in 0..WARM_INVOCATIONS {
+            let (elapsed, dynamodb, body) = f.invoke(&api, &event);
+            let answer: serde_json::Value = serde_json::from_slice(&body).expect("a JSON answer");
+            assert_eq!(answer["statusCode"], 200, "unexpected answer: {answer}");
+            handler.push(elapsed.saturating_sub(dynamodb));
+            total.push(elapsed);
+        }
+        let handler = median(handler);
+        r.check(
+            "Warm invocation",
+            format!("{function}: handler time without DynamoDB, median of {WARM_INVOCATIONS} ({url})"),
+            ms(handler),
+            "≤ 1 ms",
+            handler <= Duration::from_millis(1),
+        );
+        r.add(
+            "Warm invocation",
+            format!("{function}: whole invocation against Moto, median"),
+            ms(median(total)),
+        );
+        let rss = f.peak_rss_kib();
+        r.check(
+            "Memory",
+            format!("{function}: peak RSS (VmHWM) after {WARM_INVOCATIONS} invocations"),
+            format!("{:.1} MB", rss as f64 / 1024.0),
+            "≤ 32 MB",
+            rss > 0 && rss <= 32 * 1024,
+        );
+    }
+    inits
+}
+
+fn comparisons(r: &mut Results, inits: &BTreeMap<&'static str, Duration>, table: &str) {
+    let env = function_env(table);
+    let root = workspace_root();
+    let node_modules = root.join(".tools/node/node_modules");
+    let node_script = root.join("bench/runtimes/node/index.js");
+    let python = root.join(".tools/venv/bin/python");
+    let python_script = root.join("bench/runtimes/python/bootstrap.py");
+    let mut node_env = env.clone();
+    node_env.push(("NODE_MODULES_DIR".into(), node_modules.display().to_string()));
+    let node = cold_starts(
+        || {
+            let mut c = Command::new("node");
+            c.arg(&node_script);
+            c
+        },
+        &node_env,
+    );
+    let python = cold_starts(
+        || {
+            let mut c = Command::new(&python);
+            c.arg(&python_script);
+            c
+        },
+        &env,
+    );
+    let rust = inits.values().copied().max().unwrap_or_default();
+    r.add(
+        "Init (process start → first event request)",
+        "Node.js 20 + @aws-sdk/client-dynamodb (client constructed), median",
+        ms(node),
+    );
+    r.add(
+        "Init (process start → first event request)",
+        "Python 3.11 + boto3 (client constructed), median",
+        ms(python),
+    );
+    r.add(
+        "Init (process start → first event request)",
+        "ratio Node.js / Rust (slower Rust function)",
+        format!("{:.0}×", node.as_secs_f64() / rust.as_secs_f64()),
+    );
+    r.add(
+        "Init (process start → first event request)",
+        "ratio Python / Rust (slower Rust function)",
+        format!("{:.0}×", python.as_secs_f64() / rust.as_secs_f64()),
+    );
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|_| panic!("{} missing: run `make bench`", path.display()))
+        .len()
+}
+
+fn sizes(r: &mut Results) {
+    for function in FUNCTIONS {
+        let dir = lambda_dir(function);
+        let binary = file_size(&dir.join("bootstrap"));
+        let zip = file_size(&dir.join("bootstrap.zip"));
+        r.add(
+            "Size (x86_64, release)",
+            format!("{function}: bootstrap"),
+            format!("{:.2} MB", binary as f64 / 1e6),
+        );
+        r.check(
+            "Size (x86_64, release)",
+            format!("{function}: bootstrap.zip"),
+            format!("{:.2} MB", zip as f64 / 1e6),
+            "≤ 3 MB",
+            zip <= 3_000_000,
+        );
+    }
+}
+
+fn import_throughput(r: &mut Results) {
+    let dir = workspace_root().join("target/bench-import");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conversations_path = dir.join("conversations.jsonl");
+    let messages_path = dir.join("messages.jsonl");
+    let conversations = IMPORT_MESSAGES / 100;
+    let mut c = String::new();
+    for id in 1..=conversations {
+        c.push_str(&format!(
+            "{{\"id\":{id},\"phone_number\":\"58{id:09}\",\"contact_name\":\"C {id}\",\"status\":\"{}\",\"ai_enabled\":1,\"last_message_at\":\"2024-01-15 10:00:00\",\"created_at\":\"2024-01-01 00:00:00\"}}\n",
+            Status::ALL[(id % 3) as usize].as_str()
+        ));
+    }
+    std::fs::write(&conversations_path, c).unwrap();
+    let mut m = String::with_capacity(IMPORT_MESSAGES as usize * 200);
+    for id in 1..=IMPORT_MESSAGES {
+        m.push_str(&format!(
+            "{{\"id\":{id},\"conversation_id\":{},\"sender_type\":\"{}\",\"message_text\":\"mensaje {id} con algo de texto realista\",\"media_type\":\"text\",\"created_at\":\"2024-01-{:02} 10:{:02}:{:02}\"}}\n",
+            id % conversations + 1,
+            if id.is_multiple_of(2) { "bot" } else { "user" },
+            1 + id % 14,
+            id % 60,
+            id / 60 % 60
+        ));
+    }
+    std::fs::write(&messages_path, m).unwrap();
+    let admin = workspace_root().join("target/release/convo-admin");
+    assert!(admin.exists(), "{} missing: run `make bench`", admin.display());
+    let table = "bench-import";
+    let run = |args: &[&str]| {
+        let status = Command::new(&admin)
+            .args(["--table", table])
+            .args(args)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &moto().endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run convo-admin");
+        assert!(status.success(), "convo-admin {args:?} failed");
+    };
+    run(&["create-table"]);
+    let started = Instant::now();
+    run(&[
+        "import",
+        "--conversations",
+        conversations_path.to_str().unwrap(),
+        "--messages",
+        messages_path.to_str().unwrap(),
+    ]);
+    let secs = started.elapsed().as_secs_f64();
+    let rows = IMPORT_MESSAGES + conversations;
+    r.add(
+        "Import",
+        format!("convo-admin import, {IMPORT_MESSAGES} messages + {conversations} conversations (into Moto)"),
+        format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
+    );
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores, {}", std::env::consts::ARCH)
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(workspace_root())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn write_results(r: &Results) -> String {
+    let mut md = String::new();
+    md.push_str("# Benchmark results\n\nWritten by `make bench` (`bench/src/main.rs`); budgets from the performance issue.\n\n");
+    md.push_str(&format!(
+        "| date | machine | commit |\n| --- | --- | --- |\n| {} | {} | {} |\n",
+        Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+        machine(),
+        commit()
+    ));
+    let mut section = "";
+    for f in &r.figures {
+        if f.section != section {
+            section = f.section;
+            md.push_str(&format!(
+                "\n## {section}\n\n| what | measured | budget |\n| --- | --- | --- |\n"
+            ));
+        }
+        let budget = match &f.budget {
+            None => "–".to_string(),
+            Some((b, true)) => format!("{b} ✓"),
+            Some((b, false)) => format!("**{b} BROKEN**"),
+        };
+        md.push_str(&format!("| {} | {} | {budget} |\n", f.what, f.value));
+    }
+    md.push_str(
+        "\nNotes: DynamoDB is Moto here, so \"whole invocation\" times and import rows/s measure Moto \
+         (a Python server) more than this code; items read, round trips and RCU come from its answers \
+         (`ScannedCount`, items returned, `ConsumedCapacity`). Init and warm figures run the release \
+         `bootstrap` built by `cargo lambda build --release` under a local Runtime API \
+         (`bench/src/runtime_api.rs`); the Node.js and Python functions are the minimal runtime \
+         loops in `bench/runtimes/`.\n",
+    );
+    md
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let mut r = Results::default();
+    let sdk = sdk_config().await;
+    let table = integration_tests::unique_table_name("bench");
+    let store = Store::new(client::dynamodb_client(&sdk), &table);
+    store.ensure_table().await.expect("create the bench table");
+    eprintln!("loading {MESSAGES_IN_BIG_CONVERSATION} messages and {CONVERSATIONS} conversations …");
+    load_bench_data(&store).await;
+    eprintln!("measuring DynamoDB cost per request …");
+    dynamodb_costs(&mut r, &store).await;
+    eprintln!("measuring init, warm invocations, memory …");
+    let inits = tokio::task::block_in_place(|| init_and_warm(&mut r, &table));
+    eprintln!("measuring Node.js and Python init …");
+    tokio::task::block_in_place(|| comparisons(&mut r, &inits, &table));
+    sizes(&mut r);
+    eprintln!("measuring import throughput ({IMPORT_MESSAGES} messages) …");
+    tokio::task::block_in_place(|| import_throughput(&mut r));
+
+    let md = write_results(&r);
+    std::fs::write(workspace_root().join("bench/results.md"), &md).expect("write bench/results.md");
+    println!("{md}");
+    let broken = r.broken();
+    if broken.is_empty() {
+        println!("every budget holds");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("\n!!!!!!!! {} BUDGET(S) BROKEN !!!!!!!!", broken.len());
+        for f in broken {
+            eprintln!(
+                "  {}: {} (budget {})",
+                f.what,
+                f.value,
+                f.budget.as_ref().map_or("", |b| &b.0)
+            );
+        }
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,140 @@
+//! A minimal local Lambda Runtime API (the endpoints a function's runtime loop calls), so
+//! the real `bootstrap` binaries — and the Node.js and Python comparisons — run as Lambda
+//! runs them, with every moment of their life visible to the benchmark.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the function told the Runtime API.
+#[derive(Debug)]
+pub enum Report {
+    /// The function asked for its next event (the first one marks the end of init).
+    Next(Instant),
+    /// An event was handed to the function.
+    Delivered(Instant),
+    /// The function answered an event.
+    Response { at: Instant, body: Vec<u8> },
+    /// The function reported an init or invocation error.
+    Error(String),
+}
+
+pub struct RuntimeApi {
+    pub address: String,
+    events: Sender<Vec<u8>>,
+    pub reports: Receiver<Report>,
+}
+
+impl RuntimeApi {
+    pub fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Runtime API");
+        let address = listener.local_addr().unwrap().to_string();
+        let (events_tx, events_rx) = channel::<Vec<u8>>();
+        let (reports_tx, reports_rx) = channel::<Report>();
+        let events_rx = Arc::new(Mutex::new(events_rx));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                let events = Arc::clone(&events_rx);
+                let reports = reports_tx.clone();
+                std::thread::spawn(move || serve(conn, &events, &reports));
+            }
+        });
+        RuntimeApi {
+            address,
+            events: events_tx,
+            reports: reports_rx,
+        }
+    }
+
+    /// Queues an event; the function receives it on its next `/invocation/next`.
+    pub fn send(&self, event: Vec<u8>) {
+        self.events.send(event).expect("runtime API thread");
+    }
+
+    /// The next report, or a panic naming what did not happen in time.
+    pub fn expect(&self, what: &str) -> Report {
+        self.reports
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the function did not {what} within 60 s"))
+    }
+}
+
+fn serve(conn: TcpStream, events: &Arc<Mutex<Receiver<Vec<u8>>>>, reports: &Sender<Report>) {
+    let mut writer = conn.try_clone().expect("clone the connection");
+    let mut reader = BufReader::new(conn);
+    let mut request_id = 0u64;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let ok = if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let _ = reports.send(Report::Next(Instant::now()));
+            let Ok(event) = events.lock().unwrap().recv() else {
+                return;
+            };
+            request_id += 1;
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 10_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Lambda-Runtime-Aws-Request-Id: bench-{request_id}\r\n\
+                 Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+                 Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\n\r\n",
+                event.len()
+            );
+            let sent = writer
+                .write_all(head.as_bytes())
+                .and_then(|()| writer.write_all(&event))
+                .is_ok();
+            let _ = reports.send(Report::Delivered(Instant::now()));
+            sent
+        } else {
+            if path.ends_with("/response") {
+                let _ = reports.send(Report::Response {
+                    at: Instant::now(),
+                    body,
+                });
+            } else if path.ends_with("/error") {
+                let _ = reports.send(Report::Error(String::from_utf8_lossy(&body).into_owned()));
+            }
+            writer
+                .write_all(
+                    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                )
+                .is_ok()
+        };
+        if !ok {
+            return;
+        }
+    }
+}
