@@ -14,8 +14,12 @@ use crate::item::{self, Item, n, s};
 use crate::model::{Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds};
 use crate::table;
 
-/// Attempts of one append or create before giving up with `StoreError::Contention`.
+/// Attempts of one append or create that made no progress (transaction conflicts, with
+/// back-off) before giving up with `StoreError::Contention`.
 const MAX_WRITE_ATTEMPTS: u32 = 100;
+/// All attempts of one append. An attempt that lost to another append retries at once
+/// (someone made progress, so there is no livelock); this only bounds the loop.
+const MAX_APPEND_ROUNDS: u32 = 10_000;
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Dynamo(e.to_string())
@@ -199,7 +203,8 @@ impl Store {
         let mut message_id = self.allocate_id(table::MESSAGE_COUNTER_SK).await?;
         // The conversation as a failed attempt found it, saving a read on retries.
         let mut known: Option<Conversation> = None;
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        let mut conflicts = 0;
+        for _ in 0..MAX_APPEND_ROUNDS {
             let conversation = match known.take() {
                 Some(c) => c,
                 None => self
@@ -280,11 +285,19 @@ impl Store {
                 return Ok(message);
             }
             if let Some(Some(current)) = outcome.failed(1) {
+                // Another append took the position: retry at once with the conversation as
+                // it is now. Backing off here would hand the next position to fresher
+                // writers and starve this one.
                 known = Some(item::conversation_from_item(current.clone())?);
+                continue;
             }
-            backoff(attempt).await;
+            conflicts += 1;
+            if conflicts >= MAX_WRITE_ATTEMPTS {
+                break;
+            }
+            backoff(conflicts).await;
         }
-        Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
+        Err(StoreError::Contention(conflicts))
     }
 
     /// Moves a conversation to another status (and so to another `by_status` partition).
