@@ -3,30 +3,13 @@
 
 use std::collections::HashSet;
 
+use integration_tests::fixtures::{at, conversation};
 use integration_tests::fresh_store;
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
 use shared::model::{Conversation, MediaType, Message, NewConversation, NewMessage, SenderType, Status};
 use shared::store::{ListQuery, Record};
 use shared::{Store, StoreError};
-
-fn at(secs: i64) -> Timestamp {
-    Timestamp::from_second(1_700_000_000 + secs).unwrap()
-}
-
-fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
-    Conversation {
-        id,
-        phone_number: format!("57300{id:07}"),
-        contact_name: Some(format!("Contact {id}")),
-        status,
-        ai_enabled: id.is_multiple_of(2),
-        last_message_at: at(last_secs),
-        created_at: at(0),
-        last_message: None,
-        message_count: 0,
-    }
-}
 
 fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
     Message {

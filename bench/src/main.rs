@@ -20,11 +20,12 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use integration_tests::fixtures::{at, conversation};
 use integration_tests::{apigw, moto, sdk_config, workspace_root};
 use jiff::Timestamp;
 use runtime_api::{Report, RuntimeApi};
 use shared::cursor::BeforeCursor;
-use shared::model::{Conversation, MediaType, Message, SenderType, Status};
+use shared::model::{MediaType, Message, SenderType, Status};
 use shared::store::{ListQuery, ReadCost, Record};
 use shared::{Store, client};
 
@@ -89,24 +90,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn at(secs: i64) -> Timestamp {
-    Timestamp::from_second(1_700_000_000 + secs).unwrap()
-}
-
-fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
-    Conversation {
-        id,
-        phone_number: format!("57{id:010}"),
-        contact_name: Some(format!("Cliente {id}")),
-        status,
-        ai_enabled: id.is_multiple_of(2),
-        last_message_at: at(last_secs),
-        created_at: at(0),
-        last_message: None,
-        message_count: 0,
-    }
 }
 
 /// A message of realistic size (~200 bytes of text; AI answers with context).

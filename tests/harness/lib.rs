@@ -4,6 +4,7 @@
 
 pub mod apigw;
 pub mod contract;
+pub mod fixtures;
 pub mod openapi;
 
 use std::io::{BufRead, BufReader};
@@ -73,9 +74,18 @@ pub fn moto() -> &'static Moto {
     })
 }
 
-/// The project's SDK configuration (HTTP client, time-outs, retries) aimed at Moto.
+/// The project's SDK configuration (HTTP client, retries) aimed at Moto, with time-outs
+/// sized for Moto rather than DynamoDB: Moto applies one request at a time and copies a
+/// table for every transaction, so a loaded test machine can make it answer in seconds.
 pub async fn sdk_config() -> SdkConfig {
     shared::client::config_loader()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                .operation_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
         .endpoint_url(&moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

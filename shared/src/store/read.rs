@@ -334,38 +334,40 @@ impl Store {
         Ok(found)
     }
 
-    /// The conversations of these ids that exist (BatchGetItem, 100 keys a request).
-    pub async fn get_conversations(&self, ids: &[u64]) -> Result<HashMap<u64, Conversation>, StoreError> {
-        let mut found = HashMap::new();
+    /// BatchGetItem over any number of keys, 100 a request.
+    async fn batch_get_all(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut cost = ReadCost::default();
-        for chunk in ids.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|id| item::key(table::conversation_pk(*id), table::META_SK))
-                .collect();
-            for it in self.batch_get(keys, &mut cost).await? {
-                let c = item::conversation_from_item(it)?;
-                found.insert(c.id, c);
-            }
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            found.extend(self.batch_get(chunk.to_vec(), &mut cost).await?);
         }
         Ok(found)
     }
 
+    /// The conversations of these ids that exist.
+    pub async fn get_conversations(&self, ids: &[u64]) -> Result<HashMap<u64, Conversation>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| item::key(table::conversation_pk(*id), table::META_SK))
+            .collect();
+        self.batch_get_all(keys)
+            .await?
+            .into_iter()
+            .map(|it| item::conversation_from_item(it).map(|c| (c.id, c)))
+            .collect()
+    }
+
     /// Which conversation owns each of these phone numbers, for those that are taken.
     pub async fn phone_owners(&self, phones: &[String]) -> Result<HashMap<String, u64>, StoreError> {
-        let mut owners = HashMap::new();
-        let mut cost = ReadCost::default();
-        for chunk in phones.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|p| item::key(table::phone_pk(p), table::PHONE_SK))
-                .collect();
-            for it in self.batch_get(keys, &mut cost).await? {
-                let (phone, owner) = item::phone_owner(it)?;
-                owners.insert(phone, owner);
-            }
-        }
-        Ok(owners)
+        let keys = phones
+            .iter()
+            .map(|p| item::key(table::phone_pk(p), table::PHONE_SK))
+            .collect();
+        self.batch_get_all(keys)
+            .await?
+            .into_iter()
+            .map(item::phone_owner)
+            .collect()
     }
 }
 
