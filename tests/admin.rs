@@ -120,12 +120,7 @@ async fn import_keeps_ids_maps_senders_converts_times_and_positions_messages() {
 
     // Ids allocated after the import come after the legacy ones.
     let created = store
-        .create_conversation(NewConversation {
-            phone_number: "new-number".into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-        })
+        .create_conversation(NewConversation::active("new-number"))
         .await
         .unwrap();
     assert_eq!(created.id, 10);
@@ -200,12 +195,7 @@ async fn an_import_does_not_take_a_phone_number_from_another_conversation() {
     // A live conversation already has John Doe's number.
     store.raise_id_counters(100, 100).await.unwrap();
     store
-        .create_conversation(NewConversation {
-            phone_number: "1234567890".into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-        })
+        .create_conversation(NewConversation::active("1234567890"))
         .await
         .unwrap();
     let before = all_items(&store).await;

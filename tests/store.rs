@@ -256,12 +256,7 @@ async fn appends_keep_the_summary_count_and_list_order() {
 async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
     let store = fresh_store().await;
     let c = store
-        .create_conversation(NewConversation {
-            phone_number: "573000000001".into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-        })
+        .create_conversation(NewConversation::active("573000000001"))
         .await
         .unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -326,12 +321,7 @@ async fn concurrent_appends_to_one_conversation_lose_nothing_and_keep_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_number_belongs_to_one_conversation() {
     let store = fresh_store().await;
-    let new = NewConversation {
-        phone_number: "573001234567".into(),
-        contact_name: None,
-        status: Status::Active,
-        ai_enabled: true,
-    };
+    let new = NewConversation::active("573001234567");
     let first = store.create_conversation(new.clone()).await.unwrap();
     match store.create_conversation(new).await {
         Err(StoreError::PhoneTaken(phone, owner)) => {
@@ -441,12 +431,7 @@ async fn new_ids_come_after_imported_ones() {
     // Raising to a lower value never lowers a counter.
     store.raise_id_counters(1, 1).await.unwrap();
     let c = store
-        .create_conversation(NewConversation {
-            phone_number: "new".into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-        })
+        .create_conversation(NewConversation::active("new"))
         .await
         .unwrap();
     assert_eq!(c.id, 501);

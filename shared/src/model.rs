@@ -174,6 +174,19 @@ pub struct NewConversation {
     pub ai_enabled: bool,
 }
 
+impl NewConversation {
+    /// A new active conversation with AI answers on and no contact name yet: what the
+    /// WhatsApp webhook creates on a first message.
+    pub fn active(phone_number: impl Into<String>) -> NewConversation {
+        NewConversation {
+            phone_number: phone_number.into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+        }
+    }
+}
+
 /// What a caller supplies to append a message; the store assigns id and position.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

@@ -7,10 +7,11 @@ mod messages;
 pub mod params;
 pub mod response;
 
+use std::convert::Infallible;
 use std::time::Instant;
 
 use lambda_http::http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use crate::Store;
 use crate::config::Config;
@@ -50,6 +51,24 @@ impl Endpoint {
             Endpoint::Messages => "Error al obtener mensajes",
         }
     }
+}
+
+/// A function's whole life: init once — logging, configuration (a bad value stops it with
+/// a message naming the variable), the SDK client — then serve `endpoint` until Lambda
+/// stops the process. No network call before the first request.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env().unwrap_or_else(|e| {
+        // Lambda reports the exit as Runtime.ExitError with this line in the log.
+        eprintln!("configuration error: {e}");
+        std::process::exit(1);
+    });
+    let app = App::from_config(config).await;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(serve(app, endpoint, req).await)
+    }))
+    .await
 }
 
 /// A handled request: the response, and what it cost in DynamoDB.
