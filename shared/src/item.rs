@@ -13,12 +13,18 @@ use crate::table;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+// Key attributes are written but not read back (`skip_deserializing`): the domain value
+// has them in other fields, and the inbox query returns a hundred items at a time.
 #[derive(Debug, Serialize, Deserialize)]
 struct ConversationItem {
+    #[serde(skip_deserializing)]
     pk: String,
+    #[serde(skip_deserializing)]
     sk: String,
+    #[serde(skip_deserializing)]
     inbox: String,
     status: Status,
+    #[serde(skip_deserializing)]
     activity: String,
     id: u64,
     phone_number: String,
@@ -40,7 +46,9 @@ struct ConversationItem {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct MessageItem {
+    #[serde(skip_deserializing)]
     pk: String,
+    #[serde(skip_deserializing)]
     sk: String,
     id: u64,
     conversation_id: u64,

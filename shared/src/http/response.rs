@@ -75,9 +75,10 @@ struct ErrorBody<'a> {
 pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serialising our own view structs cannot fail (no maps with non-string keys, no
     // custom serialisers that error); fall back to a fixed body rather than panic.
-    let bytes = serde_json::to_vec(body)
-        .unwrap_or_else(|_| br#"{"success":false,"error":"internal","code":"internal"}"#.to_vec());
-    let mut response = Response::new(Body::from(bytes));
+    let text = serde_json::to_string(body)
+        .unwrap_or_else(|_| r#"{"success":false,"error":"internal","code":"internal"}"#.to_string());
+    // A text body: lambda_http would base64-encode a binary one for API Gateway.
+    let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
