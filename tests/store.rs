@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use integration_tests::fixtures::{at, conversation};
-use integration_tests::fresh_store;
+use integration_tests::{fresh_store, inbox_ids};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
 use shared::model::{Conversation, MediaType, Message, NewConversation, NewMessage, SenderType, Status};
@@ -232,18 +232,7 @@ async fn appends_keep_the_summary_count_and_list_order() {
     assert_eq!(page.messages[1].context_used.as_deref(), Some("FAQ"));
 
     // `a` now has the newest activity.
-    let list = store
-        .list_conversations(ListQuery {
-            status: None,
-            limit: 10,
-            after: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [a.id, b.id]
-    );
+    assert_eq!(inbox_ids(&store, None, 10).await, [a.id, b.id]);
     assert!(matches!(
         store
             .append_message(999, NewMessage::text(SenderType::Customer, "x"))
@@ -358,30 +347,8 @@ async fn equal_timestamps_order_by_id() {
     assert_eq!(ids(&page.messages), [31, 32]);
     let rest = store.messages_before(1, page.before.unwrap(), 2).await.unwrap();
     assert_eq!(ids(&rest.messages), [30]);
-    let list = store
-        .list_conversations(ListQuery {
-            status: None,
-            limit: 10,
-            after: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [3, 2, 1]
-    );
-    let closed = store
-        .list_conversations(ListQuery {
-            status: Some(Status::Closed),
-            limit: 10,
-            after: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        closed.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [2, 1]
-    );
+    assert_eq!(inbox_ids(&store, None, 10).await, [3, 2, 1]);
+    assert_eq!(inbox_ids(&store, Some(Status::Closed), 10).await, [2, 1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

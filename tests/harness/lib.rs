@@ -111,6 +111,17 @@ pub async fn fresh_store() -> Store {
     store
 }
 
+/// The ids of the first inbox page (newest activity first).
+pub async fn inbox_ids(store: &Store, status: Option<shared::Status>, limit: u32) -> Vec<u64> {
+    let query = shared::store::ListQuery {
+        status,
+        limit,
+        after: None,
+    };
+    let page = store.list_conversations(query).await.expect("list conversations");
+    page.conversations.iter().map(|c| c.id).collect()
+}
+
 /// Every item of the table, sorted by key: for comparing whole tables in tests.
 pub async fn all_items(store: &Store) -> Vec<Item> {
     let mut items = Vec::new();
