@@ -63,15 +63,21 @@ workflows: tools
 
 ## Dependency audit: cargo-audit (from crates.io, into .tools/cargo) against the RustSec
 ## database copy beside the repository, offline; ADVISORY_DB_FETCH=1 fetches the live one.
+## Accepted advisories (none today) are listed with their reasons in .cargo/audit.toml.
+## The copy is looked for beside this checkout, then beside the repository it was cloned
+## from (a CI clone in a temporary directory); ADVISORY_DB=path overrides both.
 CARGO_AUDIT_VERSION := 0.22.2
 CARGO_AUDIT := $(TOOLS)/cargo/bin/cargo-audit
-ADVISORY_DB ?= ../shared/advisory-db
+ORIGIN_DIR := $(shell git remote get-url origin 2>/dev/null)
+ADVISORY_DB ?= $(firstword $(wildcard ../shared/advisory-db $(if $(ORIGIN_DIR),$(ORIGIN_DIR)/../shared/advisory-db)) ../shared/advisory-db)
 
 $(CARGO_AUDIT):
 	cargo install --quiet --locked --root $(TOOLS)/cargo cargo-audit --version $(CARGO_AUDIT_VERSION)
 
 audit: $(CARGO_AUDIT)
 	@if [ -n "$${ADVISORY_DB_FETCH:-}" ]; then $(CARGO_AUDIT) audit; \
+	elif [ ! -d "$(ADVISORY_DB)" ]; then \
+	  echo "make audit: no advisory database at $(ADVISORY_DB); set ADVISORY_DB=/path/to/advisory-db or ADVISORY_DB_FETCH=1" >&2; exit 2; \
 	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
 
 test: tools fmt lint template workflows
