@@ -1,35 +1,16 @@
 //! The handlers at the HTTP level, as API Gateway 2.0 calls them: every file in `events/`,
 //! and the contract's rules one test each (the full sweep is `tests/contract.rs`).
 
-use clap::Parser;
 use integration_tests::apigw::{Reply, event, invoke};
-use integration_tests::{sdk_config, unique_table_name, workspace_root};
+use integration_tests::{seeded_app, workspace_root};
 use serde_json::{Value, json};
-use shared::config::Config;
 use shared::http::App;
-use shared::{Store, client};
 use tokio::sync::OnceCell;
 
 /// One app over a table loaded with `convo-admin seed-demo`, shared by the tests here.
 async fn demo_app() -> &'static App {
     static APP: OnceCell<App> = OnceCell::const_new();
-    APP.get_or_init(|| async {
-        let table = unique_table_name("http");
-        let sdk = sdk_config().await;
-        for args in [&["create-table"][..], &["seed-demo"][..]] {
-            let mut argv = vec!["convo-admin", "--table", &table];
-            argv.extend_from_slice(args);
-            convo_admin::cli::run(convo_admin::cli::Cli::try_parse_from(argv).unwrap(), &sdk)
-                .await
-                .unwrap();
-        }
-        let config = Config::from_lookup(|k| (k == "TABLE_NAME").then(|| table.clone())).unwrap();
-        App {
-            store: Store::new(client::dynamodb_client(&sdk), &config.table_name),
-            config,
-        }
-    })
-    .await
+    APP.get_or_init(|| seeded_app("http", &[])).await
 }
 
 async fn get(url: &str) -> Reply {

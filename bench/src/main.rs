@@ -11,8 +11,6 @@
 //!
 //! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
 
-mod runtime_api;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,9 +19,9 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use integration_tests::fixtures::{at, conversation};
+use integration_tests::runtime_api::{Report, RuntimeApi};
 use integration_tests::{apigw, moto, sdk_config, workspace_root};
 use jiff::Timestamp;
-use runtime_api::{Report, RuntimeApi};
 use shared::cursor::BeforeCursor;
 use shared::model::{MediaType, Message, SenderType, Status};
 use shared::store::{ListQuery, ReadCost, Record};
@@ -679,7 +677,7 @@ fn write_results(r: &Results) -> String {
          (a Python server) more than this code; items read, round trips and RCU come from its answers \
          (`ScannedCount`, items returned, `ConsumedCapacity`). Init and warm figures run the release \
          `bootstrap` built by `cargo lambda build --release` under a local Runtime API \
-         (`bench/src/runtime_api.rs`); the Node.js and Python functions are the minimal runtime \
+         (`tests/harness/runtime_api.rs`); the Node.js and Python functions are the minimal runtime \
          loops in `bench/runtimes/`.\n",
     );
     md

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::http::App;
+use shared::http::{App, Endpoint, HttpEvent};
 
 /// A response as a client sees it.
 #[derive(Debug, Clone)]
@@ -130,30 +130,38 @@ pub fn event(method: &str, path_and_query: &str) -> Value {
     e
 }
 
-/// Runs an API Gateway event through the handler its route belongs to.
-pub async fn invoke(app: &App, event: &Value) -> Reply {
-    let raw_path = event["rawPath"].as_str().unwrap_or_default().to_string();
-    let req = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway 2.0 event");
-    let response = if raw_path.contains("messages") {
-        shared::http::get_conversation_messages(app, req).await
+/// The endpoint (function) a raw path belongs to, as the template routes it.
+pub fn endpoint_of(raw_path: &str) -> Endpoint {
+    if raw_path.contains("messages") {
+        Endpoint::Messages
     } else {
-        shared::http::get_conversations(app, req).await
-    };
-    let status = response.status().as_u16();
+        Endpoint::Conversations
+    }
+}
+
+/// Runs an API Gateway event through the function its route belongs to, by the same
+/// entry point the Lambda runtime loop calls (`shared::http::handle`).
+pub async fn invoke(app: &App, event: &Value) -> Reply {
+    let endpoint = endpoint_of(event["rawPath"].as_str().unwrap_or_default());
+    invoke_endpoint(app, endpoint, event).await
+}
+
+pub async fn invoke_endpoint(app: &App, endpoint: Endpoint, event: &Value) -> Reply {
+    let event: HttpEvent = serde_json::from_value(event.clone()).expect("an API Gateway 2.0 event");
+    let response = shared::http::handle(app, endpoint, event, None).await;
     let headers = response
-        .headers()
+        .headers
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
-    let body = match response.body() {
-        lambda_http::Body::Text(t) => t.as_bytes().to_vec(),
-        lambda_http::Body::Binary(b) => b.clone(),
-        _ => Vec::new(),
+    assert!(!response.is_base64_encoded, "bodies are text");
+    let body = match &response.body {
+        Some(lambda_http::Body::Text(t)) => t.clone(),
+        other => panic!("a text body, got {other:?}"),
     };
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body}"));
     Reply {
-        status,
+        status: u16::try_from(response.status_code).expect("an HTTP status"),
         headers,
         body,
     }

@@ -3,9 +3,11 @@
 //! gone when the test binary exits. Each test gets a table of its own.
 
 pub mod apigw;
+pub mod bootstrap_checks;
 pub mod contract;
 pub mod fixtures;
 pub mod openapi;
+pub mod runtime_api;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -144,4 +146,32 @@ pub async fn all_items(store: &Store) -> Vec<Item> {
     let key = |it: &Item| format!("{:?}|{:?}", it.get("pk"), it.get("sk"));
     items.sort_by_key(key);
     items
+}
+
+/// An app (the functions' handlers) over a new table loaded with `convo-admin seed-demo`,
+/// configured as the environment `vars` would configure a function.
+pub async fn seeded_app(prefix: &str, vars: &[(&str, &str)]) -> shared::http::App {
+    use clap::Parser;
+    let table = unique_table_name(prefix);
+    let sdk = sdk_config().await;
+    for args in [&["create-table"][..], &["seed-demo"][..]] {
+        let mut argv = vec!["convo-admin", "--table", &table];
+        argv.extend_from_slice(args);
+        convo_admin::cli::run(convo_admin::cli::Cli::try_parse_from(argv).unwrap(), &sdk)
+            .await
+            .expect("set up the demo table");
+    }
+    let config = shared::config::Config::from_lookup(|k| {
+        if k == "TABLE_NAME" {
+            return Some(table.clone());
+        }
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("a valid configuration");
+    shared::http::App {
+        store: Store::new(shared::client::dynamodb_client(&sdk), &config.table_name),
+        config,
+    }
 }

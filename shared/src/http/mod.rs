@@ -3,6 +3,7 @@
 //! handlers to the Lambda runtime.
 
 mod conversations;
+pub mod event;
 mod messages;
 pub mod params;
 pub mod response;
@@ -10,12 +11,14 @@ pub mod response;
 use std::convert::Infallible;
 use std::time::Instant;
 
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::Method;
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_http::{Body, Context, LambdaEvent, Request, Response, service_fn};
 
 use crate::Store;
 use crate::config::Config;
 use crate::store::ReadCost;
+pub use event::HttpEvent;
 use response::ApiError;
 
 /// Everything a handler needs, built once per process in `main`.
@@ -65,50 +68,33 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     });
     let app = App::from_config(config).await;
     let app = &app;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(serve(app, endpoint, req).await)
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
+        Ok::<_, Infallible>(handle(app, endpoint, event.payload, Some(event.context)).await)
     }))
     .await
 }
 
-/// A handled request: the response, and what it cost in DynamoDB.
-type Handled = (Response<Body>, Option<ReadCost>);
-
-/// `GET /api/conversations` and its legacy paths.
-pub async fn get_conversations(app: &App, req: Request) -> Response<Body> {
-    serve(app, Endpoint::Conversations, req).await
-}
-
-/// `GET /api/conversations/{id}/messages` and its legacy `?id=` paths.
-pub async fn get_conversation_messages(app: &App, req: Request) -> Response<Body> {
-    serve(app, Endpoint::Messages, req).await
-}
-
-async fn serve(app: &App, endpoint: Endpoint, req: Request) -> Response<Body> {
+/// One API Gateway event, start to end: the request, the endpoint's answer, one access
+/// log line. Every event gets a contract answer; nothing here panics on client input.
+pub async fn handle(
+    app: &App,
+    endpoint: Endpoint,
+    event: HttpEvent,
+    context: Option<Context>,
+) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    let path = req.raw_http_path().to_string();
-    let result = if req.method() != Method::GET {
-        Err((ApiError::method_not_allowed(), None))
-    } else {
-        match endpoint {
-            Endpoint::Conversations => conversations::handle(app, &req).await,
-            Endpoint::Messages => messages::handle(app, &req).await,
-        }
-    };
-    let (response, cost): Handled = match result {
-        Ok(handled) => handled,
-        Err((e, cost)) => (response::error(endpoint.legacy_error(), &e), cost),
-    };
-    // One line per request: no phone number, name or message text, ever.
+    let request_id = context.as_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let route = event.route_key().to_string();
+    let req = event.into_request(context);
+    let (response, cost) = serve(app, endpoint, &req).await;
+    // One line per request, at INFO: the route (never the raw path or query, which carry
+    // client input), status, latency and what DynamoDB was asked. No phone number, name
+    // or message text, ever.
     let cost = cost.unwrap_or_default();
     tracing::info!(
         request_id = %request_id,
         method = %req.method(),
-        path = %path,
+        route = %route,
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
         dynamodb_round_trips = cost.round_trips,
@@ -117,7 +103,25 @@ async fn serve(app: &App, endpoint: Endpoint, req: Request) -> Response<Body> {
         dynamodb_us = cost.dynamodb_time.as_micros() as u64,
         "request"
     );
-    response
+    event::into_api_gateway(response)
+}
+
+/// A handled request: the response, and what it cost in DynamoDB.
+type Handled = (Response<Body>, Option<ReadCost>);
+
+async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
+    let result = if req.method() != Method::GET {
+        Err((ApiError::method_not_allowed(), None))
+    } else {
+        match endpoint {
+            Endpoint::Conversations => conversations::handle(app, req).await,
+            Endpoint::Messages => messages::handle(app, req).await,
+        }
+    };
+    match result {
+        Ok(handled) => handled,
+        Err((e, cost)) => (response::error(endpoint.legacy_error(), &e), cost),
+    }
 }
 
 /// A failed request: what the client gets, and what DynamoDB was asked before it failed.

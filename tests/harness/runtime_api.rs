@@ -1,6 +1,7 @@
 //! A minimal local Lambda Runtime API (the endpoints a function's runtime loop calls), so
-//! the real `bootstrap` binaries — and the Node.js and Python comparisons — run as Lambda
-//! runs them, with every moment of their life visible to the benchmark.
+//! the real `bootstrap` binaries — and, in the benchmark, the Node.js and Python
+//! comparisons — run as Lambda runs them, with every moment of their life visible to the
+//! benchmark and the tests.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -139,5 +140,83 @@ fn serve(conn: TcpStream, events: &Arc<Mutex<Receiver<Vec<u8>>>>, reports: &Send
         if !ok {
             return;
         }
+    }
+}
+
+/// A real function binary (`bootstrap`) running against its own local Runtime API, with
+/// its log lines (stdout) collected.
+pub struct Bootstrap {
+    pub api: RuntimeApi,
+    child: std::process::Child,
+    logs: Receiver<String>,
+}
+
+impl Bootstrap {
+    /// Starts `bin` with the Lambda environment plus `env`, and waits for its first
+    /// `/invocation/next` (init done). Logs are JSON at INFO, as the template configures.
+    pub fn start(bin: &std::path::Path, env: &[(&str, &str)]) -> Bootstrap {
+        use std::process::{Command, Stdio};
+        let api = RuntimeApi::start();
+        let mut child = Command::new(bin)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, logs) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            match api.expect("ask for its first event") {
+                Report::Next(_) => break,
+                Report::Error(e) => panic!("init error: {e}"),
+                _ => {}
+            }
+        }
+        Bootstrap { api, child, logs }
+    }
+
+    /// One invocation: the function's response document, or the error it reported to
+    /// the Runtime API (what Lambda turns into a 5xx at API Gateway).
+    pub fn invoke(&self, event: &[u8]) -> Result<serde_json::Value, String> {
+        self.api.send(event.to_vec());
+        loop {
+            match self.api.expect("answer the event") {
+                Report::Response { body, .. } => {
+                    return serde_json::from_slice(&body).map_err(|e| format!("response is not JSON: {e}"));
+                }
+                Report::Error(e) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+
+    /// Every log line written so far.
+    pub fn drain_logs(&self) -> Vec<String> {
+        self.logs.try_iter().collect()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
