@@ -5,6 +5,7 @@
 pub mod apigw;
 pub mod bootstrap_checks;
 pub mod contract;
+pub mod faults;
 pub mod fixtures;
 pub mod openapi;
 pub mod runtime_api;

@@ -9,7 +9,7 @@ pub mod params;
 pub mod response;
 
 use std::convert::Infallible;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::Method;
@@ -109,13 +109,27 @@ pub async fn handle(
 /// A handled request: the response, and what it cost in DynamoDB.
 type Handled = (Response<Body>, Option<ReadCost>);
 
+/// Everything one request may spend waiting on DynamoDB. Each operation is bounded by
+/// `client::OPERATION_TIMEOUT` (4 s, retries included) and a message page may need two
+/// operations; this bound answers 503 at 6 s whatever happens, well inside the
+/// functions' 10 s Lambda timeout, rather than letting Lambda kill the invocation.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(6);
+
 async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
     let result = if req.method() != Method::GET {
         Err((ApiError::method_not_allowed(), None))
     } else {
-        match endpoint {
-            Endpoint::Conversations => conversations::handle(app, req).await,
-            Endpoint::Messages => messages::handle(app, req).await,
+        let work = async {
+            match endpoint {
+                Endpoint::Conversations => conversations::handle(app, req).await,
+                Endpoint::Messages => messages::handle(app, req).await,
+            }
+        };
+        match tokio::time::timeout(REQUEST_DEADLINE, work).await {
+            Ok(result) => result,
+            Err(_) => Err(store_failure(crate::StoreError::Unavailable(format!(
+                "request deadline of {REQUEST_DEADLINE:?} reached"
+            )))),
         }
     };
     match result {
