@@ -1,0 +1,241 @@
+//! Concurrency against a real DynamoDB API (Moto): 16 writers appending to one shared
+//! conversation and to conversations of their own lose nothing and keep every order,
+//! count and summary exact; an import running while the API serves never shows a
+//! conversation whose messages are not all there.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+
+use clap::Parser;
+use integration_tests::apigw::{event, invoke};
+use integration_tests::{fresh_store, sdk_config, unique_table_name, workspace_root};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::http::App;
+use shared::model::{Message, NewConversation, NewMessage, SenderType};
+use shared::{Store, client};
+
+const WRITERS: usize = 16;
+const APPENDS_PER_WRITER: usize = 24;
+
+/// Every message of a conversation, oldest first, read page by page as the API reads.
+async fn all_messages(store: &Store, id: u64) -> Vec<Message> {
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store.message_page(id, offset, 20).await.unwrap();
+        let mut older = page.messages;
+        older.extend(all);
+        all = older;
+        offset += 20;
+        if !page.has_more {
+            break;
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
+    let store = fresh_store().await;
+    let shared_c = store
+        .create_conversation(NewConversation::active("573000000001"))
+        .await
+        .unwrap();
+    let mut own = Vec::new();
+    for w in 0..WRITERS {
+        let c = store
+            .create_conversation(NewConversation::active(format!("57310000{w:04}")))
+            .await
+            .unwrap();
+        own.push(c.id);
+    }
+    // Every writer alternates: even appends to the shared conversation, odd ones to its
+    // own, so same-conversation conflicts and independent writes run at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (w, own_id) in own.iter().copied().enumerate() {
+        let store = store.clone();
+        let shared_id = shared_c.id;
+        tasks.spawn(async move {
+            for k in 0..APPENDS_PER_WRITER {
+                let target = if k % 2 == 0 { shared_id } else { own_id };
+                store
+                    .append_message(
+                        target,
+                        NewMessage::text(SenderType::Customer, format!("w{w}-{k}")),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("writer {w}, append {k}: {e}"));
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+
+    let per_conversation = APPENDS_PER_WRITER / 2;
+    let mut expected_counts = BTreeMap::new();
+    expected_counts.insert(shared_c.id, WRITERS * per_conversation);
+    for id in &own {
+        expected_counts.insert(*id, per_conversation);
+    }
+    let mut ids = HashSet::new();
+    for (&id, &count) in &expected_counts {
+        let conversation = store.get_conversation(id).await.unwrap().unwrap();
+        let all = all_messages(&store, id).await;
+        assert_eq!(conversation.message_count as usize, count, "conversation {id}");
+        assert_eq!(all.len(), count, "conversation {id}");
+        assert_eq!(
+            all.iter().map(|m| m.position).collect::<Vec<_>>(),
+            (0..count as u64).collect::<Vec<_>>()
+        );
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].chronological_key() < w[1].chronological_key())
+        );
+        let last = conversation.last_message.unwrap();
+        let newest = all.last().unwrap();
+        assert_eq!((last.id, &last.text), (newest.id, &newest.message_text));
+        assert_eq!(conversation.last_message_at, newest.created_at);
+        // Each writer's messages keep the order it sent them in.
+        for w in 0..WRITERS {
+            let mine: Vec<usize> = all
+                .iter()
+                .filter_map(|m| m.message_text.strip_prefix(&format!("w{w}-")))
+                .map(|k| k.parse().unwrap())
+                .collect();
+            assert!(
+                mine.windows(2).all(|p| p[0] < p[1]),
+                "writer {w} in {id}: {mine:?}"
+            );
+        }
+        ids.extend(all.iter().map(|m| m.id));
+    }
+    assert_eq!(ids.len(), WRITERS * APPENDS_PER_WRITER, "message ids are unique");
+    // The inbox lists every conversation once, newest activity first.
+    let listed = integration_tests::inbox_ids(&store, None, 100).await;
+    assert_eq!(listed.len(), WRITERS + 1);
+    let mut by_activity = Vec::new();
+    for id in &listed {
+        let c = store.get_conversation(*id).await.unwrap().unwrap();
+        by_activity.push((c.last_message_at, c.id));
+    }
+    assert!(by_activity.windows(2).all(|w| w[0] >= w[1]), "{by_activity:?}");
+}
+
+const IMPORT_CONVERSATIONS: usize = 150;
+const IMPORT_MESSAGES_EACH: usize = 20;
+
+/// JSON Lines files of a legacy export, under target/.
+fn legacy_export() -> (String, String) {
+    let dir = workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tag = unique_table_name("export");
+    let conversations = dir.join(format!("{tag}-conversations.jsonl"));
+    let messages = dir.join(format!("{tag}-messages.jsonl"));
+    let mut c = std::io::BufWriter::new(std::fs::File::create(&conversations).unwrap());
+    let mut m = std::io::BufWriter::new(std::fs::File::create(&messages).unwrap());
+    let mut message_id = 0;
+    for i in 1..=IMPORT_CONVERSATIONS {
+        let at = format!("2024-01-{:02} {:02}:{:02}:00", 1 + i % 28, i % 24, i % 60);
+        let row = json!({"id": i, "phone_number": format!("57320{i:05}"), "contact_name": format!("Contact {i}"),
+            "status": (["active", "pending_human", "closed"][i % 3]), "ai_enabled": i % 2,
+            "last_message_at": at, "created_at": "2023-12-01 00:00:00"});
+        writeln!(c, "{row}").unwrap();
+        for k in 0..IMPORT_MESSAGES_EACH {
+            message_id += 1;
+            let row = json!({"id": message_id, "conversation_id": i, "sender_type": (["user", "bot"][k % 2]),
+                "message_text": format!("c{i} m{k}"), "media_type": "text",
+                "created_at": format!("2023-12-{:02} 10:00:00", 1 + k)});
+            writeln!(m, "{row}").unwrap();
+        }
+    }
+    c.flush().unwrap();
+    m.flush().unwrap();
+    (
+        conversations.display().to_string(),
+        messages.display().to_string(),
+    )
+}
+
+/// What one look at the API saw: conversations listed, and any inconsistency.
+async fn observe(app: &App) -> Result<usize, String> {
+    let list = invoke(app, &event("GET", "/api/conversations?limit=1000")).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let listed = list.body["conversations"].as_array().unwrap().clone();
+    for c in &listed {
+        let id = c["id"].as_u64().unwrap();
+        let page = invoke(
+            app,
+            &event("GET", &format!("/api/conversations/{id}/messages?limit=20")),
+        )
+        .await;
+        if page.status != 200 {
+            return Err(format!(
+                "conversation {id} is listed but its messages answer {}",
+                page.status
+            ));
+        }
+        let messages = page.body["messages"].as_array().unwrap();
+        let newest: Option<&Value> = messages.last();
+        if page.body["total"] != json!(IMPORT_MESSAGES_EACH) || messages.len() != IMPORT_MESSAGES_EACH {
+            return Err(format!(
+                "conversation {id} listed with {} of its messages",
+                messages.len()
+            ));
+        }
+        if newest.map(|m| &m["message_text"]) != Some(&c["last_message"]) {
+            return Err(format!(
+                "conversation {id}: summary {} is not its newest message",
+                c["last_message"]
+            ));
+        }
+    }
+    Ok(listed.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_running_while_the_api_serves_shows_only_complete_conversations() {
+    let table = unique_table_name("live-import");
+    let sdk = sdk_config().await;
+    let admin = |args: Vec<String>| {
+        let mut argv = vec!["convo-admin".to_string(), "--table".into(), table.clone()];
+        argv.extend(args);
+        convo_admin::cli::Cli::try_parse_from(argv).unwrap()
+    };
+    convo_admin::cli::run(admin(vec!["create-table".into()]), &sdk)
+        .await
+        .unwrap();
+    let config = Config::from_lookup(|k| (k == "TABLE_NAME").then(|| table.clone())).unwrap();
+    let app = App {
+        store: Store::new(client::dynamodb_client(&sdk), &config.table_name),
+        config,
+    };
+
+    let (conversations, messages) = legacy_export();
+    let import = tokio::spawn({
+        let sdk = sdk.clone();
+        let cli = admin(vec![
+            "import".into(),
+            "--conversations".into(),
+            conversations,
+            "--messages".into(),
+            messages,
+        ]);
+        async move { convo_admin::cli::run(cli, &sdk).await }
+    });
+    let mut partial_views = 0;
+    let mut views = 0;
+    while !import.is_finished() {
+        let seen = observe(&app)
+            .await
+            .unwrap_or_else(|e| panic!("during the import: {e}"));
+        views += 1;
+        if seen > 0 && seen < IMPORT_CONVERSATIONS {
+            partial_views += 1;
+        }
+    }
+    import.await.unwrap().unwrap();
+    assert_eq!(observe(&app).await.unwrap(), IMPORT_CONVERSATIONS);
+    println!("{views} views of the API during the import, {partial_views} of them mid-way");
+}
