@@ -51,11 +51,20 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# template.yaml: cfn-lint and SAM's own validation (both offline); openapi.yaml: a valid
-# OpenAPI 3.1 document (the tests check every answer against it).
+# template.yaml: cfn-lint and SAM's own validation (both offline), as it is (authentication
+# off, the default) and with a JWT issuer and audience set (authentication on, as in
+# production); openapi.yaml: a valid OpenAPI 3.1 document (the tests check every answer
+# against it).
+AUTH_ON_TEMPLATE := target/template-auth-on.yaml
+
 template: tools
-	$(VENV)/bin/cfn-lint template.yaml
+	@mkdir -p target
+	sed -e '/^  JwtIssuer:/,/Default:/ s|Default: ""|Default: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"|' \
+	    -e '/^  JwtAudience:/,/Default:/ s|Default: ""|Default: "example-app-client-id"|' template.yaml > $(AUTH_ON_TEMPLATE)
+	@! cmp -s template.yaml $(AUTH_ON_TEMPLATE) || { echo "make template: could not switch authentication on"; exit 1; }
+	$(VENV)/bin/cfn-lint template.yaml $(AUTH_ON_TEMPLATE)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file $(AUTH_ON_TEMPLATE)
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
 workflows: tools

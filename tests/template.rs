@@ -27,25 +27,56 @@ fn functions(t: &Yaml) -> Vec<(String, Yaml)> {
         .collect()
 }
 
-/// (method, path, binary) of every HTTP API event in the template.
+fn resource(t: &Yaml, name: &str) -> Yaml {
+    let r = t["Resources"][name].clone();
+    assert!(!r.is_badvalue(), "no resource {name}");
+    r
+}
+
+fn of_type(t: &Yaml, kind: &str) -> Vec<(String, Yaml)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .collect()
+}
+
+/// (method, path, binary) of every route of the HTTP API: its route key, then the
+/// integration it targets, then the function that integration invokes.
 fn template_routes(t: &Yaml) -> BTreeSet<(String, String, String)> {
     let mut routes = BTreeSet::new();
-    for (name, f) in functions(t) {
-        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+    for (name, route) in of_type(t, "AWS::ApiGatewayV2::Route") {
+        let p = &route["Properties"];
+        assert_eq!(p["ApiId"]["Ref"].as_str(), Some("HttpApi"), "{name}");
+        let (method, path) = p["RouteKey"].as_str().unwrap().split_once(' ').unwrap();
+        let target = p["Target"]["Fn::Sub"]
             .as_str()
-            .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"))
+            .unwrap_or_else(|| panic!("{name}: Target"));
+        let integration_name = target
+            .strip_prefix("integrations/${")
+            .and_then(|x| x.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{name}: {target}"));
+        let integration = resource(t, integration_name);
+        let ip = &integration["Properties"];
+        assert_eq!(
+            integration["Type"].as_str(),
+            Some("AWS::ApiGatewayV2::Integration")
+        );
+        assert_eq!(
+            ip["IntegrationType"].as_str(),
+            Some("AWS_PROXY"),
+            "{integration_name}"
+        );
+        assert_eq!(
+            ip["PayloadFormatVersion"].as_str(),
+            Some("2.0"),
+            "{integration_name}"
+        );
+        let function = ip["IntegrationUri"]["Fn::GetAtt"][0].as_str().unwrap();
+        let binary = resource(t, function)["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{function}: Metadata.BuildProperties.Binary"))
             .to_string();
-        for (_, event) in f["Properties"]["Events"].as_hash().unwrap() {
-            assert_eq!(event["Type"].as_str(), Some("HttpApi"), "{name}");
-            let p = &event["Properties"];
-            assert_eq!(p["PayloadFormatVersion"].as_str(), Some("2.0"), "{name}");
-            assert_eq!(p["ApiId"]["Ref"].as_str(), Some("HttpApi"), "{name}");
-            routes.insert((
-                p["Method"].as_str().unwrap().to_string(),
-                p["Path"].as_str().unwrap().to_string(),
-                binary.clone(),
-            ));
-        }
+        routes.insert((method.to_string(), path.to_string(), binary));
     }
     routes
 }
@@ -192,7 +223,7 @@ fn template_settings_the_deployment_relies_on() {
         p["DeletionProtectionEnabled"]["Ref"].as_str(),
         Some("TableDeletionProtection")
     );
-    let cors = &resources(&t).into_iter().find(|(n, _)| n == "HttpApi").unwrap().1;
+    let cors = resource(&t, "HttpApi");
     assert_eq!(
         cors["Properties"]["CorsConfiguration"]["AllowOrigins"]["Ref"].as_str(),
         Some("CorsAllowedOrigins"),
@@ -203,18 +234,72 @@ fn template_settings_the_deployment_relies_on() {
     }
 }
 
+/// With `JwtIssuer` set, every route is behind the JWT authorizer built from the issuer
+/// and audience parameters; without it (the default), no authorizer exists. API Gateway
+/// may invoke each function only from this API.
+#[test]
+fn every_route_is_behind_the_jwt_authorizer_when_an_issuer_is_set() {
+    let t = template();
+    let condition = &t["Conditions"]["AuthEnabled"]["Fn::Not"][0]["Fn::Equals"];
+    assert_eq!(condition[0]["Ref"].as_str(), Some("JwtIssuer"));
+    assert_eq!(condition[1].as_str(), Some(""));
+    assert_eq!(
+        t["Parameters"]["JwtIssuer"]["Default"].as_str(),
+        Some(""),
+        "off by default"
+    );
+    let authorizer = resource(&t, "JwtAuthorizer");
+    assert_eq!(authorizer["Condition"].as_str(), Some("AuthEnabled"));
+    let jwt = &authorizer["Properties"]["JwtConfiguration"];
+    assert_eq!(jwt["Issuer"]["Ref"].as_str(), Some("JwtIssuer"));
+    assert_eq!(jwt["Audience"]["Ref"].as_str(), Some("JwtAudience"));
+    let routes = of_type(&t, "AWS::ApiGatewayV2::Route");
+    assert_eq!(routes.len(), 6);
+    for (name, route) in routes {
+        let p = &route["Properties"];
+        let auth = &p["AuthorizationType"]["Fn::If"];
+        assert_eq!(
+            (auth[0].as_str(), auth[1].as_str(), auth[2].as_str()),
+            (Some("AuthEnabled"), Some("JWT"), Some("NONE")),
+            "{name}"
+        );
+        let id = &p["AuthorizerId"]["Fn::If"];
+        assert_eq!(id[0].as_str(), Some("AuthEnabled"), "{name}");
+        assert_eq!(id[1]["Ref"].as_str(), Some("JwtAuthorizer"), "{name}");
+        assert_eq!(id[2]["Ref"].as_str(), Some("AWS::NoValue"), "{name}");
+    }
+    let permissions = of_type(&t, "AWS::Lambda::Permission");
+    assert_eq!(permissions.len(), 2);
+    for (name, permission) in permissions {
+        let p = &permission["Properties"];
+        assert_eq!(
+            p["Principal"].as_str(),
+            Some("apigateway.amazonaws.com"),
+            "{name}"
+        );
+        let source = p["SourceArn"]["Fn::Sub"].as_str().unwrap();
+        assert!(source.contains(":${HttpApi}/*/GET/"), "{name}: {source}");
+    }
+}
+
 /// Each function may only read, and only what it uses: the table (messages) or the two
-/// inbox indexes (conversations). No write action, no wildcard.
+/// inbox indexes (conversations). No write action, no wildcard action or resource, no
+/// managed policy or policy template, no role from elsewhere.
 #[test]
 fn functions_have_read_only_access_to_the_table_and_its_indexes() {
     let t = template();
     for (name, f) in functions(&t) {
+        assert!(f["Properties"]["Role"].is_badvalue(), "{name}: a Role of its own");
         let policies = f["Properties"]["Policies"].as_vec().unwrap();
         for policy in policies {
-            for statement in policy["Statement"].as_vec().unwrap() {
+            let statements = policy["Statement"]
+                .as_vec()
+                .unwrap_or_else(|| panic!("{name}: only inline policy documents, got {policy:?}"));
+            for statement in statements {
                 assert_eq!(statement["Effect"].as_str(), Some("Allow"));
                 for action in statement["Action"].as_vec().unwrap() {
                     let action = action.as_str().unwrap();
+                    assert!(!action.contains('*'), "{name}: wildcard action {action}");
                     assert!(
                         ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"].contains(&action),
                         "{name}: {action}"
