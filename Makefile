@@ -10,13 +10,15 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools test fmt lint template workflows audit dev contract bench sam-build clean-tools
+.PHONY: help tools node-tools test fmt lint template workflows audit dev contract bench load sam-build clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
 	@echo "make dev      local stack: Moto, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
+	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, Moto); fails on any error"
+	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
 	@echo "make tools    install the pinned Python tools (Moto, SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 
@@ -106,6 +108,20 @@ bench: tools node-tools
 	cargo build --release -p convo-admin
 	cargo build -p bench
 	target/debug/bench
+
+## Load test (bench/src/bin/load.rs): oha (from crates.io, into .tools/cargo) against the
+## release functions behind a local gateway, Moto as DynamoDB. LOAD_CLIENTS, LOAD_SECONDS
+## and LOAD_INSTANCES (processes per function) size it.
+OHA_VERSION := 1.16.0
+OHA := $(TOOLS)/cargo/bin/oha
+
+$(OHA):
+	cargo install --quiet --locked --root $(TOOLS)/cargo oha --version $(OHA_VERSION)
+
+load: tools $(OHA)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	cargo build -p bench --bin load
+	target/debug/load
 
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
