@@ -31,7 +31,10 @@ type Job = (Vec<u8>, Sender<Result<Value, String>>);
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}"))
+        })
         .unwrap_or(default)
 }
 
@@ -41,8 +44,14 @@ struct Pool {
     pids: Vec<u32>,
 }
 
-fn pool(function: &str, instances: u64, env: &[(&str, &str)]) -> Pool {
-    let bin: PathBuf = workspace_root().join("target/lambda").join(function).join("bootstrap");
+/// Per invocation, from the function's own access log line: (total, DynamoDB's share), µs.
+type Timings = Arc<Mutex<Vec<(u64, u64)>>>;
+
+fn pool(function: &str, instances: u64, env: &[(&str, &str)], timings: &Timings) -> Pool {
+    let bin: PathBuf = workspace_root()
+        .join("target/lambda")
+        .join(function)
+        .join("bootstrap");
     assert!(
         bin.exists(),
         "{} not found: `make load` builds it with cargo lambda build --release",
@@ -55,11 +64,23 @@ fn pool(function: &str, instances: u64, env: &[(&str, &str)]) -> Pool {
         let function = Bootstrap::start(&bin, env);
         pids.push(function.pid());
         let queue = Arc::clone(&queue);
+        let timings = Arc::clone(timings);
         std::thread::spawn(move || {
             loop {
                 let job = queue.lock().unwrap().recv();
                 let Ok((event, reply)) = job else { return };
                 let _ = reply.send(function.invoke(&event));
+                for line in function.drain_logs() {
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    let f = &v["fields"];
+                    if let (Some(total), Some(dynamodb)) =
+                        (f["latency_us"].as_u64(), f["dynamodb_us"].as_u64())
+                    {
+                        timings.lock().unwrap().push((total, dynamodb));
+                    }
+                }
             }
         });
     }
@@ -78,7 +99,10 @@ fn serve(conn: TcpStream, conversations: Sender<Job>, messages: Sender<Job>) {
             return;
         }
         let mut parts = line.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or("GET").to_string(), parts.next().unwrap_or("/").to_string());
+        let (method, target) = (
+            parts.next().unwrap_or("GET").to_string(),
+            parts.next().unwrap_or("/").to_string(),
+        );
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -108,7 +132,11 @@ fn serve(conn: TcpStream, conversations: Sender<Job>, messages: Sender<Job>) {
                             .collect()
                     })
                     .unwrap_or_default();
-                (status, headers, response["body"].as_str().unwrap_or_default().to_string())
+                (
+                    status,
+                    headers,
+                    response["body"].as_str().unwrap_or_default().to_string(),
+                )
             }
             // An invocation error: API Gateway answers 502 then.
             Err(e) => (502, Vec::new(), format!("{{\"message\":{e:?}}}")),
@@ -145,7 +173,11 @@ fn main() -> ExitCode {
     let seconds = setting("LOAD_SECONDS", 30);
     let instances = setting("LOAD_INSTANCES", 2);
     let oha = workspace_root().join(".tools/cargo/bin/oha");
-    assert!(oha.exists(), "{} not found: `make load` installs it", oha.display());
+    assert!(
+        oha.exists(),
+        "{} not found: `make load` installs it",
+        oha.display()
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(seeded_app("load", &[]));
@@ -156,8 +188,9 @@ fn main() -> ExitCode {
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
     ];
-    let conversations = pool("get-conversations", instances, &env);
-    let messages = pool("get-conversation-messages", instances, &env);
+    let timings: Timings = Arc::default();
+    let conversations = pool("get-conversations", instances, &env, &timings);
+    let messages = pool("get-conversation-messages", instances, &env, &timings);
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the gateway");
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -177,7 +210,14 @@ fn main() -> ExitCode {
     );
     let run = |duration: &str, clients: u64| {
         let out = Command::new(&oha)
-            .args(["--no-tui", "--output-format", "json", "-z", duration, "-c"])
+            // In-flight requests at the deadline are waited for, not counted as errors.
+            .args([
+                "--no-tui",
+                "--output-format",
+                "json",
+                "--wait-ongoing-requests-after-deadline",
+            ])
+            .args(["-z", duration, "-c"])
             .arg(clients.to_string())
             .args(["--rand-regex-url", &mix])
             .output()
@@ -189,9 +229,13 @@ fn main() -> ExitCode {
         );
         serde_json::from_slice::<Value>(&out.stdout).expect("oha's JSON report")
     };
-    let pools = [("get-conversations", &conversations), ("get-conversation-messages", &messages)];
+    let pools = [
+        ("get-conversations", &conversations),
+        ("get-conversation-messages", &messages),
+    ];
     eprintln!("warming up …");
     run("3s", clients);
+    timings.lock().unwrap().clear();
     let before = memory(&pools, "VmRSS");
     eprintln!("{clients} clients for {seconds} s against {base} …");
     let report = run(&format!("{seconds}s"), clients);
@@ -210,7 +254,9 @@ fn main() -> ExitCode {
         .unwrap_or(0);
     let errors = total - ok + transport;
     let ms = |p: &str| report["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    println!("make load: {clients} clients, {seconds} s, {instances} instances of each function, Moto as DynamoDB");
+    println!(
+        "make load: {clients} clients, {seconds} s, {instances} instances of each function, Moto as DynamoDB"
+    );
     println!(
         "  requests: {total} ({:.0} req/s), p50 {:.2} ms, p99 {:.2} ms, slowest {:.2} ms",
         summary["requestsPerSec"].as_f64().unwrap_or(0.0),
@@ -222,13 +268,45 @@ fn main() -> ExitCode {
         "  errors: {errors} (status codes {}, transport errors {})",
         report["statusCodeDistribution"], report["errorDistribution"]
     );
+    let mut own: Vec<u64> = timings
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, d)| t.saturating_sub(*d))
+        .collect();
+    let mut whole: Vec<u64> = timings.lock().unwrap().iter().map(|(t, _)| *t).collect();
+    own.sort_unstable();
+    whole.sort_unstable();
+    let pct = |v: &[u64], p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    };
+    println!(
+        "  inside the functions ({} invocations, from their access logs): p50 {:.2} ms, p99 {:.2} ms; \
+         without DynamoDB's share: p50 {:.3} ms, p99 {:.3} ms",
+        whole.len(),
+        pct(&whole, 0.50),
+        pct(&whole, 0.99),
+        pct(&own, 0.50),
+        pct(&own, 0.99)
+    );
     let mut grew = false;
     for (((name, b), (_, a)), (_, p)) in before.iter().zip(&after).zip(&peak) {
         println!("  {name}: RSS {b} kB after warm-up, {a} kB at the end, peak {p} kB");
         grew |= *a > b + 1024;
     }
+    // The function processes live in their pool threads; stop them before exiting (they
+    // would otherwise report the vanished Runtime API on stderr).
+    let pids: Vec<String> = pools
+        .iter()
+        .flat_map(|(_, p)| p.pids.iter().map(u32::to_string))
+        .collect();
+    let _ = Command::new("kill").args(&pids).status();
     if total == 0 || errors > 0 || grew {
-        println!("FAILED: {errors} errors{}", if grew { ", memory grew" } else { "" });
+        println!(
+            "FAILED: {errors} errors{}",
+            if grew { ", memory grew" } else { "" }
+        );
         return ExitCode::FAILURE;
     }
     println!("zero errors; memory flat");

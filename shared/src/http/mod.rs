@@ -125,7 +125,9 @@ async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
                 Endpoint::Messages => messages::handle(app, req).await,
             }
         };
-        match tokio::time::timeout(REQUEST_DEADLINE, work).await {
+        // Boxed: the nested futures of the SDK calls make a type too deep for rustc's
+        // layout computation in release builds ("queries overflow the depth limit").
+        match tokio::time::timeout(REQUEST_DEADLINE, Box::pin(work)).await {
             Ok(result) => result,
             Err(_) => Err(store_failure(crate::StoreError::Unavailable(format!(
                 "request deadline of {REQUEST_DEADLINE:?} reached"
