@@ -53,7 +53,13 @@ fn seal(binding: &str, payload: &str) -> String {
 /// Checks the tag and returns the payload. Re-sealing must give back the exact input, so
 /// upper-case hex or any other variation of a genuine cursor is rejected too.
 fn open(binding: &str, cursor: &str) -> Result<String, InvalidCursor> {
-    if cursor.len() < 18 || cursor.len() > 256 || !cursor.len().is_multiple_of(2) {
+    // Only ASCII hex digits: checked first, so the byte-index slicing below can never
+    // land inside a multi-byte character (a panic, found by tests/hostile.rs).
+    if cursor.len() < 18
+        || cursor.len() > 256
+        || !cursor.len().is_multiple_of(2)
+        || !cursor.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return Err(InvalidCursor);
     }
     let (payload_hex, _) = cursor.split_at(cursor.len() - 16);
@@ -170,6 +176,16 @@ mod tests {
         }
         for bad in ["", "x", &c[..c.len() - 1], &format!("{c}00"), &c.to_uppercase()] {
             assert_eq!(ListCursor::decode(None, bad), Err(InvalidCursor), "{bad}");
+        }
+    }
+
+    #[test]
+    fn multi_byte_characters_are_rejected_not_sliced() {
+        // Each splits 16 bytes from its end inside a multi-byte character.
+        for bad in [".𞲒=x\"𖼊Ⱥ𐞳𑲯*Ѩd", "00000000𐞳00000000000000", "aééééééééééééééééééa"]
+        {
+            assert_eq!(ListCursor::decode(None, bad), Err(InvalidCursor), "{bad}");
+            assert_eq!(BeforeCursor::decode(1, bad), Err(InvalidCursor), "{bad}");
         }
     }
 
