@@ -208,7 +208,12 @@ fn run_cases(app: &App, cases: u32) {
 fn generated_hostile_events_get_a_contract_answer_never_a_5xx() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(seeded_app("hostile", &[]));
-    run_cases(&app, 1000);
+    // HOSTILE_CASES raises the count for a longer hunt (`make test` runs 1,000).
+    let cases = std::env::var("HOSTILE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    run_cases(&app, cases);
 }
 
 #[test]
