@@ -220,13 +220,14 @@ pub async fn write(
                 chunk.push(Record::Message(m));
                 if chunk.len() == RECORDS_PER_TASK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(RECORDS_PER_TASK));
-                    // A closed channel means the writer failed; its error is the one to show.
-                    let _ = tx.blocking_send(full);
+                    if tx.blocking_send(full).is_err() {
+                        return Err(writer_gone(source.name()));
+                    }
                 }
                 Ok(())
             })?;
-            if !chunk.is_empty() {
-                let _ = tx.blocking_send(chunk);
+            if !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
+                return Err(writer_gone(source.name()));
             }
             Ok(())
         })
@@ -256,6 +257,17 @@ pub async fn write(
         .await
         .map_err(ImportError::from)?;
     Ok(writer.requests())
+}
+
+/// Pass 2 stops reading when the writer has failed; the writer's error is the one shown.
+fn writer_gone(source: &str) -> PlanError {
+    PlanError {
+        origin: Origin {
+            source: source.to_string(),
+            line: 0,
+        },
+        reason: "stopped reading: writing failed".into(),
+    }
 }
 
 /// The import's final report.
