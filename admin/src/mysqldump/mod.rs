@@ -205,3 +205,64 @@ impl DumpFile {
         notes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streaming::{self, StreamReport};
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/mysqldump")
+            .join(name)
+    }
+
+    fn report(name: &str, zone: Option<&str>) -> String {
+        let zone = zone.map(|z| (z, TimeZone::get(z).unwrap()));
+        let source = DumpFile::open(&fixture(name), zone).unwrap();
+        let plan = streaming::plan(&source, &ProgressBar::hidden()).unwrap();
+        let mut report = StreamReport::new(&source, &plan, true);
+        report.source = name.into();
+        report.to_string()
+    }
+
+    #[test]
+    fn the_report_counts_rows_per_table_and_says_which_zone_was_used() {
+        let text = report("legacy.sql.gz", Some("America/Bogota"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..7],
+            [
+                "source: legacy.sql.gz",
+                "timestamps: read in the zone the dump sets (TIME_ZONE='+00:00'); --source-timezone \
+                 America/Bogota is not used for them (it matters for --skip-tz-utc dumps)",
+                "table                  read      valid    skipped",
+                "conversations             4          4          0",
+                "messages                 10         10          0",
+                "settings                  3          0          3  (not a table of the API)",
+                "conversations per status: active 2, pending_human 1, closed 1",
+            ]
+        );
+        assert!(lines[7].ends_with("dry run: nothing written"), "{text}");
+
+        let text = report("legacy-skip-tz-utc.sql", None);
+        assert!(
+            text.contains(
+                "14 rows without a TIME_ZONE set by the dump (made with --skip-tz-utc?) read as UTC"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_truncated_gzip_file_is_an_error_with_its_line() {
+        let bytes = std::fs::read(fixture("legacy.sql.gz")).unwrap();
+        let cut = std::env::temp_dir().join(format!("cut-{}.sql.gz", std::process::id()));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let source = DumpFile::open(&cut, None).unwrap();
+        let e = streaming::plan(&source, &ProgressBar::hidden()).unwrap_err();
+        std::fs::remove_file(&cut).unwrap();
+        assert!(e.origin.line > 1, "{e}");
+        assert!(e.to_string().contains("sql.gz:"), "{e}");
+    }
+}
