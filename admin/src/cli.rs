@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -13,6 +13,8 @@ use crate::plan::ImportPlan;
 use crate::streaming::{self, Source, StreamReport};
 use crate::{jsonl, mysqldump, seed};
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use shared::Store;
 use shared::store::{EnsureTableError, TableCheck};
 
@@ -64,6 +66,24 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The SDK configuration of the functions, with patience for bulk work: their time-outs
+/// (2 s an attempt, 4 s an operation) are tuned to answer within a Lambda's 10 s, but an
+/// import of a million rows from a workstation would rather wait out a slow moment of
+/// DynamoDB (throttling, a busy local DynamoDB) than stop half-way.
+pub async fn sdk_config() -> SdkConfig {
+    shared::client::config_loader()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(8))
+        .load()
+        .await
 }
 
 fn store(table: Option<String>, config: &SdkConfig) -> anyhow::Result<Store> {
