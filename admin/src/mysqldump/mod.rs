@@ -159,6 +159,13 @@ impl Source for DumpFile {
             each(row.line, mapped)?;
         }
         bar.set_position(count.load(Ordering::Relaxed));
+        if !dump.has_table(Table::Conversations) {
+            return Err(self.error(
+                dump.line(),
+                "the dump has no `conversations` table (no CREATE TABLE, no INSERT): is it a \
+                 mysqldump of the legacy database?",
+            ));
+        }
 
         let skipped = dump
             .skipped()
@@ -252,6 +259,20 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_file_without_the_legacy_tables_is_not_taken_for_an_empty_database() {
+        let other = std::env::temp_dir().join(format!("other-{}.sql", std::process::id()));
+        std::fs::write(
+            &other,
+            "CREATE TABLE `users` (`id` int);\nINSERT INTO `users` VALUES (1);\n",
+        )
+        .unwrap();
+        let source = DumpFile::open(&other, None).unwrap();
+        let e = streaming::plan(&source, &ProgressBar::hidden()).unwrap_err();
+        std::fs::remove_file(&other).unwrap();
+        assert!(e.to_string().ends_with(":3: the dump has no `conversations` table (no CREATE TABLE, no INSERT): is it a mysqldump of the legacy database?"), "{e}");
     }
 
     #[test]

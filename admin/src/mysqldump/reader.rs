@@ -5,7 +5,7 @@
 //! comments, DELIMITER) rather than SQL in general: no SQL crate streams a multi-gigabyte
 //! dump row by row, and this grammar is small.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use jiff::tz::{Offset, TimeZone};
@@ -30,8 +30,12 @@ impl Table {
         }
     }
 
+    /// Table names compare without case: a server with lower_case_table_names (Windows,
+    /// macOS) may have dumped `Conversations`.
     fn from_name(name: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.name() == name)
+        Table::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// Column order of the legacy schema (../shared/api-contract.md), for an INSERT without
@@ -111,6 +115,8 @@ pub struct DumpReader<R> {
     /// Columns of the INSERT being read.
     columns: Vec<String>,
     zone: Option<DumpZone>,
+    /// Legacy tables the dump has a CREATE TABLE or an INSERT for.
+    seen: BTreeSet<Table>,
     /// Rows of other tables, skipped, per table.
     skipped: BTreeMap<String, u64>,
 }
@@ -126,6 +132,7 @@ impl<R: Read> DumpReader<R> {
             created: BTreeMap::new(),
             columns: Vec::new(),
             zone: None,
+            seen: BTreeSet::new(),
             skipped: BTreeMap::new(),
         }
     }
@@ -140,12 +147,22 @@ impl<R: Read> DumpReader<R> {
         self.zone.as_ref()
     }
 
+    /// Whether the dump so far has a CREATE TABLE or an INSERT for the table.
+    pub fn has_table(&self, table: Table) -> bool {
+        self.seen.contains(&table)
+    }
+
     /// Rows of other tables skipped so far, per table name.
     pub fn skipped(&self) -> &BTreeMap<String, u64> {
         &self.skipped
     }
 
     /// Bytes read so far.
+    /// The line the reader is on.
+    pub fn line(&self) -> u64 {
+        self.input.line()
+    }
+
     pub fn position(&self) -> u64 {
         self.input.position()
     }
@@ -417,8 +434,10 @@ impl<R: Read> DumpReader<R> {
                  (the import reads INSERT … VALUES statements as mysqldump writes them)"
             ));
         }
+        self.seen.insert(table);
         self.columns = if !columns.is_empty() {
-            columns
+            // Column names compare without case in MySQL; the mapping knows them in lower case.
+            columns.iter().map(|c| c.to_ascii_lowercase()).collect()
         } else if let Some(created) = self.created.get(&table) {
             created.clone()
         } else {
@@ -817,6 +836,8 @@ impl<R: Read> DumpReader<R> {
                 break;
             }
         }
+        self.seen.insert(table);
+        let columns = columns.iter().map(|c| c.to_ascii_lowercase()).collect();
         self.created.insert(table, columns);
         self.skip_statement(None)
     }
@@ -971,6 +992,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(created[0].1, ["id", "note"]);
+        let upper = rows("INSERT INTO `Messages` (`ID`, `Sender_Type`) VALUES (1,'bot');").unwrap();
+        assert_eq!(upper[0].1, ["id", "sender_type"]);
         let contract = rows("INSERT INTO messages VALUES (1,2,3,4,5,6,7,8,9,10);").unwrap();
         assert_eq!(contract[0].1.len(), 10);
         assert_eq!(contract[0].1[3], "sender_type");
