@@ -706,7 +706,8 @@ fn write_dump(path: &Path) -> u64 {
           /*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n\n-- Dump completed\n",
     )
     .unwrap();
-    w.flush().unwrap();
+    // On disk before timing: writing back 160 MB of dirty pages would slow the reads.
+    w.into_inner().unwrap().sync_all().unwrap();
     file_size(path)
 }
 
