@@ -123,6 +123,19 @@ load: tools $(OHA)
 	cargo build -p bench --bin load
 	target/debug/load
 
+## mysqldump import: its fixtures (made once by the real MariaDB and committed, so CI needs
+## no database; run as root or with the packages installed) and its part of `make bench`
+## alone (a 1,000,000-message dump; replaces that section of bench/results.md).
+.PHONY: mysqldump-fixtures bench-mysqldump
+
+mysqldump-fixtures:
+	scripts/make-mysqldump-fixtures.sh
+
+bench-mysqldump: tools
+	cargo build --release -p convo-admin
+	cargo build -p bench
+	target/debug/bench mysqldump
+
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
 

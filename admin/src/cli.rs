@@ -1,6 +1,8 @@
 //! The command line: argument parsing and the commands, callable in-process by tests.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -8,8 +10,11 @@ use jiff::tz::TimeZone;
 
 use crate::import::{self, progress_bar};
 use crate::plan::ImportPlan;
-use crate::{jsonl, seed};
+use crate::streaming::{self, Source, StreamReport};
+use crate::{jsonl, mysqldump, seed};
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use shared::Store;
 use shared::store::{EnsureTableError, TableCheck};
 
@@ -33,23 +38,52 @@ pub enum Command {
     CreateTable,
     /// Load a realistic demo data set (37 conversations, a few hundred messages).
     SeedDemo,
-    /// Import legacy MySQL rows exported as JSON Lines (one row per line, legacy column
-    /// names). Validates everything before writing; re-running it changes nothing.
+    /// Import the legacy MySQL data: a mysqldump file (`--mysqldump backup.sql.gz`), or rows
+    /// exported as JSON Lines (`--conversations … --messages …`, one row per line, legacy
+    /// column names). Validates everything before writing; re-running it changes nothing.
     Import {
+        /// A mysqldump / mariadb-dump file of the legacy database, plain or gzip-compressed
+        /// (.sql or .sql.gz); only the `conversations` and `messages` tables are read.
+        #[arg(
+            long,
+            value_name = "FILE.sql[.gz]",
+            conflicts_with_all = ["conversations", "messages"],
+            required_unless_present_all = ["conversations", "messages"]
+        )]
+        mysqldump: Option<PathBuf>,
         /// Rows of the legacy `conversations` table.
-        #[arg(long, value_name = "FILE.jsonl")]
-        conversations: PathBuf,
+        #[arg(long, value_name = "FILE.jsonl", requires = "messages")]
+        conversations: Option<PathBuf>,
         /// Rows of the legacy `messages` table.
-        #[arg(long, value_name = "FILE.jsonl")]
-        messages: PathBuf,
-        /// IANA zone the exported timestamps are written in (the legacy server's zone
-        /// for rows read by its application, e.g. America/Bogota).
-        #[arg(long, value_name = "IANA", default_value = "UTC")]
-        source_timezone: String,
+        #[arg(long, value_name = "FILE.jsonl", requires = "conversations")]
+        messages: Option<PathBuf>,
+        /// IANA zone the timestamps are written in (default UTC): the legacy server's zone
+        /// for rows read by its application, e.g. America/Bogota. A dump made with
+        /// mysqldump's default --tz-utc says its own zone (UTC), which wins.
+        #[arg(long, value_name = "IANA")]
+        source_timezone: Option<String>,
         /// Validate and report, write nothing.
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The SDK configuration of the functions, with patience for bulk work: their time-outs
+/// (2 s an attempt, 4 s an operation) are tuned to answer within a Lambda's 10 s, but an
+/// import of a million rows from a workstation would rather wait out a slow moment of
+/// DynamoDB (throttling, a busy local DynamoDB) than stop half-way.
+pub async fn sdk_config() -> SdkConfig {
+    shared::client::config_loader()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(8))
+        .load()
+        .await
 }
 
 fn store(table: Option<String>, config: &SdkConfig) -> anyhow::Result<Store> {
@@ -88,14 +122,41 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             println!("demo data loaded into {}\n{report}", store.table_name());
         }
         Command::Import {
+            mysqldump,
             conversations,
             messages,
             source_timezone,
             dry_run,
         } => {
-            let zone = TimeZone::get(&source_timezone).with_context(|| {
-                format!("--source-timezone {source_timezone:?} is not an IANA time zone (e.g. UTC, America/Bogota)")
-            })?;
+            let zone = match &source_timezone {
+                None => None,
+                Some(name) => Some((
+                    name.as_str(),
+                    TimeZone::get(name).with_context(|| {
+                        format!(
+                            "--source-timezone {name:?} is not an IANA time zone (e.g. UTC, America/Bogota)"
+                        )
+                    })?,
+                )),
+            };
+            if let Some(dump) = mysqldump {
+                let source = mysqldump::DumpFile::open(&dump, zone)?;
+                let table = if dry_run {
+                    None
+                } else {
+                    Some(store(cli.table, config)?)
+                };
+                let report = import_stream(table.as_ref(), Arc::new(source), dry_run).await?;
+                match &table {
+                    Some(store) => println!("imported into {}\n{report}", store.table_name()),
+                    None => println!("{report}"),
+                }
+                return Ok(());
+            }
+            let (Some(conversations), Some(messages)) = (conversations, messages) else {
+                bail!("pass --mysqldump FILE, or --conversations FILE and --messages FILE");
+            };
+            let zone = zone.map_or(TimeZone::UTC, |(_, z)| z);
             let plan = ImportPlan::build(
                 jsonl::read_conversations(&conversations, &zone)?,
                 jsonl::read_messages(&messages, &zone)?,
@@ -117,6 +178,33 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The two-pass import of a source (see `streaming`); `store` is None for a dry run.
+async fn import_stream(
+    store: Option<&Store>,
+    source: Arc<dyn Source>,
+    dry_run: bool,
+) -> anyhow::Result<StreamReport> {
+    let started = Instant::now();
+    let bar = streaming::bytes_bar(source.size(), "reading");
+    let plan = {
+        let source = source.clone();
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || streaming::plan(source.as_ref(), &bar)).await?
+    };
+    bar.finish_and_clear();
+    let plan = Arc::new(plan?);
+    let mut report = StreamReport::new(source.as_ref(), &plan, dry_run);
+    if let Some(store) = store {
+        let count = (plan.message_count() + plan.conversations.len()) as u64;
+        let bar = progress_bar(count, "importing");
+        let written = streaming::write(store, source, plan, &bar).await;
+        bar.finish_and_clear();
+        report.requests = written?;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 async fn write(store: &Store, plan: &ImportPlan, what: &str) -> anyhow::Result<import::ImportReport> {

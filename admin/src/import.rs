@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::Store;
-use shared::model::Status;
+use shared::model::{Conversation, Status};
 use shared::store::Record;
 use tokio::task::JoinSet;
 
 use crate::plan::ImportPlan;
 
 /// Records per task; each task sends BatchWriteItem requests of 25 items.
-const RECORDS_PER_TASK: usize = 100;
+pub const RECORDS_PER_TASK: usize = 100;
 /// BatchWriteItem requests in flight at once.
 const CONCURRENCY: usize = 8;
 
@@ -76,15 +76,38 @@ pub async fn write_plan(
     bar: &ProgressBar,
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
-    // The table may hold conversations already (an earlier import, live data): a phone
-    // number must stay with the conversation that has it.
-    let phones: Vec<String> = plan
-        .conversations
-        .iter()
-        .map(|c| c.phone_number.clone())
-        .collect();
+    check_against_table(store, &plan.conversations).await?;
+    let records: Vec<Record> = plan.records().collect();
+    // Messages strictly before conversations (see ImportPlan::records): the conversation
+    // chunks start only when every message chunk has been written.
+    let split = plan.messages.len();
+    let mut writer = BatchWriter::new(store, bar);
+    for part in [&records[..split], &records[split..]] {
+        for chunk in part.chunks(RECORDS_PER_TASK) {
+            writer.push(chunk.to_vec()).await?;
+        }
+        writer.wait_all().await?;
+    }
+    let (max_conversation, max_message) = plan.max_ids();
+    store.raise_id_counters(max_conversation, max_message).await?;
+    bar.finish_and_clear();
+    Ok(ImportReport {
+        conversations: plan.conversations.len(),
+        messages: plan.messages.len(),
+        per_status: plan.per_status(),
+        requests: writer.requests(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// What every import checks before writing: the table may hold conversations already (an
+/// earlier import, live data), and an import must neither move a phone number to another
+/// conversation nor overwrite a conversation that has lived on since (new messages,
+/// another status): re-running an import is fine only while nothing has changed.
+pub async fn check_against_table(store: &Store, conversations: &[Conversation]) -> Result<(), ImportError> {
+    let phones: Vec<String> = conversations.iter().map(|c| c.phone_number.clone()).collect();
     let owners = store.phone_owners(&phones).await?;
-    for c in &plan.conversations {
+    for c in conversations {
         if let Some(&owner) = owners.get(&c.phone_number)
             && owner != c.id
         {
@@ -95,12 +118,9 @@ pub async fn write_plan(
             });
         }
     }
-
-    // Nor may it overwrite a conversation that lives on in the table (new messages,
-    // another number): re-running an import is fine only while nothing has changed.
-    let ids: Vec<u64> = plan.conversations.iter().map(|c| c.id).collect();
+    let ids: Vec<u64> = conversations.iter().map(|c| c.id).collect();
     let existing = store.get_conversations(&ids).await?;
-    for c in &plan.conversations {
+    for c in conversations {
         if let Some(current) = existing.get(&c.id)
             && current != c
         {
@@ -116,47 +136,63 @@ pub async fn write_plan(
             return Err(ImportError::ConversationConflict { id: c.id, what });
         }
     }
-
-    let records: Vec<Record> = plan.records().collect();
-    let mut requests = 0;
-    // Messages strictly before conversations (see ImportPlan::records): the conversation
-    // tasks start only when every message task has finished.
-    let split = plan.messages.len();
-    for part in [&records[..split], &records[split..]] {
-        let mut tasks = JoinSet::new();
-        for chunk in part.chunks(RECORDS_PER_TASK) {
-            if tasks.len() >= CONCURRENCY {
-                requests += join_one(&mut tasks).await?;
-            }
-            let store = store.clone();
-            let chunk = chunk.to_vec();
-            let bar = bar.clone();
-            tasks.spawn(async move {
-                let n = store.put_records(&chunk).await?;
-                bar.inc(chunk.len() as u64);
-                Ok::<u32, shared::StoreError>(n)
-            });
-        }
-        while !tasks.is_empty() {
-            requests += join_one(&mut tasks).await?;
-        }
-    }
-    let (max_conversation, max_message) = plan.max_ids();
-    store.raise_id_counters(max_conversation, max_message).await?;
-    bar.finish_and_clear();
-    Ok(ImportReport {
-        conversations: plan.conversations.len(),
-        messages: plan.messages.len(),
-        per_status: plan.per_status(),
-        requests,
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
-async fn join_one(tasks: &mut JoinSet<Result<u32, shared::StoreError>>) -> Result<u32, ImportError> {
-    match tasks.join_next().await {
-        Some(Ok(result)) => Ok(result?),
-        Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
-        None => Ok(0),
+/// Writes chunks of records with at most CONCURRENCY chunks in flight, advancing the
+/// progress bar by records.
+pub struct BatchWriter {
+    store: Store,
+    bar: ProgressBar,
+    tasks: JoinSet<Result<u32, shared::StoreError>>,
+    requests: u32,
+}
+
+impl BatchWriter {
+    pub fn new(store: &Store, bar: &ProgressBar) -> Self {
+        BatchWriter {
+            store: store.clone(),
+            bar: bar.clone(),
+            tasks: JoinSet::new(),
+            requests: 0,
+        }
+    }
+
+    /// Starts writing a chunk (RECORDS_PER_TASK records is a good size), first waiting
+    /// for a slot.
+    pub async fn push(&mut self, chunk: Vec<Record>) -> Result<(), ImportError> {
+        while self.tasks.len() >= CONCURRENCY {
+            self.join_one().await?;
+        }
+        let store = self.store.clone();
+        let bar = self.bar.clone();
+        self.tasks.spawn(async move {
+            let n = store.put_records(&chunk).await?;
+            bar.inc(chunk.len() as u64);
+            Ok(n)
+        });
+        Ok(())
+    }
+
+    /// Waits until every chunk pushed so far is written.
+    pub async fn wait_all(&mut self) -> Result<(), ImportError> {
+        while !self.tasks.is_empty() {
+            self.join_one().await?;
+        }
+        Ok(())
+    }
+
+    /// BatchWriteItem requests sent so far.
+    pub fn requests(&self) -> u32 {
+        self.requests
+    }
+
+    async fn join_one(&mut self) -> Result<(), ImportError> {
+        match self.tasks.join_next().await {
+            Some(Ok(result)) => self.requests += result?,
+            Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+            None => {}
+        }
+        Ok(())
     }
 }

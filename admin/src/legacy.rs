@@ -22,7 +22,7 @@ pub enum Scalar {
 }
 
 /// One row of the legacy `conversations` table. Columns not listed are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConversationRow {
     pub id: Option<Scalar>,
     pub phone_number: Option<Scalar>,
@@ -34,7 +34,7 @@ pub struct ConversationRow {
 }
 
 /// One row of the legacy `messages` table. Columns not listed are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct MessageRow {
     pub id: Option<Scalar>,
     pub conversation_id: Option<Scalar>,
@@ -46,6 +46,51 @@ pub struct MessageRow {
     pub context_used: Option<Scalar>,
     pub confidence_score: Option<Scalar>,
     pub created_at: Option<Scalar>,
+}
+
+impl ConversationRow {
+    /// A row from (column, value) pairs, as an SQL dump gives them; other columns ignored.
+    pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Scalar>)>) -> Self {
+        let mut row = ConversationRow::default();
+        for (column, value) in pairs {
+            let slot = match column {
+                "id" => &mut row.id,
+                "phone_number" => &mut row.phone_number,
+                "contact_name" => &mut row.contact_name,
+                "status" => &mut row.status,
+                "ai_enabled" => &mut row.ai_enabled,
+                "last_message_at" => &mut row.last_message_at,
+                "created_at" => &mut row.created_at,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        row
+    }
+}
+
+impl MessageRow {
+    /// A row from (column, value) pairs, as an SQL dump gives them; other columns ignored.
+    pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Scalar>)>) -> Self {
+        let mut row = MessageRow::default();
+        for (column, value) in pairs {
+            let slot = match column {
+                "id" => &mut row.id,
+                "conversation_id" => &mut row.conversation_id,
+                "message_id" => &mut row.message_id,
+                "sender_type" => &mut row.sender_type,
+                "message_text" => &mut row.message_text,
+                "audio_url" => &mut row.audio_url,
+                "media_type" => &mut row.media_type,
+                "context_used" => &mut row.context_used,
+                "confidence_score" => &mut row.confidence_score,
+                "created_at" => &mut row.created_at,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        row
+    }
 }
 
 /// Why a row cannot be imported; shown with the file and line it came from.

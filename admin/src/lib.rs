@@ -5,5 +5,7 @@ pub mod cli;
 pub mod import;
 pub mod jsonl;
 pub mod legacy;
+pub mod mysqldump;
 pub mod plan;
 pub mod seed;
+pub mod streaming;

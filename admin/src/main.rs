@@ -9,7 +9,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = convo_admin::cli::Cli::parse();
-    let config = shared::client::load_sdk_config().await;
+    let config = convo_admin::cli::sdk_config().await;
     match convo_admin::cli::run(cli, &config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -43,25 +43,7 @@ impl ImportPlan {
         conversations: Vec<(Origin, Conversation)>,
         messages: Vec<(Origin, Message)>,
     ) -> Result<ImportPlan, PlanError> {
-        let mut by_id: BTreeMap<u64, (Origin, Conversation)> = BTreeMap::new();
-        let mut phones: HashMap<String, Origin> = HashMap::new();
-        for (origin, c) in conversations {
-            if let Some((first, _)) = by_id.get(&c.id) {
-                return Err(PlanError {
-                    origin,
-                    reason: format!("conversation id {} already appears at {first}", c.id),
-                });
-            }
-            if let Some(first) = phones.get(&c.phone_number) {
-                return Err(PlanError {
-                    origin,
-                    reason: format!("phone_number {:?} already appears at {first}", c.phone_number),
-                });
-            }
-            phones.insert(c.phone_number.clone(), origin.clone());
-            by_id.insert(c.id, (origin, c));
-        }
-
+        let by_id = index_conversations(conversations)?;
         let mut message_ids: HashMap<u64, Origin> = HashMap::with_capacity(messages.len());
         let mut grouped: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
         for (origin, m) in messages {
@@ -107,10 +89,7 @@ impl ImportPlan {
     }
 
     pub fn per_status(&self) -> Vec<(Status, usize)> {
-        Status::ALL
-            .into_iter()
-            .map(|s| (s, self.conversations.iter().filter(|c| c.status == s).count()))
-            .collect()
+        per_status(&self.conversations)
     }
 
     /// Messages first, conversations last: a conversation item (with its count) is what
@@ -127,6 +106,39 @@ impl ImportPlan {
     pub fn record_count(&self) -> usize {
         self.messages.len() + self.conversations.len()
     }
+}
+
+/// Conversations by id, checked for unique ids and phone numbers (every import's rule).
+pub fn index_conversations(
+    conversations: Vec<(Origin, Conversation)>,
+) -> Result<BTreeMap<u64, (Origin, Conversation)>, PlanError> {
+    let mut by_id: BTreeMap<u64, (Origin, Conversation)> = BTreeMap::new();
+    let mut phones: HashMap<String, Origin> = HashMap::new();
+    for (origin, c) in conversations {
+        if let Some((first, _)) = by_id.get(&c.id) {
+            return Err(PlanError {
+                origin,
+                reason: format!("conversation id {} already appears at {first}", c.id),
+            });
+        }
+        if let Some(first) = phones.get(&c.phone_number) {
+            return Err(PlanError {
+                origin,
+                reason: format!("phone_number {:?} already appears at {first}", c.phone_number),
+            });
+        }
+        phones.insert(c.phone_number.clone(), origin.clone());
+        by_id.insert(c.id, (origin, c));
+    }
+    Ok(by_id)
+}
+
+/// How many conversations have each status, in `Status::ALL` order.
+pub fn per_status(conversations: &[Conversation]) -> Vec<(Status, usize)> {
+    Status::ALL
+        .into_iter()
+        .map(|s| (s, conversations.iter().filter(|c| c.status == s).count()))
+        .collect()
 }
 
 #[cfg(test)]

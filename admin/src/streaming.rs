@@ -1,0 +1,479 @@
+//! The import of a source too big to hold: two passes over it.
+//!
+//! Pass 1 maps and validates every row (the one mapping of `legacy`, the plan's rules:
+//! unique ids and phone numbers, no orphan messages) and keeps only the conversations and,
+//! per message, 32 bytes (id, conversation, time, line) — never message texts — plus the
+//! summary of each conversation's newest message. From those it positions the messages.
+//! Pass 2 reads the source again and writes the messages in streaming chunks, then the
+//! conversations (a conversation item is what makes its messages visible), then raises
+//! the id counters. A source that fails pass 1 writes nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::Store;
+use shared::model::{Conversation, LastMessage, Message, Status};
+use shared::store::Record;
+use tokio::sync::mpsc;
+
+use crate::import::{self, BatchWriter, ImportError, RECORDS_PER_TASK};
+use crate::plan::{self, Origin, PlanError};
+
+/// A mapped legacy row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    Conversation(Conversation),
+    Message(Message),
+}
+
+/// Rows of another table, skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub table: String,
+    pub rows: u64,
+    pub reason: String,
+}
+
+/// What a source says about a full read besides its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub skipped: Vec<Skipped>,
+    /// Lines for the report (e.g. which time zone the timestamps were read in).
+    pub notes: Vec<String>,
+}
+
+/// A source of legacy rows that can be read twice, the same way each time.
+pub trait Source: Send + Sync + 'static {
+    /// The file name errors start with.
+    fn name(&self) -> &str;
+    /// Size in bytes for the pass 1 progress bar, which `read` advances.
+    fn size(&self) -> u64;
+    /// Reads every row from the start, in order, passing each mapped row with its line to
+    /// `each`; stops at the first error.
+    fn read(
+        &self,
+        bar: &ProgressBar,
+        each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
+    ) -> Result<ReadSummary, PlanError>;
+}
+
+/// What pass 1 keeps of a message. `line` becomes the message's position once the
+/// messages are validated (the line is only needed for errors).
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    id: u64,
+    conversation_id: u64,
+    /// Seconds since the epoch: legacy TIMESTAMPs have no fraction of a second.
+    created: i64,
+    line_or_position: u64,
+}
+
+/// The validated result of pass 1.
+#[derive(Debug)]
+pub struct StreamPlan {
+    /// Complete conversations (count and newest-message summary), by id.
+    pub conversations: Vec<Conversation>,
+    /// Message positions, sorted by message id.
+    positions: Vec<IndexEntry>,
+    pub summary: ReadSummary,
+}
+
+impl StreamPlan {
+    pub fn message_count(&self) -> usize {
+        self.positions.len()
+    }
+
+    fn position(&self, id: u64) -> Option<u64> {
+        self.positions
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| self.positions[i].line_or_position)
+    }
+
+    fn max_ids(&self) -> (u64, u64) {
+        (
+            self.conversations.iter().map(|c| c.id).max().unwrap_or(0),
+            self.positions.last().map_or(0, |e| e.id),
+        )
+    }
+}
+
+/// Pass 1: reads, maps and validates the whole source.
+pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<StreamPlan, PlanError> {
+    let at = |line: u64| Origin {
+        source: source.name().to_string(),
+        line,
+    };
+    let mut conversations = Vec::new();
+    let mut index = Vec::new();
+    let mut newest: HashMap<u64, LastMessage> = HashMap::new();
+    let summary = source.read(bar, &mut |line, row| {
+        match row {
+            Mapped::Conversation(c) => conversations.push((at(line), c)),
+            Mapped::Message(m) => {
+                index.push(IndexEntry {
+                    id: m.id,
+                    conversation_id: m.conversation_id,
+                    created: m.created_at.as_second(),
+                    line_or_position: line,
+                });
+                let newer = newest
+                    .get(&m.conversation_id)
+                    .is_none_or(|n| (n.created_at, n.id) < m.chronological_key());
+                if newer {
+                    newest.insert(m.conversation_id, m.summary());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let by_id = plan::index_conversations(conversations)?;
+
+    // Orphans, the first in the source's order.
+    if let Some(orphan) = index
+        .iter()
+        .filter(|e| !by_id.contains_key(&e.conversation_id))
+        .min_by_key(|e| e.line_or_position)
+    {
+        return Err(PlanError {
+            origin: at(orphan.line_or_position),
+            reason: format!(
+                "conversation_id {} is not among the imported conversations",
+                orphan.conversation_id
+            ),
+        });
+    }
+    // Duplicate ids: sorted by (id, line), a repeat follows its first appearance.
+    index.sort_unstable_by_key(|e| (e.id, e.line_or_position));
+    if let Some(pair) = index.windows(2).find(|w| w[0].id == w[1].id) {
+        return Err(PlanError {
+            origin: at(pair[1].line_or_position),
+            reason: format!(
+                "message id {} already appears at {}",
+                pair[0].id,
+                at(pair[0].line_or_position)
+            ),
+        });
+    }
+
+    // Positions: the contract's order, (created_at, id), within each conversation.
+    index.sort_unstable_by_key(|e| (e.conversation_id, e.created, e.id));
+    let mut counts: HashMap<u64, u64> = HashMap::with_capacity(by_id.len());
+    for e in &mut index {
+        let n = counts.entry(e.conversation_id).or_default();
+        e.line_or_position = *n;
+        *n += 1;
+    }
+    index.sort_unstable_by_key(|e| e.id);
+    index.shrink_to_fit();
+
+    let conversations = by_id
+        .into_values()
+        .map(|(_, mut c)| {
+            c.message_count = counts.get(&c.id).copied().unwrap_or(0);
+            c.last_message = newest.remove(&c.id);
+            c
+        })
+        .collect();
+    Ok(StreamPlan {
+        conversations,
+        positions: index,
+        summary,
+    })
+}
+
+/// Pass 2 and the writes: messages as the source is read again, then conversations, then
+/// the id counters. The table checks of every import come first.
+pub async fn write(
+    store: &Store,
+    source: Arc<dyn Source>,
+    plan: Arc<StreamPlan>,
+    bar: &ProgressBar,
+) -> Result<u32, anyhow::Error> {
+    import::check_against_table(store, &plan.conversations).await?;
+    let mut writer = BatchWriter::new(store, bar);
+
+    // The source is read on a blocking thread; chunks of messages come over a bounded
+    // channel, so reading waits for writing and memory stays bounded.
+    let (tx, mut rx) = mpsc::channel::<Vec<Record>>(4);
+    let reader = {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), PlanError> {
+            let mut chunk = Vec::with_capacity(RECORDS_PER_TASK);
+            let hidden = ProgressBar::hidden();
+            source.read(&hidden, &mut |line, row| {
+                let Mapped::Message(mut m) = row else {
+                    return Ok(());
+                };
+                m.position = plan.position(m.id).ok_or_else(|| PlanError {
+                    origin: Origin {
+                        source: source.name().to_string(),
+                        line,
+                    },
+                    reason: format!(
+                        "message {} was not there on the first read; did the file change?",
+                        m.id
+                    ),
+                })?;
+                chunk.push(Record::Message(m));
+                if chunk.len() == RECORDS_PER_TASK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(RECORDS_PER_TASK));
+                    if tx.blocking_send(full).is_err() {
+                        return Err(writer_gone(source.name()));
+                    }
+                }
+                Ok(())
+            })?;
+            if !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
+                return Err(writer_gone(source.name()));
+            }
+            Ok(())
+        })
+    };
+    let written = async {
+        while let Some(chunk) = rx.recv().await {
+            writer.push(chunk).await?;
+        }
+        writer.wait_all().await
+    }
+    .await;
+    // Dropping the receiver lets a reader blocked on a full channel finish.
+    drop(rx);
+    let read = reader.await?;
+    written?;
+    read?;
+
+    for chunk in plan.conversations.chunks(RECORDS_PER_TASK) {
+        writer
+            .push(chunk.iter().cloned().map(Record::Conversation).collect())
+            .await?;
+    }
+    writer.wait_all().await?;
+    let (max_conversation, max_message) = plan.max_ids();
+    store
+        .raise_id_counters(max_conversation, max_message)
+        .await
+        .map_err(ImportError::from)?;
+    Ok(writer.requests())
+}
+
+/// Pass 2 stops reading when the writer has failed; the writer's error is the one shown.
+fn writer_gone(source: &str) -> PlanError {
+    PlanError {
+        origin: Origin {
+            source: source.to_string(),
+            line: 0,
+        },
+        reason: "stopped reading: writing failed".into(),
+    }
+}
+
+/// The import's final report.
+#[derive(Debug, Clone)]
+pub struct StreamReport {
+    pub source: String,
+    pub dry_run: bool,
+    pub conversations: usize,
+    pub messages: usize,
+    pub summary: ReadSummary,
+    pub per_status: Vec<(Status, usize)>,
+    pub requests: u32,
+    pub elapsed: Duration,
+}
+
+impl StreamReport {
+    pub fn new(source: &dyn Source, plan: &StreamPlan, dry_run: bool) -> Self {
+        StreamReport {
+            source: source.name().to_string(),
+            dry_run,
+            conversations: plan.conversations.len(),
+            messages: plan.message_count(),
+            summary: plan.summary.clone(),
+            per_status: plan::per_status(&plan.conversations),
+            requests: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+impl std::fmt::Display for StreamReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "source: {}", self.source)?;
+        for note in &self.summary.notes {
+            writeln!(f, "{note}")?;
+        }
+        let done = if self.dry_run { "valid" } else { "imported" };
+        writeln!(f, "{:<16} {:>10} {:>10} {:>10}", "table", "read", done, "skipped")?;
+        for (table, n) in [("conversations", self.conversations), ("messages", self.messages)] {
+            writeln!(f, "{table:<16} {n:>10} {n:>10} {:>10}", 0)?;
+        }
+        for s in &self.summary.skipped {
+            writeln!(
+                f,
+                "{:<16} {:>10} {:>10} {:>10}  ({})",
+                s.table, s.rows, 0, s.rows, s.reason
+            )?;
+        }
+        let statuses: Vec<String> = self
+            .per_status
+            .iter()
+            .map(|(s, n)| format!("{} {n}", s.as_str()))
+            .collect();
+        writeln!(f, "conversations per status: {}", statuses.join(", "))?;
+        let secs = self.elapsed.as_secs_f64();
+        let rows = (self.conversations + self.messages) as f64;
+        write!(f, "took {secs:.2} s ({:.0} rows/s", rows / secs.max(1e-9))?;
+        if self.dry_run {
+            write!(f, "); dry run: nothing written")
+        } else {
+            write!(f, ", {} BatchWriteItem requests)", self.requests)
+        }
+    }
+}
+
+/// The pass 1 progress bar: bytes of the source.
+pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes}, {bytes_per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+    use shared::model::{MediaType, SenderType};
+
+    /// Rows in memory, for the planning logic alone.
+    struct Rows(Vec<(u64, Mapped)>);
+
+    impl Source for Rows {
+        fn name(&self) -> &str {
+            "rows.sql"
+        }
+        fn size(&self) -> u64 {
+            0
+        }
+        fn read(
+            &self,
+            _: &ProgressBar,
+            each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
+        ) -> Result<ReadSummary, PlanError> {
+            for (line, row) in &self.0 {
+                each(*line, row.clone())?;
+            }
+            Ok(ReadSummary::default())
+        }
+    }
+
+    fn conversation(id: u64, phone: &str) -> Mapped {
+        Mapped::Conversation(Conversation {
+            id,
+            phone_number: phone.into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+            last_message_at: Timestamp::from_second(1_700_000_000).unwrap(),
+            created_at: Timestamp::from_second(1_600_000_000).unwrap(),
+            last_message: None,
+            message_count: 0,
+        })
+    }
+
+    fn message(id: u64, conversation_id: u64, secs: i64) -> Mapped {
+        Mapped::Message(Message {
+            id,
+            conversation_id,
+            position: 0,
+            sender_type: SenderType::Customer,
+            message_text: format!("m{id}"),
+            audio_url: None,
+            media_type: MediaType::Text,
+            context_used: None,
+            confidence_score: None,
+            created_at: Timestamp::from_second(secs).unwrap(),
+            whatsapp_id: None,
+        })
+    }
+
+    #[test]
+    fn positions_counts_and_summaries_match_the_in_memory_plan() {
+        let rows = vec![
+            (1, conversation(1, "a")),
+            (2, conversation(2, "b")),
+            (3, message(30, 1, 100)),
+            (4, message(10, 1, 200)),
+            (5, message(20, 1, 100)),
+            (6, message(5, 2, 50)),
+        ];
+        let plan = plan(&Rows(rows.clone()), &ProgressBar::hidden()).unwrap();
+        let (conversations, messages) = split(rows);
+        let expected = crate::plan::ImportPlan::build(conversations, messages).unwrap();
+        assert_eq!(plan.conversations, expected.conversations);
+        for m in &expected.messages {
+            assert_eq!(plan.position(m.id), Some(m.position), "message {}", m.id);
+        }
+        assert_eq!(plan.max_ids(), (2, 30));
+    }
+
+    #[test]
+    fn orphans_and_duplicates_are_reported_at_their_line() {
+        let e = plan(
+            &Rows(vec![
+                (1, conversation(1, "a")),
+                (7, message(1, 1, 1)),
+                (9, message(2, 9, 1)),
+                (8, message(3, 8, 1)),
+            ]),
+            &ProgressBar::hidden(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rows.sql:8: conversation_id 8 is not among the imported conversations"
+        );
+        let e = plan(
+            &Rows(vec![
+                (1, conversation(1, "a")),
+                (7, message(4, 1, 1)),
+                (9, message(4, 1, 2)),
+            ]),
+            &ProgressBar::hidden(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rows.sql:9: message id 4 already appears at rows.sql:7"
+        );
+        let e = plan(
+            &Rows(vec![(1, conversation(1, "a")), (2, conversation(2, "a"))]),
+            &ProgressBar::hidden(),
+        )
+        .unwrap_err();
+        assert_eq!(e.origin.line, 2);
+    }
+
+    type Located<T> = Vec<(Origin, T)>;
+
+    fn split(rows: Vec<(u64, Mapped)>) -> (Located<Conversation>, Located<Message>) {
+        let origin = |line| Origin {
+            source: "rows.sql".into(),
+            line,
+        };
+        let (mut cs, mut ms) = (Vec::new(), Vec::new());
+        for (line, row) in rows {
+            match row {
+                Mapped::Conversation(c) => cs.push((origin(line), c)),
+                Mapped::Message(m) => ms.push((origin(line), m)),
+            }
+        }
+        (cs, ms)
+    }
+}
