@@ -279,11 +279,18 @@ impl<R: Read> DumpReader<R> {
             (self.peek()?, self.peek_at(1)?),
             (Some(b'!'), _) | (Some(b'M'), Some(b'!'))
         );
-        let mut text = Vec::new();
+        if conditional {
+            let text = self.conditional_body(start)?;
+            self.apply_zone(&text);
+            return Ok(());
+        }
+        self.plain_comment_rest(start)
+    }
+
+    /// The rest of a plain comment, to its first `*/` (quotes mean nothing in it).
+    fn plain_comment_rest(&mut self, start: u64) -> Result<()> {
         loop {
-            let r = self
-                .input
-                .take_until(&[b'*'; 3], conditional.then_some(&mut text));
+            let r = self.input.take_until(&[b'*'; 3], None);
             if self.io(r)?.is_none() {
                 return self.error(format!(
                     "the comment opened with /* on line {start} is never closed with */"
@@ -292,16 +299,52 @@ impl<R: Read> DumpReader<R> {
             self.bump()?;
             if self.peek()? == Some(b'/') {
                 self.bump()?;
-                break;
-            }
-            if conditional {
-                text.push(b'*');
+                return Ok(());
             }
         }
-        if conditional {
-            self.apply_zone(&text);
+    }
+
+    /// The body of a conditional comment up to its closing `*/` (consumed). MySQL reads
+    /// the body as SQL, so a `*/` inside a quoted string or a comment of the body does not
+    /// close it: a trigger dumped as `/*!50003 TRIGGER … REPLACE(x, '*/', 'y') */` would
+    /// otherwise end mid-string and the rest of the dump be read out of step. Quoted
+    /// strings are kept as written (for `zone_change`); comments of the body are not kept.
+    fn conditional_body(&mut self, start: u64) -> Result<Vec<u8>> {
+        let mut text = Vec::new();
+        loop {
+            let Some(b) = self.bump()? else {
+                return self.error(format!(
+                    "the comment opened with /* on line {start} is never closed with */"
+                ));
+            };
+            match b {
+                b'*' if self.peek()? == Some(b'/') => {
+                    self.bump()?;
+                    return Ok(text);
+                }
+                b'\'' | b'"' | b'`' => {
+                    text.push(b);
+                    self.skip_quoted(b, Some(&mut text))?;
+                }
+                b'#' => {
+                    self.line_comment()?;
+                    text.push(b' ');
+                }
+                b'-' if self.peek()? == Some(b'-')
+                    && matches!(self.peek_at(1)?, None | Some(b' ' | b'\t' | b'\n' | b'\r')) =>
+                {
+                    self.line_comment()?;
+                    text.push(b' ');
+                }
+                b'/' if self.peek()? == Some(b'*') => {
+                    let line = self.input.line();
+                    self.bump()?;
+                    self.plain_comment_rest(line)?;
+                    text.push(b' ');
+                }
+                _ => text.push(b),
+            }
         }
-        Ok(())
     }
 
     fn apply_zone(&mut self, sql: &[u8]) {
@@ -616,13 +659,16 @@ impl<R: Read> DumpReader<R> {
         }
     }
 
-    /// Skips a string after its opening quote without decoding it.
-    fn skip_quoted(&mut self, quote: u8) -> Result<()> {
+    /// Skips a string after its opening quote without decoding it; its bytes as written
+    /// (escapes, doubled quotes and the closing quote) are appended to `keep` if given.
+    fn skip_quoted(&mut self, quote: u8, mut keep: Option<&mut Vec<u8>>) -> Result<()> {
         let start = self.input.line();
         // Backtick-quoted names have no backslash escapes.
         let escape = if quote == b'`' { quote } else { b'\\' };
         loop {
-            let r = self.input.take_until(&[quote, escape, quote], None);
+            let r = self
+                .input
+                .take_until(&[quote, escape, quote], keep.as_deref_mut());
             match self.io(r)? {
                 None => {
                     return Err(SyntaxError {
@@ -632,14 +678,24 @@ impl<R: Read> DumpReader<R> {
                 }
                 Some(b'\\') if quote != b'`' => {
                     self.bump()?;
-                    self.bump()?;
+                    let escaped = self.bump()?;
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(b'\\');
+                        keep.extend(escaped);
+                    }
                 }
                 Some(_) => {
                     self.bump()?;
-                    if self.peek()? == Some(quote) {
-                        self.bump()?;
-                    } else {
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(quote);
+                    }
+                    if self.peek()? != Some(quote) {
                         return Ok(());
+                    }
+                    // A doubled quote stands for one quote: the string goes on.
+                    self.bump()?;
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(quote);
                     }
                 }
             }
@@ -679,7 +735,7 @@ impl<R: Read> DumpReader<R> {
             match b {
                 b'\'' | b'"' | b'`' => {
                     self.bump()?;
-                    self.skip_quoted(b)?;
+                    self.skip_quoted(b, None)?;
                     continue;
                 }
                 b'#' | b'-' | b'/' => {
@@ -806,7 +862,7 @@ impl<R: Read> DumpReader<R> {
                     None => return self.error(format!("CREATE TABLE `{name}` is never closed")),
                     Some(q @ (b'\'' | b'"' | b'`')) => {
                         self.bump()?;
-                        self.skip_quoted(q)?;
+                        self.skip_quoted(q, None)?;
                     }
                     Some(b'(') => {
                         depth += 1;
@@ -1015,6 +1071,32 @@ mod tests {
         assert!(r.next_row().unwrap().is_none());
         assert!(r.zone().is_none(), "the closing SET restores the server's zone");
         assert_eq!(r.skipped().get("settings"), Some(&2));
+    }
+
+    #[test]
+    fn a_conditional_comment_ends_at_a_closing_mark_outside_its_quoted_strings() {
+        // mysqldump --triggers writes a trigger's body inside a conditional comment; MySQL
+        // reads that body as SQL, so the `*/` in its strings and comments does not end it.
+        let trigger = "DELIMITER ;;\n\
+            /*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `t` BEFORE INSERT \
+            ON `conversations` FOR EACH ROW SET NEW.contact_name = REPLACE(NEW.contact_name, '*/', 'y') */;;\n\
+            DELIMITER ;\n";
+        let body = "DELIMITER ;;\n\
+            /*!50003 TRIGGER `u` BEFORE INSERT ON `x` FOR EACH ROW BEGIN -- a '*/ here\n\
+            # and it's */ here\n\
+            SET @a = \"*/\\\"*/\", @b = 'it''s */', @`c*/` = 1; /* a plain one's */ END */;;\n\
+            DELIMITER ;\n";
+        let messages = "INSERT INTO `messages` (`id`, `note`) VALUES (1,'a'),(2,'b');\n\
+            INSERT INTO `messages` (`id`, `note`) VALUES (3,'c');\n";
+        for sql in [format!("{trigger}{messages}"), format!("{body}{messages}")] {
+            let got = rows(&sql).unwrap();
+            let ids: Vec<_> = got.iter().map(|(r, _)| r.values[0].clone()).collect();
+            assert_eq!(ids, [1, 2, 3].map(|i| Some(Scalar::Int(i))), "{sql}");
+            assert_eq!(got[2].0.line, sql.lines().count() as u64, "{sql}");
+        }
+        // A plain comment still ends at its first `*/`, quotes or not.
+        let got = rows("/* it's */ INSERT INTO `messages` (`id`) VALUES (4);").unwrap();
+        assert_eq!(got.len(), 1);
     }
 
     #[test]
