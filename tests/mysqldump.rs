@@ -2,12 +2,18 @@
 //! (tests/fixtures/mysqldump, made by scripts/make-mysqldump-fixtures.sh), imported into a
 //! real DynamoDB API (Moto); then the API's answers for that data, as the contract says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::Parser;
 use convo_admin::cli::{Cli, run};
+use convo_admin::mysqldump::DumpFile;
+use convo_admin::plan::PlanError;
+use convo_admin::streaming::{self, Mapped, ReadSummary, Source};
+use indicatif::ProgressBar;
 use integration_tests::apigw::{event, invoke};
-use integration_tests::{all_items, sdk_config, unique_table_name, workspace_root};
+use integration_tests::{all_items, fresh_store, sdk_config, unique_table_name, workspace_root};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
@@ -280,4 +286,139 @@ async fn a_dry_run_reads_everything_and_writes_nothing() {
     .await
     .unwrap_err();
     assert!(format!("{err:#}").contains(":89: "), "{err:#}");
+}
+
+/// Pass 1 reads one dump, pass 2 another: a file that changed between the passes in a way
+/// its size and modification time do not give away.
+struct ChangedBetweenPasses {
+    first: DumpFile,
+    second: DumpFile,
+    reads: AtomicU32,
+}
+
+impl Source for ChangedBetweenPasses {
+    fn name(&self) -> &str {
+        self.first.name()
+    }
+
+    fn size(&self) -> u64 {
+        self.first.size()
+    }
+
+    fn read(
+        &self,
+        bar: &ProgressBar,
+        each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
+    ) -> Result<ReadSummary, PlanError> {
+        match self.reads.fetch_add(1, Ordering::SeqCst) {
+            0 => self.first.read(bar, each),
+            _ => self.second.read(bar, each),
+        }
+    }
+}
+
+/// Message items only: no conversation (nor its phone claim, nor the id counters) was
+/// written, so whatever messages were written are not shown by the API.
+async fn only_messages(store: &Store) -> bool {
+    all_items(store).await.iter().all(|item| {
+        item.get("sk")
+            .and_then(|sk| sk.as_s().ok())
+            .is_some_and(|sk| sk.starts_with("M#"))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_that_reads_differently_the_second_time_writes_no_conversation() {
+    let original = std::fs::read_to_string(fixture("legacy.sql")).unwrap();
+    let edit = |from: &str, to: &str| {
+        assert!(original.contains(from), "{from}");
+        original.replacen(from, to, 1)
+    };
+    let row = |id: u64| {
+        let start = format!("({id},");
+        original
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap()
+            .to_string()
+    };
+    let cases = [
+        (
+            edit("'2024-01-15 14:30:10'", "'2024-01-15 14:31:10'"),
+            "message 12 has created_at 2024-01-15T14:31:10Z but had 2024-01-15T14:30:10Z on the first read",
+        ),
+        (
+            edit("(13,1,", "(13,2,"),
+            "message 13 is in conversation 2 but was in 1 on the first read",
+        ),
+        (
+            edit("(21,2,", "(23,2,"),
+            "message 23 was not there on the first read",
+        ),
+        // Ten rows still, but one of them twice.
+        (
+            edit(&row(21), &row(20)),
+            "message 20 appears twice, once on the first read",
+        ),
+        (
+            edit(&format!("{}\n", row(22)), ""),
+            "9 messages read where the first read had 10",
+        ),
+        (
+            edit("third (same second, highest id)", "third, edited"),
+            "message 22, the newest of conversation 2, differs from the first read",
+        ),
+    ];
+    for (i, (sql, expected)) in cases.into_iter().enumerate() {
+        let second = std::env::temp_dir().join(format!("changed-{}-{i}.sql", std::process::id()));
+        std::fs::write(&second, sql).unwrap();
+        let source = Arc::new(ChangedBetweenPasses {
+            first: DumpFile::open(Path::new(&fixture("legacy.sql")), None).unwrap(),
+            second: DumpFile::open(&second, None).unwrap(),
+            reads: AtomicU32::new(0),
+        });
+        let plan = Arc::new(streaming::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
+        let store = fresh_store().await;
+        let err = streaming::write(&store, source, plan, &ProgressBar::hidden())
+            .await
+            .unwrap_err();
+        std::fs::remove_file(&second).unwrap();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains(&format!(
+                ": {expected}: the file changed between the two reads; stopped before \
+                 writing the conversations (the messages written so far are not shown); re-run the \
+                 import with an unchanged file"
+            )),
+            "{err}"
+        );
+        assert!(only_messages(&store).await, "{expected}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_file_changed_after_the_first_read_is_refused_before_anything_is_written() {
+    let path = std::env::temp_dir().join(format!("growing-{}.sql", std::process::id()));
+    std::fs::copy(fixture("legacy.sql"), &path).unwrap();
+    let source = Arc::new(DumpFile::open(&path, None).unwrap());
+    let plan = Arc::new(streaming::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
+    // Still being written: more rows arrive after pass 1.
+    let mut more = std::fs::read_to_string(&path).unwrap();
+    more.push_str("INSERT INTO `messages` VALUES (40,4,NULL,'user','late',NULL,'text',NULL,NULL,'2024-01-16 00:00:00');\n");
+    std::fs::write(&path, more).unwrap();
+    let store = fresh_store().await;
+    let err = streaming::write(&store, source, plan, &ProgressBar::hidden())
+        .await
+        .unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        format!("{err:#}").ends_with(
+            "growing-{}.sql:0: the file changed since the import started reading it (size, modification \
+             time or the file itself); re-run the import with an unchanged file"
+                .replace("{}", &std::process::id().to_string())
+                .as_str()
+        ),
+        "{err:#}"
+    );
+    assert!(all_items(&store).await.is_empty());
 }

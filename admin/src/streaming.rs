@@ -6,7 +6,8 @@
 //! summary of each conversation's newest message. From those it positions the messages.
 //! Pass 2 reads the source again and writes the messages in streaming chunks, then the
 //! conversations (a conversation item is what makes its messages visible), then raises
-//! the id counters. A source that fails pass 1 writes nothing.
+//! the id counters. A source that fails pass 1 writes nothing; one that reads differently
+//! in pass 2 (a file changed in between) stops before any conversation is written.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +58,11 @@ pub trait Source: Send + Sync + 'static {
         bar: &ProgressBar,
         each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
     ) -> Result<ReadSummary, PlanError>;
+    /// An error if the source is no longer what pass 1 read (a file since changed); pass 2
+    /// asks before it reads and again before it writes the conversations.
+    fn check_unchanged(&self) -> Result<(), PlanError> {
+        Ok(())
+    }
 }
 
 /// What pass 1 keeps of a message. `line` becomes the message's position once the
@@ -85,11 +91,15 @@ impl StreamPlan {
         self.positions.len()
     }
 
-    fn position(&self, id: u64) -> Option<u64> {
-        self.positions
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .map(|i| self.positions[i].line_or_position)
+    /// Where message `id` is in `positions`.
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.positions.binary_search_by_key(&id, |e| e.id).ok()
+    }
+
+    fn conversation(&self, id: u64) -> Option<&Conversation> {
+        // `conversations` is sorted by id (it comes out of a BTreeMap).
+        let i = self.conversations.binary_search_by_key(&id, |c| c.id).ok()?;
+        Some(&self.conversations[i])
     }
 
     fn max_ids(&self) -> (u64, u64) {
@@ -184,6 +194,99 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<StreamPlan, PlanEr
     })
 }
 
+/// Pass 2's check that it reads the messages pass 1 planned. The conversations are written
+/// from pass 1's plan (message count, newest message), so a source that changed between the
+/// passes (a dump still being written, a rotated backup) would otherwise leave conversations
+/// whose count or summary does not match their messages. Every message must come once, in
+/// the conversation and at the time pass 1 indexed, a conversation's newest message with
+/// the summary pass 1 kept, and none may be missing.
+struct Recheck<'a> {
+    plan: &'a StreamPlan,
+    /// One bit per entry of `plan.positions`: read in pass 2.
+    seen: Vec<u64>,
+    count: usize,
+}
+
+impl<'a> Recheck<'a> {
+    fn new(plan: &'a StreamPlan) -> Self {
+        Recheck {
+            plan,
+            seen: vec![0; plan.positions.len().div_ceil(64)],
+            count: 0,
+        }
+    }
+
+    /// The message's position, or what differs from pass 1.
+    fn message(&mut self, m: &Message) -> Result<u64, String> {
+        let id = m.id;
+        let Some(i) = self.plan.index_of(id) else {
+            return Err(format!("message {id} was not there on the first read"));
+        };
+        let e = self.plan.positions[i];
+        if e.conversation_id != m.conversation_id {
+            return Err(format!(
+                "message {id} is in conversation {} but was in {} on the first read",
+                m.conversation_id, e.conversation_id
+            ));
+        }
+        if e.created != m.created_at.as_second() {
+            return Err(format!(
+                "message {id} has created_at {} but had {} on the first read",
+                m.created_at,
+                jiff::Timestamp::from_second(e.created).map_or(e.created.to_string(), |t| t.to_string())
+            ));
+        }
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.seen[word] & bit != 0 {
+            return Err(format!("message {id} appears twice, once on the first read"));
+        }
+        self.seen[word] |= bit;
+        self.count += 1;
+        let last = self
+            .plan
+            .conversation(m.conversation_id)
+            .and_then(|c| c.last_message.as_ref());
+        if let Some(last) = last
+            && last.id == id
+            && *last != m.summary()
+        {
+            return Err(format!(
+                "message {id}, the newest of conversation {}, differs from the first read",
+                m.conversation_id
+            ));
+        }
+        Ok(e.line_or_position)
+    }
+
+    /// Whether every message pass 1 planned was read.
+    fn finish(&self) -> Result<(), String> {
+        let planned = self.plan.positions.len();
+        if self.count != planned {
+            return Err(format!(
+                "{} messages read where the first read had {planned}",
+                self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Pass 2 read something else than pass 1: nothing more is written. The messages written so
+/// far stay out of sight, as no conversation item of this import points at them yet.
+fn changed(source: &str, line: u64, what: String) -> PlanError {
+    PlanError {
+        origin: Origin {
+            source: source.to_string(),
+            line,
+        },
+        reason: format!(
+            "{what}: the file changed between the two reads; stopped before writing the \
+             conversations (the messages written so far are not shown); re-run the import \
+             with an unchanged file"
+        ),
+    }
+}
+
 /// Pass 2 and the writes: messages as the source is read again, then conversations, then
 /// the id counters. The table checks of every import come first.
 pub async fn write(
@@ -192,6 +295,8 @@ pub async fn write(
     plan: Arc<StreamPlan>,
     bar: &ProgressBar,
 ) -> Result<u32, anyhow::Error> {
+    // A file changed since pass 1 is refused before anything is written.
+    source.check_unchanged()?;
     import::check_against_table(store, &plan.conversations).await?;
     let mut writer = BatchWriter::new(store, bar);
 
@@ -203,20 +308,14 @@ pub async fn write(
         tokio::task::spawn_blocking(move || -> Result<(), PlanError> {
             let mut chunk = Vec::with_capacity(RECORDS_PER_TASK);
             let hidden = ProgressBar::hidden();
+            let mut recheck = Recheck::new(&plan);
             source.read(&hidden, &mut |line, row| {
                 let Mapped::Message(mut m) = row else {
                     return Ok(());
                 };
-                m.position = plan.position(m.id).ok_or_else(|| PlanError {
-                    origin: Origin {
-                        source: source.name().to_string(),
-                        line,
-                    },
-                    reason: format!(
-                        "message {} was not there on the first read; did the file change?",
-                        m.id
-                    ),
-                })?;
+                m.position = recheck
+                    .message(&m)
+                    .map_err(|what| changed(source.name(), line, what))?;
                 chunk.push(Record::Message(m));
                 if chunk.len() == RECORDS_PER_TASK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(RECORDS_PER_TASK));
@@ -226,6 +325,9 @@ pub async fn write(
                 }
                 Ok(())
             })?;
+            recheck.finish().map_err(|what| changed(source.name(), 0, what))?;
+            // The rows matched pass 1's; nor may the file have changed while they were read.
+            source.check_unchanged()?;
             if !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
                 return Err(writer_gone(source.name()));
             }
@@ -418,7 +520,8 @@ mod tests {
         let expected = crate::plan::ImportPlan::build(conversations, messages).unwrap();
         assert_eq!(plan.conversations, expected.conversations);
         for m in &expected.messages {
-            assert_eq!(plan.position(m.id), Some(m.position), "message {}", m.id);
+            let position = plan.index_of(m.id).map(|i| plan.positions[i].line_or_position);
+            assert_eq!(position, Some(m.position), "message {}", m.id);
         }
         assert_eq!(plan.max_ids(), (2, 30));
     }

@@ -5,11 +5,12 @@
 pub mod input;
 pub mod reader;
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
@@ -24,26 +25,59 @@ pub use reader::{DumpReader, Row, SyntaxError, Table};
 pub struct DumpFile {
     path: PathBuf,
     name: String,
-    len: u64,
+    /// The file as it was opened, compared with what it is before and during pass 2.
+    stamp: Stamp,
     /// The zone of timestamps the dump does not place in a zone of its own (only a
     /// `--skip-tz-utc` dump has none), and whether the user chose it.
     zone: TimeZone,
     zone_given: Option<String>,
 }
 
+/// What tells, without reading it, that a file is no longer the one pass 1 read: a dump
+/// still being written grows, a rotated backup is another file (another inode), an edit
+/// changes the modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    file: (u64, u64),
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Stamp {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            file: (meta.dev(), meta.ino()),
+        }
+    }
+}
+
 impl DumpFile {
     /// `source_timezone` is --source-timezone, if given; UTC otherwise.
     pub fn open(path: &Path, source_timezone: Option<(&str, TimeZone)>) -> Result<DumpFile, PlanError> {
         let name = path.display().to_string();
-        let len = std::fs::metadata(path)
-            .map_err(|e| PlanError {
-                origin: Origin {
-                    source: name.clone(),
-                    line: 0,
-                },
-                reason: format!("cannot open: {e}"),
-            })?
-            .len();
+        let error = |reason: String| PlanError {
+            origin: Origin {
+                source: name.clone(),
+                line: 0,
+            },
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| error(format!("cannot open: {e}")))?;
+        // The import reads the file twice (pass 1 plans, pass 2 writes): a pipe or stdin
+        // would give pass 2 nothing, or something else than pass 1 planned.
+        if !meta.is_file() {
+            return Err(error(
+                "not a regular file (a pipe, stdin, a device?): --mysqldump reads the file twice; \
+                 save a pipe/stdin to a file first"
+                    .into(),
+            ));
+        }
         let (zone_given, zone) = match source_timezone {
             Some((name, zone)) => (Some(name.to_string()), zone),
             None => (None, TimeZone::UTC),
@@ -51,7 +85,7 @@ impl DumpFile {
         Ok(DumpFile {
             path: path.to_path_buf(),
             name,
-            len,
+            stamp: Stamp::of(&meta),
             zone,
             zone_given,
         })
@@ -106,7 +140,19 @@ impl Source for DumpFile {
     }
 
     fn size(&self) -> u64 {
-        self.len
+        self.stamp.len
+    }
+
+    fn check_unchanged(&self) -> Result<(), PlanError> {
+        let now = std::fs::metadata(&self.path).map_err(|e| self.error(0, format!("cannot open: {e}")))?;
+        if Stamp::of(&now) != self.stamp {
+            return Err(self.error(
+                0,
+                "the file changed since the import started reading it (size, modification time \
+                 or the file itself); re-run the import with an unchanged file",
+            ));
+        }
+        Ok(())
     }
 
     fn read(
@@ -273,6 +319,39 @@ mod tests {
         let e = streaming::plan(&source, &ProgressBar::hidden()).unwrap_err();
         std::fs::remove_file(&other).unwrap();
         assert!(e.to_string().ends_with(":3: the dump has no `conversations` table (no CREATE TABLE, no INSERT): is it a mysqldump of the legacy database?"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_or_device_is_refused_up_front() {
+        // A device here; a FIFO or /dev/stdin is refused the same way (not a regular file).
+        let e = DumpFile::open(Path::new("/dev/null"), None).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "/dev/null:0: not a regular file (a pipe, stdin, a device?): --mysqldump reads the \
+             file twice; save a pipe/stdin to a file first"
+        );
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_opened_is_noticed() {
+        let path = std::env::temp_dir().join(format!("stamp-{}.sql", std::process::id()));
+        std::fs::copy(fixture("legacy.sql"), &path).unwrap();
+        let source = DumpFile::open(&path, None).unwrap();
+        streaming::plan(&source, &ProgressBar::hidden()).unwrap();
+        source.check_unchanged().unwrap();
+        // The same size, another modification time.
+        let file = File::options().write(true).open(&path).unwrap();
+        let modified = file.metadata().unwrap().modified().unwrap();
+        file.set_modified(modified + std::time::Duration::from_secs(1))
+            .unwrap();
+        let e = source.check_unchanged().unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.reason
+                .starts_with("the file changed since the import started reading it"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub struct DumpReader<R> {
     /// Columns of the INSERT being read.
     columns: Vec<String>,
     zone: Option<DumpZone>,
+    /// Zones kept in user variables (`SET @save_time_zone= @@TIME_ZONE`, as mysqldump
+    /// --events writes around each event), by lower-case name; `None` for the server's.
+    saved_zones: BTreeMap<String, Option<DumpZone>>,
     /// Legacy tables the dump has a CREATE TABLE or an INSERT for.
     seen: BTreeSet<Table>,
     /// Rows of other tables, skipped, per table.
@@ -132,6 +135,7 @@ impl<R: Read> DumpReader<R> {
             created: BTreeMap::new(),
             columns: Vec::new(),
             zone: None,
+            saved_zones: BTreeMap::new(),
             seen: BTreeSet::new(),
             skipped: BTreeMap::new(),
         }
@@ -279,11 +283,18 @@ impl<R: Read> DumpReader<R> {
             (self.peek()?, self.peek_at(1)?),
             (Some(b'!'), _) | (Some(b'M'), Some(b'!'))
         );
-        let mut text = Vec::new();
+        if conditional {
+            let text = self.conditional_body(start)?;
+            self.apply_zone(&text);
+            return Ok(());
+        }
+        self.plain_comment_rest(start)
+    }
+
+    /// The rest of a plain comment, to its first `*/` (quotes mean nothing in it).
+    fn plain_comment_rest(&mut self, start: u64) -> Result<()> {
         loop {
-            let r = self
-                .input
-                .take_until(&[b'*'; 3], conditional.then_some(&mut text));
+            let r = self.input.take_until(&[b'*'; 3], None);
             if self.io(r)?.is_none() {
                 return self.error(format!(
                     "the comment opened with /* on line {start} is never closed with */"
@@ -292,21 +303,66 @@ impl<R: Read> DumpReader<R> {
             self.bump()?;
             if self.peek()? == Some(b'/') {
                 self.bump()?;
-                break;
-            }
-            if conditional {
-                text.push(b'*');
+                return Ok(());
             }
         }
-        if conditional {
-            self.apply_zone(&text);
+    }
+
+    /// The body of a conditional comment up to its closing `*/` (consumed). MySQL reads
+    /// the body as SQL, so a `*/` inside a quoted string or a comment of the body does not
+    /// close it: a trigger dumped as `/*!50003 TRIGGER … REPLACE(x, '*/', 'y') */` would
+    /// otherwise end mid-string and the rest of the dump be read out of step. Quoted
+    /// strings are kept as written (for `zone_effects`); comments of the body are not kept.
+    fn conditional_body(&mut self, start: u64) -> Result<Vec<u8>> {
+        let mut text = Vec::new();
+        loop {
+            let Some(b) = self.bump()? else {
+                return self.error(format!(
+                    "the comment opened with /* on line {start} is never closed with */"
+                ));
+            };
+            match b {
+                b'*' if self.peek()? == Some(b'/') => {
+                    self.bump()?;
+                    return Ok(text);
+                }
+                b'\'' | b'"' | b'`' => {
+                    text.push(b);
+                    self.skip_quoted(b, Some(&mut text))?;
+                }
+                b'#' => {
+                    self.line_comment()?;
+                    text.push(b' ');
+                }
+                b'-' if self.peek()? == Some(b'-')
+                    && matches!(self.peek_at(1)?, None | Some(b' ' | b'\t' | b'\n' | b'\r')) =>
+                {
+                    self.line_comment()?;
+                    text.push(b' ');
+                }
+                b'/' if self.peek()? == Some(b'*') => {
+                    let line = self.input.line();
+                    self.bump()?;
+                    self.plain_comment_rest(line)?;
+                    text.push(b' ');
+                }
+                _ => text.push(b),
+            }
         }
-        Ok(())
     }
 
     fn apply_zone(&mut self, sql: &[u8]) {
-        if let Some(change) = zone_change(sql) {
-            self.zone = change;
+        for effect in zone_effects(sql) {
+            match effect {
+                ZoneEffect::Set(zone) => self.zone = zone,
+                ZoneEffect::Save(name) => {
+                    self.saved_zones.insert(name, self.zone.clone());
+                }
+                // `@OLD_TIME_ZONE`, saved by mysqldump's header before it sets '+00:00',
+                // brings back the zone of before (None: the server's). A variable never
+                // saved into (a dump whose header was cut off) also means the server's zone.
+                ZoneEffect::Restore(name) => self.zone = self.saved_zones.get(&name).cloned().flatten(),
+            }
         }
     }
 
@@ -616,13 +672,16 @@ impl<R: Read> DumpReader<R> {
         }
     }
 
-    /// Skips a string after its opening quote without decoding it.
-    fn skip_quoted(&mut self, quote: u8) -> Result<()> {
+    /// Skips a string after its opening quote without decoding it; its bytes as written
+    /// (escapes, doubled quotes and the closing quote) are appended to `keep` if given.
+    fn skip_quoted(&mut self, quote: u8, mut keep: Option<&mut Vec<u8>>) -> Result<()> {
         let start = self.input.line();
         // Backtick-quoted names have no backslash escapes.
         let escape = if quote == b'`' { quote } else { b'\\' };
         loop {
-            let r = self.input.take_until(&[quote, escape, quote], None);
+            let r = self
+                .input
+                .take_until(&[quote, escape, quote], keep.as_deref_mut());
             match self.io(r)? {
                 None => {
                     return Err(SyntaxError {
@@ -632,14 +691,24 @@ impl<R: Read> DumpReader<R> {
                 }
                 Some(b'\\') if quote != b'`' => {
                     self.bump()?;
-                    self.bump()?;
+                    let escaped = self.bump()?;
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(b'\\');
+                        keep.extend(escaped);
+                    }
                 }
                 Some(_) => {
                     self.bump()?;
-                    if self.peek()? == Some(quote) {
-                        self.bump()?;
-                    } else {
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(quote);
+                    }
+                    if self.peek()? != Some(quote) {
                         return Ok(());
+                    }
+                    // A doubled quote stands for one quote: the string goes on.
+                    self.bump()?;
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.push(quote);
                     }
                 }
             }
@@ -679,7 +748,16 @@ impl<R: Read> DumpReader<R> {
             match b {
                 b'\'' | b'"' | b'`' => {
                     self.bump()?;
-                    self.skip_quoted(b)?;
+                    // The capture keeps strings as written: `SET time_zone = "+00:00"` is
+                    // nothing without its value.
+                    match capture.as_deref_mut().filter(|text| text.len() < CAPTURE) {
+                        Some(text) => {
+                            text.push(b);
+                            self.skip_quoted(b, Some(&mut *text))?;
+                            text.truncate(CAPTURE);
+                        }
+                        None => self.skip_quoted(b, None)?,
+                    }
                     continue;
                 }
                 b'#' | b'-' | b'/' => {
@@ -806,7 +884,7 @@ impl<R: Read> DumpReader<R> {
                     None => return self.error(format!("CREATE TABLE `{name}` is never closed")),
                     Some(q @ (b'\'' | b'"' | b'`')) => {
                         self.bump()?;
-                        self.skip_quoted(q)?;
+                        self.skip_quoted(q, None)?;
                     }
                     Some(b'(') => {
                         depth += 1;
@@ -878,11 +956,22 @@ fn show(b: Option<u8>) -> String {
     }
 }
 
-/// The effect of a SET statement on the session time zone: `Some(Some(zone))` when it
-/// sets a zone (`SET TIME_ZONE='+00:00'`, as mysqldump's default --tz-utc writes),
-/// `Some(None)` when it sets anything else (`SET TIME_ZONE=@OLD_TIME_ZONE`: back to the
-/// server's zone), `None` when it does not touch the time zone.
-pub fn zone_change(sql: &[u8]) -> Option<Option<DumpZone>> {
+/// One thing a SET statement does with the session time zone.
+#[derive(Debug, Clone)]
+pub enum ZoneEffect {
+    /// `SET TIME_ZONE='+00:00'` (as mysqldump's default --tz-utc writes): that zone. `None`
+    /// for a value that names no zone it can resolve (`'SYSTEM'`, `DEFAULT`,
+    /// `@@GLOBAL.TIME_ZONE`): the server's zone, which is what --source-timezone stands for.
+    Set(Option<DumpZone>),
+    /// `SET @save_time_zone= @@TIME_ZONE`: the user variable (lower case) keeps the zone.
+    Save(String),
+    /// `SET TIME_ZONE= @save_time_zone`: the zone the user variable (lower case) kept.
+    Restore(String),
+}
+
+/// What a SET statement does with the session time zone, in the order written (empty when
+/// it does not touch it).
+pub fn zone_effects(sql: &[u8]) -> Vec<ZoneEffect> {
     // One space between words, none around '=' and '.': `SET @@session.time_zone = 'x'`
     // becomes `SET @@session.time_zone='x'`.
     let text = String::from_utf8_lossy(sql)
@@ -896,32 +985,76 @@ pub fn zone_change(sql: &[u8]) -> Option<Option<DumpZone>> {
     // ASCII upper-casing keeps every byte where it is, so indexes found in `upper` hold
     // in `text` (whose zone names keep their case).
     let upper = text.to_ascii_uppercase();
-    let key = "TIME_ZONE=";
-    let mut found = None;
+    let name_byte = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let key = "TIME_ZONE";
+    let mut effects = Vec::new();
     for (i, _) in upper.match_indices(key) {
         let before = &upper.as_bytes()[..i];
+        let after = &text[i + key.len()..];
+        // The session variable, not a name that ends in TIME_ZONE (`@OLD_TIME_ZONE`).
         let variable = match before {
             [.., b'@', b'@'] => true,
             [.., b'@'] => false,
-            [.., c] if c.is_ascii_alphanumeric() || *c == b'_' => false,
+            [.., c] if name_byte(*c) => false,
             _ => true,
         };
-        if variable {
-            found = Some(&text[i + key.len()..]);
+        if !variable {
+            continue;
+        }
+        if let Some(value) = after.strip_prefix('=') {
+            effects.push(set_effect(value));
+        } else if !after.bytes().next().is_some_and(name_byte)
+            && let Some(name) = saved_into(before)
+        {
+            effects.push(ZoneEffect::Save(name));
         }
     }
-    let value = found?;
-    let Some(quote @ ('\'' | '"')) = value.chars().next() else {
-        return Some(None);
-    };
-    let written = value[1..].split(quote).next().unwrap_or("");
-    let zone = parse_offset(written)
-        .map(TimeZone::fixed)
-        .or_else(|| TimeZone::get(written).ok())?;
-    Some(Some(DumpZone {
-        zone,
-        written: written.to_string(),
-    }))
+    effects
+}
+
+/// The effect of `TIME_ZONE=value`.
+fn set_effect(value: &str) -> ZoneEffect {
+    match value.chars().next() {
+        Some(quote @ ('\'' | '"')) => {
+            let written = value[1..].split(quote).next().unwrap_or("");
+            let zone = parse_offset(written)
+                .map(TimeZone::fixed)
+                .or_else(|| TimeZone::get(written).ok());
+            // A zone it cannot resolve ('SYSTEM', or a name this machine's time zone
+            // database lacks) is taken as the server's zone, like @OLD_TIME_ZONE: its rows
+            // are then read in --source-timezone and counted as such in the report.
+            ZoneEffect::Set(zone.map(|zone| DumpZone {
+                zone,
+                written: written.to_string(),
+            }))
+        }
+        Some('@') if !value.starts_with("@@") => {
+            let name: String = value[1..]
+                .bytes()
+                .take_while(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.'))
+                .map(|c| c.to_ascii_lowercase() as char)
+                .collect();
+            ZoneEffect::Restore(name)
+        }
+        _ => ZoneEffect::Set(None),
+    }
+}
+
+/// For `@@TIME_ZONE` read at the end of `before`: the user variable it is assigned to, as in
+/// `SET @save_time_zone=@@TIME_ZONE` (`before` is upper case, so is the name: lowered here).
+fn saved_into(before: &[u8]) -> Option<String> {
+    let before = before
+        .strip_suffix(b"@@SESSION.")
+        .or_else(|| before.strip_suffix(b"@@LOCAL."))
+        .or_else(|| before.strip_suffix(b"@@"))?;
+    let before = before.strip_suffix(b"=")?;
+    let start = before
+        .iter()
+        .rposition(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.')))?;
+    let name = &before[start + 1..];
+    // One '@': a user variable (`@@x=` would be a system variable).
+    let at_user = before[..=start].ends_with(b"@") && !before[..=start].ends_with(b"@@");
+    (at_user && !name.is_empty()).then(|| String::from_utf8_lossy(name).to_ascii_lowercase())
 }
 
 fn parse_offset(s: &str) -> Option<Offset> {
@@ -1018,6 +1151,32 @@ mod tests {
     }
 
     #[test]
+    fn a_conditional_comment_ends_at_a_closing_mark_outside_its_quoted_strings() {
+        // mysqldump --triggers writes a trigger's body inside a conditional comment; MySQL
+        // reads that body as SQL, so the `*/` in its strings and comments does not end it.
+        let trigger = "DELIMITER ;;\n\
+            /*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `t` BEFORE INSERT \
+            ON `conversations` FOR EACH ROW SET NEW.contact_name = REPLACE(NEW.contact_name, '*/', 'y') */;;\n\
+            DELIMITER ;\n";
+        let body = "DELIMITER ;;\n\
+            /*!50003 TRIGGER `u` BEFORE INSERT ON `x` FOR EACH ROW BEGIN -- a '*/ here\n\
+            # and it's */ here\n\
+            SET @a = \"*/\\\"*/\", @b = 'it''s */', @`c*/` = 1; /* a plain one's */ END */;;\n\
+            DELIMITER ;\n";
+        let messages = "INSERT INTO `messages` (`id`, `note`) VALUES (1,'a'),(2,'b');\n\
+            INSERT INTO `messages` (`id`, `note`) VALUES (3,'c');\n";
+        for sql in [format!("{trigger}{messages}"), format!("{body}{messages}")] {
+            let got = rows(&sql).unwrap();
+            let ids: Vec<_> = got.iter().map(|(r, _)| r.values[0].clone()).collect();
+            assert_eq!(ids, [1, 2, 3].map(|i| Some(Scalar::Int(i))), "{sql}");
+            assert_eq!(got[2].0.line, sql.lines().count() as u64, "{sql}");
+        }
+        // A plain comment still ends at its first `*/`, quotes or not.
+        let got = rows("/* it's */ INSERT INTO `messages` (`id`) VALUES (4);").unwrap();
+        assert_eq!(got.len(), 1);
+    }
+
+    #[test]
     fn malformed_rows_name_their_line_and_what_was_expected() {
         let e = rows("INSERT INTO `messages` (a,b) VALUES\n(1,'a'),\n(2,'b')\n(3,'c');").unwrap_err();
         assert_eq!(e.line, 4);
@@ -1043,17 +1202,82 @@ mod tests {
 
     #[test]
     fn time_zone_settings() {
-        let utc = zone_change(b"SET TIME_ZONE='+00:00'").unwrap().unwrap();
+        let set = |sql: &str| match zone_effects(sql.as_bytes()).as_slice() {
+            [ZoneEffect::Set(zone)] => zone.clone(),
+            other => panic!("{sql}: {other:?}"),
+        };
+        let utc = set("SET TIME_ZONE='+00:00'").unwrap();
         assert_eq!(utc.zone, TimeZone::UTC);
-        let five = zone_change(b"SET time_zone = '-05:00'").unwrap().unwrap();
+        let five = set("SET time_zone = \"-05:00\"").unwrap();
         assert_eq!(five.zone, TimeZone::fixed(Offset::from_hours(-5).unwrap()));
-        assert!(zone_change(b"SET @OLD_TIME_ZONE=@@TIME_ZONE").is_none());
-        assert!(zone_change(b"SET TIME_ZONE=@OLD_TIME_ZONE").unwrap().is_none());
-        assert!(zone_change(b"SET NAMES utf8mb4").is_none());
-        let named = zone_change(b"SET @@session.time_zone='America/Bogota'")
-            .unwrap()
-            .unwrap();
+        let named = set("SET @@session.time_zone='America/Bogota'").unwrap();
         assert_eq!(named.written, "America/Bogota");
+        assert!(set("SET TIME_ZONE='SYSTEM'").is_none(), "the server's zone");
+        assert!(set("SET TIME_ZONE=DEFAULT").is_none());
+        assert!(set("SET TIME_ZONE=@@GLOBAL.TIME_ZONE").is_none());
+        assert!(zone_effects(b"SET NAMES utf8mb4").is_empty());
+        assert!(zone_effects(b"SET @x=@@TIME_ZONE_X, @OLD_TIME_ZONE='x'").is_empty());
+        let saved = |sql: &str| match zone_effects(sql.as_bytes()).as_slice() {
+            [ZoneEffect::Save(name)] => name.clone(),
+            other => panic!("{sql}: {other:?}"),
+        };
+        assert_eq!(saved("SET @OLD_TIME_ZONE=@@TIME_ZONE"), "old_time_zone");
+        assert_eq!(saved("SET @save_time_zone= @@TIME_ZONE"), "save_time_zone");
+        assert_eq!(saved("SET @s = @@session.time_zone"), "s");
+        assert!(matches!(
+            zone_effects(b"SET TIME_ZONE= @Save_Time_Zone").as_slice(),
+            [ZoneEffect::Restore(name)] if name == "save_time_zone"
+        ));
+    }
+
+    /// The zone (as written) each row is read in.
+    fn zones(sql: &str) -> Vec<Option<String>> {
+        let mut r = DumpReader::new(sql.as_bytes());
+        let mut out = Vec::new();
+        while r.next_row().unwrap().is_some() {
+            out.push(r.zone().map(|z| z.written.clone()));
+        }
+        out
+    }
+
+    fn message_insert(id: u64) -> String {
+        format!("INSERT INTO `messages` (`id`) VALUES ({id});\n")
+    }
+
+    #[test]
+    fn a_plain_set_time_zone_is_read_with_either_quote() {
+        let utc = || Some("+00:00".to_string());
+        // phpMyAdmin's exports start with this line.
+        let sql = format!("SET time_zone = \"+00:00\";\n{}", message_insert(1));
+        assert_eq!(zones(&sql), [utc()]);
+        let sql = format!(
+            "SET TIME_ZONE='+00:00';\n{}SET TIME_ZONE=@OLD_TIME_ZONE;\n{}",
+            message_insert(1),
+            message_insert(2)
+        );
+        assert_eq!(zones(&sql), [utc(), None]);
+    }
+
+    #[test]
+    fn a_zone_saved_in_a_user_variable_is_restored_from_it() {
+        // What mysqldump --events writes around an event (its own zone set in between),
+        // inside the usual --tz-utc header and footer.
+        let sql = [
+            "/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;\n/*!40103 SET TIME_ZONE='+00:00' */;\n",
+            &message_insert(1),
+            "/*!50106 SET @save_time_zone= @@TIME_ZONE */ ;\n/*!50106 SET TIME_ZONE= 'SYSTEM' */ ;\n",
+            &message_insert(2),
+            "DELIMITER ;;\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `purge` \
+             ON SCHEDULE EVERY 1 DAY DO DELETE FROM `x` */ ;;\n\
+             /*!50106 SET TIME_ZONE= @save_time_zone */ ;;\nDELIMITER ;\n",
+            &message_insert(3),
+            "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n",
+            &message_insert(4),
+        ]
+        .concat();
+        let utc = Some("+00:00".to_string());
+        // 'SYSTEM' is the server's zone (None: --source-timezone), as @OLD_TIME_ZONE is.
+        assert_eq!(zones(&sql), [utc.clone(), None, utc, None]);
     }
 }
 
