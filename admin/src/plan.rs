@@ -142,7 +142,7 @@ pub fn per_status(conversations: &[Conversation]) -> Vec<(Status, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use jiff::Timestamp;
     use shared::model::{MediaType, SenderType};
@@ -154,7 +154,8 @@ mod tests {
         }
     }
 
-    fn conversation(id: u64, phone: &str) -> Conversation {
+    /// An active conversation without messages (shared with `streaming`'s tests).
+    pub(crate) fn conversation(id: u64, phone: &str) -> Conversation {
         Conversation {
             id,
             phone_number: phone.into(),
@@ -168,7 +169,8 @@ mod tests {
         }
     }
 
-    fn message(id: u64, conversation_id: u64, secs: i64) -> Message {
+    /// A customer text message at `secs`, unpositioned (shared with `streaming`'s tests).
+    pub(crate) fn message(id: u64, conversation_id: u64, secs: i64) -> Message {
         Message {
             id,
             conversation_id,

@@ -450,8 +450,6 @@ pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::Timestamp;
-    use shared::model::{MediaType, SenderType};
 
     /// Rows in memory, for the planning logic alone.
     struct Rows(Vec<(u64, Mapped)>);
@@ -476,33 +474,11 @@ mod tests {
     }
 
     fn conversation(id: u64, phone: &str) -> Mapped {
-        Mapped::Conversation(Conversation {
-            id,
-            phone_number: phone.into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-            last_message_at: Timestamp::from_second(1_700_000_000).unwrap(),
-            created_at: Timestamp::from_second(1_600_000_000).unwrap(),
-            last_message: None,
-            message_count: 0,
-        })
+        Mapped::Conversation(crate::plan::tests::conversation(id, phone))
     }
 
     fn message(id: u64, conversation_id: u64, secs: i64) -> Mapped {
-        Mapped::Message(Message {
-            id,
-            conversation_id,
-            position: 0,
-            sender_type: SenderType::Customer,
-            message_text: format!("m{id}"),
-            audio_url: None,
-            media_type: MediaType::Text,
-            context_used: None,
-            confidence_score: None,
-            created_at: Timestamp::from_second(secs).unwrap(),
-            whatsapp_id: None,
-        })
+        Mapped::Message(crate::plan::tests::message(id, conversation_id, secs))
     }
 
     #[test]

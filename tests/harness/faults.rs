@@ -3,11 +3,13 @@
 //! answering, closes the connection, or passes the request to Moto. Fault injection only:
 //! every answer that is not a fault comes from the real DynamoDB API behind it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use crate::http1::read_message;
 
 /// What the endpoint does with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,31 +66,6 @@ pub fn refused_url() -> String {
 }
 
 const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
-
-/// Reads one HTTP/1.1 message head and its Content-Length body.
-fn read_message(reader: &mut impl BufRead) -> Option<(Vec<String>, Vec<u8>)> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end().to_string();
-        if line.is_empty() {
-            break;
-        }
-        head.push(line);
-    }
-    let length = head
-        .iter()
-        .filter_map(|h| h.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((head, body))
-}
 
 fn serve(
     conn: TcpStream,

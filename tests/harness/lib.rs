@@ -7,6 +7,7 @@ pub mod bootstrap_checks;
 pub mod contract;
 pub mod faults;
 pub mod fixtures;
+pub mod http1;
 pub mod openapi;
 pub mod runtime_api;
 

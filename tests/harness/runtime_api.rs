@@ -3,7 +3,9 @@
 //! comparisons — run as Lambda runs them, with every moment of their life visible to the
 //! benchmark and the tests.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
+
+use crate::http1::{read_message, request_line};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -71,32 +73,10 @@ fn serve(conn: TcpStream, events: &Arc<Mutex<Receiver<Vec<u8>>>>, reports: &Send
     let mut reader = BufReader::new(conn);
     let mut request_id = 0u64;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        let Some((head, body)) = read_message(&mut reader) else {
             return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
-        let mut length = 0usize;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = header.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        };
+        let (method, path) = request_line(&head);
         let ok = if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let _ = reports.send(Report::Next(Instant::now()));
             let Ok(event) = events.lock().unwrap().recv() else {

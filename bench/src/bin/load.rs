@@ -12,7 +12,7 @@
 //! memory after warm-up and at the end. Exits non-zero on any error or on memory that
 //! grows by more than 1 MB over the run.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -20,6 +20,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use integration_tests::apigw::{endpoint_of, event};
+use integration_tests::http1::{read_message, request_line};
 use integration_tests::runtime_api::{Bootstrap, memory_kb};
 use integration_tests::{moto, seeded_app, workspace_root};
 use serde_json::Value;
@@ -93,25 +94,8 @@ fn serve(conn: TcpStream, conversations: Sender<Job>, messages: Sender<Job>) {
     let _ = conn.set_nodelay(true);
     let mut writer = conn.try_clone().expect("clone the connection");
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, target) = (
-            parts.next().unwrap_or("GET").to_string(),
-            parts.next().unwrap_or("/").to_string(),
-        );
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            if header.trim_end().is_empty() {
-                break;
-            }
-        }
+    while let Some((head, _)) = read_message(&mut reader) {
+        let (method, target) = request_line(&head);
         let path = target.split('?').next().unwrap_or_default();
         let queue = match endpoint_of(path) {
             Endpoint::Conversations => &conversations,
@@ -119,7 +103,7 @@ fn serve(conn: TcpStream, conversations: Sender<Job>, messages: Sender<Job>) {
         };
         let (tx, rx) = channel();
         queue
-            .send((event(&method, &target).to_string().into_bytes(), tx))
+            .send((event(method, target).to_string().into_bytes(), tx))
             .expect("function pool");
         let (status, headers, body) = match rx.recv().expect("function answer") {
             Ok(response) => {
