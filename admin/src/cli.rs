@@ -146,7 +146,7 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                 } else {
                     Some(store(cli.table, config)?)
                 };
-                let report = import_stream(table.as_ref(), Arc::new(source), dry_run).await?;
+                let report = import_stream(table.as_ref(), Arc::new(source)).await?;
                 match &table {
                     Some(store) => println!("imported into {}\n{report}", store.table_name()),
                     None => println!("{report}"),
@@ -181,11 +181,7 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
 }
 
 /// The two-pass import of a source (see `streaming`); `store` is None for a dry run.
-async fn import_stream(
-    store: Option<&Store>,
-    source: Arc<dyn Source>,
-    dry_run: bool,
-) -> anyhow::Result<StreamReport> {
+async fn import_stream(store: Option<&Store>, source: Arc<dyn Source>) -> anyhow::Result<StreamReport> {
     let started = Instant::now();
     let bar = streaming::bytes_bar(source.size(), "reading");
     let plan = {
@@ -195,7 +191,7 @@ async fn import_stream(
     };
     bar.finish_and_clear();
     let plan = Arc::new(plan?);
-    let mut report = StreamReport::new(source.as_ref(), &plan, dry_run);
+    let mut report = StreamReport::new(source.as_ref(), &plan, store.is_none());
     if let Some(store) = store {
         let count = (plan.message_count() + plan.conversations.len()) as u64;
         let bar = progress_bar(count, "importing");
