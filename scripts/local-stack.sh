@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The local stack: a DynamoDB (Moto, unless AWS_ENDPOINT_URL_DYNAMODB names another), the
+# The local stack: a DynamoDB (AWS's DynamoDB Local, in memory, unless
+# AWS_ENDPOINT_URL_DYNAMODB names another), the
 # table, data, and `cargo lambda watch` serving all six routes on API Gateway's paths.
 #
 #   scripts/local-stack.sh dev        demo data, then serve until Ctrl-C   (make dev)
 #   scripts/local-stack.sh contract   contract data set, run the contract suite over HTTP, stop
 #
-# Logs and Moto live outside the work tree (cargo lambda watch restarts the functions on
+# Logs and DynamoDB Local's log live outside the work tree (cargo lambda watch restarts the functions on
 # any change inside it): in $DEV_STATE_DIR, default ${TMPDIR:-/tmp}/convo-api-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,19 +57,21 @@ PY
 }
 
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
-  moto_port=$(free_port)
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$STATE/moto.log" 2>&1 &
+  ddb_port=$(free_port)
+  setsid scripts/dynamodb-local.sh "$ddb_port" >"$STATE/dynamodb-local.log" 2>&1 &
   pids+=($!)
-  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$moto_port"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
   export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
-  wait_for_port 127.0.0.1 "$moto_port" "Moto"
-  echo "DynamoDB (Moto): $AWS_ENDPOINT_URL_DYNAMODB   log: $STATE/moto.log"
+  wait_for_port 127.0.0.1 "$ddb_port" "DynamoDB Local (log: $STATE/dynamodb-local.log)"
+  echo "DynamoDB (DynamoDB Local, in memory): $AWS_ENDPOINT_URL_DYNAMODB   log: $STATE/dynamodb-local.log"
 else
   echo "DynamoDB: $AWS_ENDPOINT_URL_DYNAMODB"
 fi
 
 cargo build --quiet -p convo-admin -p get-conversations -p get-conversation-messages
-admin=target/debug/convo-admin
+# Wherever cargo puts its builds (CARGO_TARGET_DIR, .cargo/config.toml), not ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+admin=$target_dir/debug/convo-admin
 $admin create-table
 case "$mode" in
   dev)

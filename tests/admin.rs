@@ -1,4 +1,4 @@
-//! `convo-admin` commands, run in-process against a real DynamoDB API (Moto).
+//! `convo-admin` commands, run in-process against a real DynamoDB API (DynamoDB Local).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Concurrency against a real DynamoDB API (Moto): 16 writers appending to one shared
+//! Concurrency against a real DynamoDB API (DynamoDB Local): 16 writers appending to one shared
 //! conversation and to conversations of their own lose nothing and keep every order,
 //! count and summary exact; an import running while the API serves never shows a
 //! conversation whose messages are not all there.

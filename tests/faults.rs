@@ -1,4 +1,4 @@
-//! DynamoDB faults, injected by a small endpoint in front of Moto (`harness/faults.rs`),
+//! DynamoDB faults, injected by a small endpoint in front of DynamoDB Local (`harness/faults.rs`),
 //! with the functions' production client: its time-outs and standard retries. Throttling
 //! that passes is invisible (200); throttling that persists, an endpoint that hangs,
 //! drops connections or is down are a 503 with `Retry-After`, well inside the 10 s
@@ -10,13 +10,13 @@ use aws_config::Region;
 use aws_sdk_dynamodb::config::Credentials;
 use integration_tests::apigw::{Reply, event, invoke};
 use integration_tests::faults::{Fault, FaultyEndpoint, refused_url};
-use integration_tests::{moto, seeded_app};
+use integration_tests::{dynamodb, seeded_app};
 use serde_json::json;
 use shared::http::App;
 use shared::{Store, client};
 use tokio::sync::OnceCell;
 
-/// The demo data in Moto, shared by the tests here.
+/// The demo data in DynamoDB Local, shared by the tests here.
 async fn demo() -> &'static App {
     static APP: OnceCell<App> = OnceCell::const_new();
     APP.get_or_init(|| seeded_app("faults", &[])).await
@@ -79,8 +79,8 @@ fn assert_unavailable(reply: &Reply, table: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_that_passes_is_retried_into_a_200() {
     // Every other request is throttled: each operation's first attempt fails, its retry
-    // reaches Moto.
-    let endpoint = FaultyEndpoint::start(&moto().endpoint, |n| {
+    // reaches DynamoDB Local.
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |n| {
         if n % 2 == 0 { Fault::Throttle } else { Fault::Pass }
     });
     let app = app_via(&endpoint.url).await;
@@ -101,7 +101,7 @@ async fn throttling_that_passes_is_retried_into_a_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_that_persists_is_a_503_after_the_retries() {
-    let endpoint = FaultyEndpoint::start(&moto().endpoint, |_| Fault::Throttle);
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Throttle);
     let app = app_via(&endpoint.url).await;
     let table = app.store.table_name().to_string();
     for url in REQUESTS {
@@ -120,7 +120,7 @@ async fn throttling_that_persists_is_a_503_after_the_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_endpoint_is_a_503_within_the_operation_timeout() {
-    let endpoint = FaultyEndpoint::start(&moto().endpoint, |_| Fault::Hang);
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Hang);
     let app = app_via(&endpoint.url).await;
     let table = app.store.table_name().to_string();
     let (reply, took) = timed(&app, REQUESTS[1]).await;
@@ -134,12 +134,9 @@ async fn a_hanging_endpoint_is_a_503_within_the_operation_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_that_needs_two_operations_stays_inside_the_request_deadline() {
     // The first operation (GetItem of the conversation) succeeds, the second hangs.
-    let endpoint = FaultyEndpoint::start(
-        &moto().endpoint,
-        |n| {
-            if n == 0 { Fault::Pass } else { Fault::Hang }
-        },
-    );
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |n| {
+        if n == 0 { Fault::Pass } else { Fault::Hang }
+    });
     let app = app_via(&endpoint.url).await;
     let table = app.store.table_name().to_string();
     let (reply, took) = timed(&app, REQUESTS[2]).await;
@@ -156,7 +153,7 @@ async fn a_page_that_needs_two_operations_stays_inside_the_request_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_and_a_down_endpoint_are_a_503_quickly() {
-    let dropping = FaultyEndpoint::start(&moto().endpoint, |_| Fault::Drop);
+    let dropping = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Drop);
     for url in [dropping.url.clone(), refused_url()] {
         let app = app_via(&url).await;
         let table = app.store.table_name().to_string();

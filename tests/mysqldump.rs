@@ -1,6 +1,6 @@
 //! `convo-admin import --mysqldump` with dumps written by the real mariadb-dump
 //! (tests/fixtures/mysqldump, made by scripts/make-mysqldump-fixtures.sh), imported into a
-//! real DynamoDB API (Moto); then the API's answers for that data, as the contract says.
+//! real DynamoDB API (DynamoDB Local); then the API's answers for that data, as the contract says.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

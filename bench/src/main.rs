@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::fixtures::{at, conversation};
 use integration_tests::runtime_api::{Report, RuntimeApi};
-use integration_tests::{apigw, moto, sdk_config, workspace_root};
+use integration_tests::{apigw, dynamodb, sdk_config, workspace_root};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
 use shared::model::{MediaType, Message, SenderType, Status};
@@ -162,7 +162,7 @@ fn query_rcu(bytes: usize, consistent: bool) -> f64 {
 fn message_bytes(page: &shared::store::MessagePage) -> usize {
     page.messages
         .iter()
-        .map(|m| item_size(&shared::item::message_to_item(m)))
+        .map(|m| item_size(&shared::item::message_to_item(m).expect("item")))
         .sum()
 }
 
@@ -195,7 +195,7 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
         .await
         .expect("read")
         .expect("conversation 1");
-    let conversation_bytes = item_size(&shared::item::conversation_to_item(&conversation));
+    let conversation_bytes = item_size(&shared::item::conversation_to_item(&conversation).expect("item"));
     let mut first_page_cursor = None;
     for offset in [0u64, 20, 5_000, 9_980] {
         let page = store.message_page(1, offset, limit).await.expect("message page");
@@ -256,7 +256,7 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
                 let bytes: usize = p
                     .conversations
                     .iter()
-                    .map(|c| item_size(&shared::item::conversation_to_item(c)))
+                    .map(|c| item_size(&shared::item::conversation_to_item(c).expect("item")))
                     .sum();
                 // The extra item read to know whether a next page exists.
                 query_rcu(bytes + bytes / p.conversations.len().max(1), false)
@@ -395,7 +395,7 @@ fn function_env(table: &str) -> Vec<(String, String)> {
         // Lambda sets both; boto3 reads only the second.
         ("AWS_REGION", "us-east-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", moto().endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb().endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
     ]
@@ -589,7 +589,7 @@ fn import_throughput(r: &mut Results) {
         let status = Command::new(&admin)
             .args(["--table", table])
             .args(args)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &moto().endpoint)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "bench")
             .env("AWS_SECRET_ACCESS_KEY", "bench")
@@ -725,7 +725,7 @@ fn timed_admin(args: &[&str]) -> (f64, Option<u64>) {
     let started = Instant::now();
     let out = command
         .args(args)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &moto().endpoint)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
@@ -750,7 +750,7 @@ fn mb(kib: Option<u64>) -> String {
 
 fn dump_import(r: &mut Results) {
     // Moto starts on first use: not inside the first timed run.
-    let _ = moto();
+    let _ = dynamodb();
     let dir = workspace_root().join("target/bench-import");
     std::fs::create_dir_all(&dir).unwrap();
     let dump = dir.join("legacy-1m.sql");

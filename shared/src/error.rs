@@ -1,6 +1,7 @@
 //! Errors of the store. The HTTP layer maps them to the contract's status codes; only
 //! `Display` of the variant reaches the log, never a client.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,15 @@ pub enum StoreError {
     Contention(u32),
     #[error("stored {what} item is malformed: {reason}")]
     BadItem { what: &'static str, reason: String },
+    /// A `before` cursor beyond the conversation's messages: not one this API issued.
+    #[error("cursor position {position} is past the conversation's {total} messages")]
+    CursorPastEnd { position: u64, total: u64 },
+    /// An item DynamoDB would refuse (400 KB): refused before it is sent.
+    #[error(
+        "{what} would be a DynamoDB item of {size} bytes, over DynamoDB's limit of {limit} bytes \
+         (attribute names and values together); shorten its text or context"
+    )]
+    ItemTooLarge { what: String, size: usize, limit: usize },
     #[error("DynamoDB error: {0}")]
     Dynamo(String),
 }
@@ -43,18 +53,27 @@ const THROTTLING_CODES: [&str; 4] = [
     "LimitExceededException",
 ];
 
+/// DynamoDB's own transient failures (HTTP 500 and 503): the request may succeed when
+/// retried, so the client is told to retry rather than given a 500.
+const SERVER_FAULT_CODES: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
+
 /// Sorts an SDK error into throttling, unavailability or anything else, keeping the
 /// full cause (with its source chain) for the log.
-pub fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let text = error_chain(&err);
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
         SdkError::ServiceError(se) if se.err().code().is_some_and(|c| THROTTLING_CODES.contains(&c)) => {
             StoreError::Throttled(text)
+        }
+        SdkError::ServiceError(se)
+            if se.err().code().is_some_and(|c| SERVER_FAULT_CODES.contains(&c))
+                || matches!(se.raw().status().as_u16(), 500 | 503) =>
+        {
+            StoreError::Unavailable(text)
         }
         _ => StoreError::Dynamo(text),
     }

@@ -75,9 +75,13 @@ struct PhoneItem {
     conversation_id: u64,
 }
 
-fn to_item<T: Serialize>(value: &T) -> Item {
-    // Serialising these plain structs cannot fail: every field maps to an attribute type.
-    serde_dynamo::to_item(value).expect("item structs always serialise")
+fn to_item<T: Serialize>(value: &T, what: &'static str) -> Result<Item, StoreError> {
+    // These plain structs always serialise (every field maps to an attribute type); an
+    // error is still an error, never a panic on a request path.
+    serde_dynamo::to_item(value).map_err(|e| StoreError::BadItem {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 fn from_item<'a, T: Deserialize<'a>>(item: Item, what: &'static str) -> Result<T, StoreError> {
@@ -87,26 +91,29 @@ fn from_item<'a, T: Deserialize<'a>>(item: Item, what: &'static str) -> Result<T
     })
 }
 
-pub fn conversation_to_item(c: &Conversation) -> Item {
+pub fn conversation_to_item(c: &Conversation) -> Result<Item, StoreError> {
     let last = c.last_message.as_ref();
-    to_item(&ConversationItem {
-        pk: table::conversation_pk(c.id),
-        sk: table::META_SK.to_string(),
-        inbox: table::INBOX_ALL.to_string(),
-        status: c.status,
-        activity: table::activity(c.last_message_at, c.id),
-        id: c.id,
-        phone_number: c.phone_number.clone(),
-        contact_name: c.contact_name.clone(),
-        ai_enabled: c.ai_enabled,
-        last_message_at: c.last_message_at,
-        created_at: c.created_at,
-        message_count: c.message_count,
-        last_message_id: last.map(|m| m.id),
-        last_message: last.map(|m| m.text.clone()),
-        last_sender_type: last.map(|m| m.sender_type),
-        last_message_created_at: last.map(|m| m.created_at),
-    })
+    to_item(
+        &ConversationItem {
+            pk: table::conversation_pk(c.id),
+            sk: table::META_SK.to_string(),
+            inbox: table::INBOX_ALL.to_string(),
+            status: c.status,
+            activity: table::activity(c.last_message_at, c.id),
+            id: c.id,
+            phone_number: c.phone_number.clone(),
+            contact_name: c.contact_name.clone(),
+            ai_enabled: c.ai_enabled,
+            last_message_at: c.last_message_at,
+            created_at: c.created_at,
+            message_count: c.message_count,
+            last_message_id: last.map(|m| m.id),
+            last_message: last.map(|m| m.text.clone()),
+            last_sender_type: last.map(|m| m.sender_type),
+            last_message_created_at: last.map(|m| m.created_at),
+        },
+        "conversation",
+    )
 }
 
 pub fn conversation_from_item(item: Item) -> Result<Conversation, StoreError> {
@@ -138,22 +145,25 @@ pub fn conversation_from_item(item: Item) -> Result<Conversation, StoreError> {
     })
 }
 
-pub fn message_to_item(m: &Message) -> Item {
-    to_item(&MessageItem {
-        pk: table::conversation_pk(m.conversation_id),
-        sk: table::message_sk(m.position),
-        id: m.id,
-        conversation_id: m.conversation_id,
-        position: m.position,
-        sender_type: m.sender_type,
-        message_text: m.message_text.clone(),
-        audio_url: m.audio_url.clone(),
-        media_type: m.media_type,
-        context_used: m.context_used.clone(),
-        confidence_score: m.confidence_score,
-        created_at: m.created_at,
-        whatsapp_id: m.whatsapp_id.clone(),
-    })
+pub fn message_to_item(m: &Message) -> Result<Item, StoreError> {
+    to_item(
+        &MessageItem {
+            pk: table::conversation_pk(m.conversation_id),
+            sk: table::message_sk(m.position),
+            id: m.id,
+            conversation_id: m.conversation_id,
+            position: m.position,
+            sender_type: m.sender_type,
+            message_text: m.message_text.clone(),
+            audio_url: m.audio_url.clone(),
+            media_type: m.media_type,
+            context_used: m.context_used.clone(),
+            confidence_score: m.confidence_score,
+            created_at: m.created_at,
+            whatsapp_id: m.whatsapp_id.clone(),
+        },
+        "message",
+    )
 }
 
 pub fn message_from_item(item: Item) -> Result<Message, StoreError> {
@@ -175,19 +185,54 @@ pub fn message_from_item(item: Item) -> Result<Message, StoreError> {
 
 /// The item that makes a phone number unique: created with the conversation under a
 /// `attribute_not_exists` condition.
-pub fn phone_item(phone_number: &str, conversation_id: u64) -> Item {
-    to_item(&PhoneItem {
-        pk: table::phone_pk(phone_number),
-        sk: table::PHONE_SK.to_string(),
-        phone_number: phone_number.to_string(),
-        conversation_id,
-    })
+pub fn phone_item(phone_number: &str, conversation_id: u64) -> Result<Item, StoreError> {
+    to_item(
+        &PhoneItem {
+            pk: table::phone_pk(phone_number),
+            sk: table::PHONE_SK.to_string(),
+            phone_number: phone_number.to_string(),
+            conversation_id,
+        },
+        "phone claim",
+    )
 }
 
 /// The phone number of a phone claim and the conversation that owns it.
 pub fn phone_owner(item: Item) -> Result<(String, u64), StoreError> {
     let it: PhoneItem = from_item(item, "phone claim")?;
     Ok((it.phone_number, it.conversation_id))
+}
+
+/// An item's size as DynamoDB counts it against its 400 KB limit and bills it: attribute
+/// names plus values (strings and binaries by their bytes, numbers about one byte per two
+/// digits plus one, 1 byte for a boolean or null, 3 bytes of overhead plus 1 per element
+/// for lists and maps).
+pub fn size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    use AttributeValue as V;
+    let number = |n: &str| {
+        n.trim_start_matches(['-', '0'])
+            .replace('.', "")
+            .len()
+            .div_ceil(2)
+            + 1
+    };
+    match value {
+        V::S(s) => s.len(),
+        V::N(n) => number(n),
+        V::B(b) => b.as_ref().len(),
+        V::Ss(v) => v.iter().map(String::len).sum(),
+        V::Ns(v) => v.iter().map(|n| number(n)).sum(),
+        V::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        V::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        V::M(m) => 3 + m.iter().map(|(k, e)| 1 + k.len() + value_size(e)).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 pub fn is_conversation(item: &Item) -> bool {
@@ -235,7 +280,7 @@ mod tests {
             }),
             message_count: 12,
         };
-        let item = conversation_to_item(&c);
+        let item = conversation_to_item(&c).unwrap();
         assert_eq!(item["pk"], s("C#7"));
         assert_eq!(item["status"], s("pending_human"));
         assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
@@ -258,8 +303,33 @@ mod tests {
             created_at: ts("2024-01-15T14:30:25Z"),
             whatsapp_id: None,
         };
-        let item = message_to_item(&m);
+        let item = message_to_item(&m).unwrap();
         assert_eq!(item["sk"], s("M#0000000000000003"));
         assert_eq!(message_from_item(item).unwrap(), m);
+    }
+
+    #[test]
+    fn size_counts_names_and_values_as_dynamodb_does() {
+        let item: Item = HashMap::from([
+            ("pk".to_string(), s("C#7")),                   // 2 + 3
+            ("n".to_string(), n(12345)),                    // 1 + 3 + 1
+            ("ok".to_string(), AttributeValue::Bool(true)), // 2 + 1
+            ("text".to_string(), s("hola 👋")),             // 4 + 9 bytes of UTF-8
+        ]);
+        assert_eq!(size(&item), 5 + 5 + 3 + 13);
+        let long = Message {
+            id: 1,
+            conversation_id: 1,
+            position: 0,
+            sender_type: SenderType::Ai,
+            message_text: "x".repeat(300 * 1024),
+            audio_url: None,
+            media_type: MediaType::Text,
+            context_used: Some("y".repeat(100 * 1024)),
+            confidence_score: None,
+            created_at: ts("2024-01-15T14:30:25Z"),
+            whatsapp_id: None,
+        };
+        assert!(size(&message_to_item(&long).unwrap()) > 400 * 1024);
     }
 }

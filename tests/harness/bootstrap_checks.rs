@@ -9,7 +9,7 @@ use shared::http::Endpoint;
 
 use crate::apigw::event;
 use crate::runtime_api::Bootstrap;
-use crate::{moto, seeded_app};
+use crate::{dynamodb, seeded_app};
 
 /// Events a client can cause that lambda_http's own conversion panics or fails on (an
 /// invalid URI, a bad base64 body, a non-ASCII header value), and other nasty ones.
@@ -96,7 +96,7 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         &[
             ("TABLE_NAME", app.store.table_name()),
             ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL_DYNAMODB", &moto().endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
         ],

@@ -1,6 +1,6 @@
-//! A fault-injecting DynamoDB endpoint: a small HTTP/1.1 server in front of Moto that,
+//! A fault-injecting DynamoDB endpoint: a small HTTP/1.1 server in front of DynamoDB Local that,
 //! per request, answers as DynamoDB does when it throttles, holds the request without
-//! answering, closes the connection, or passes the request to Moto. Fault injection only:
+//! answering, closes the connection, or passes the request to DynamoDB Local. Fault injection only:
 //! every answer that is not a fault comes from the real DynamoDB API behind it.
 
 use std::io::{BufReader, Read, Write};
@@ -20,7 +20,7 @@ pub enum Fault {
     Hang,
     /// Reads the request and closes the connection without a response.
     Drop,
-    /// Forwards the request to Moto and relays its answer.
+    /// Forwards the request to DynamoDB Local and relays its answer.
     Pass,
 }
 
@@ -108,7 +108,7 @@ fn serve(
     }
 }
 
-/// Sends the request to Moto on a fresh connection and returns its whole response.
+/// Sends the request to DynamoDB Local on a fresh connection and returns its whole response.
 fn forward(upstream: &str, head: &[String], body: &[u8]) -> Option<Vec<u8>> {
     let mut up = TcpStream::connect(upstream).ok()?;
     let mut request = Vec::new();

@@ -1,6 +1,6 @@
-//! Test harness: a real DynamoDB API — Moto in server mode, from the project's
-//! virtualenv (`make tools`) — started once per test binary on a free loopback port and
-//! gone when the test binary exits. Each test gets a table of its own.
+//! Test harness: a real DynamoDB API — AWS's DynamoDB Local, in memory, from the
+//! project's tools folder (`make dynamodb-local`) — started once per test binary on a free
+//! loopback port and gone when the test binary exits. Each test gets a table of its own.
 
 pub mod apigw;
 pub mod bootstrap_checks;
@@ -11,19 +11,21 @@ pub mod http1;
 pub mod openapi;
 pub mod runtime_api;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use shared::Store;
 use shared::item::Item;
 
-pub struct Moto {
+pub struct DynamoDbLocal {
     pub endpoint: String,
+    pub port: u16,
     /// Holds the launcher's stdin open: it serves until this process exits.
     _child: Child,
 }
@@ -34,55 +36,77 @@ pub fn workspace_root() -> &'static Path {
         .expect("tests/ sits in the workspace")
 }
 
-/// The Python with Moto installed: `$CONVO_TOOLS_PYTHON`, or the project's virtualenv.
-fn python() -> PathBuf {
-    std::env::var_os("CONVO_TOOLS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".tools/venv/bin/python"))
+/// How long DynamoDB Local may take to start listening (a JVM on a loaded 2-core machine).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The DynamoDB Local of this test process, started on first use.
+pub fn dynamodb() -> &'static DynamoDbLocal {
+    static ENGINE: OnceLock<DynamoDbLocal> = OnceLock::new();
+    ENGINE.get_or_init(start_dynamodb_local)
 }
 
-pub fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let python = python();
-        assert!(
-            python.exists(),
-            "{} not found: run `make tools` (or `make test`) to install Moto into .tools/venv",
-            python.display()
-        );
-        let log_dir = workspace_root().join("target/moto-logs");
-        std::fs::create_dir_all(&log_dir).expect("create target/moto-logs");
-        let log_path = log_dir.join(format!("moto-{}.log", std::process::id()));
-        let log = std::fs::File::create(&log_path).expect("create the Moto log");
-        let mut child = Command::new(&python)
-            .arg(workspace_root().join("tests/harness/moto_launcher.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the Moto launcher's output");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("Moto did not start (got {line:?}); see {}", log_path.display()));
-        Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _child: child,
+fn start_dynamodb_local() -> DynamoDbLocal {
+    let log_dir = workspace_root().join("target/dynamodb-local-logs");
+    std::fs::create_dir_all(&log_dir).expect("create target/dynamodb-local-logs");
+    let log_path = log_dir.join(format!("dynamodb-local-{}.log", std::process::id()));
+    // A port that was free a moment ago; DynamoDB Local cannot be asked to pick one.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let log = std::fs::File::create(&log_path).expect("create the DynamoDB Local log");
+    let mut child = Command::new(workspace_root().join("scripts/dynamodb-local.sh"))
+        .arg(port.to_string())
+        .env("DYNAMODB_LOCAL_UNTIL_EOF", "1")
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("start scripts/dynamodb-local.sh");
+    // Readiness: the port accepts connections (the launcher exiting means it failed).
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
         }
-    })
+        let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("DynamoDB Local did not start ({status}):\n{}", log_text());
+        }
+        if started.elapsed() > START_TIMEOUT {
+            panic!(
+                "DynamoDB Local did not listen on port {port} within {START_TIMEOUT:?}; see {}",
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    DynamoDbLocal {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        port,
+        _child: child,
+    }
 }
 
-/// The project's SDK configuration (HTTP client, retries) aimed at Moto, with time-outs
-/// sized for Moto rather than DynamoDB: Moto applies one request at a time and copies a
-/// table for every transaction, so a loaded test machine can make it answer in seconds.
+/// The project's SDK configuration (HTTP client, retries) aimed at DynamoDB Local, with
+/// time-outs sized for a loaded 2-core test machine rather than for DynamoDB.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_for(&dynamodb().endpoint).await
+}
+
+/// The same configuration aimed at another endpoint (a fault injector in front of it).
+///
+/// Plain HTTP without a connection pool: the tests share clients (in statics) across
+/// `#[tokio::test]`s, each with a runtime of its own, and a pooled connection dies with the
+/// runtime that opened it ("dispatch task is gone"). DynamoDB Local keeps connections
+/// alive, so without this a test would pick up another test's dead connection.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     shared::client::config_loader()
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .pool_max_idle_per_host(0)
+                .build_http(),
+        )
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(std::time::Duration::from_secs(5))
@@ -90,7 +114,7 @@ pub async fn sdk_config() -> SdkConfig {
                 .operation_timeout(std::time::Duration::from_secs(120))
                 .build(),
         )
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .load()

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use integration_tests::apigw::{endpoint_of, event};
 use integration_tests::http1::{read_message, request_line};
 use integration_tests::runtime_api::{Bootstrap, memory_kb};
-use integration_tests::{moto, seeded_app, workspace_root};
+use integration_tests::{dynamodb, seeded_app, workspace_root};
 use serde_json::Value;
 use shared::http::Endpoint;
 
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
     let env = [
         ("TABLE_NAME", app.store.table_name()),
         ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", moto().endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb().endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
     ];

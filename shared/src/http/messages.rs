@@ -58,9 +58,9 @@ fn query(req: &Request) -> Result<Query, ApiError> {
                 "before cannot be combined with a non-zero offset",
             ));
         }
-        Some(c) => Page::Before(BeforeCursor::decode(id, c).map_err(|_| {
-            ApiError::invalid("before must be the before_cursor of a previous response for this conversation")
-        })?),
+        Some(c) => Page::Before(
+            BeforeCursor::decode(id, c).map_err(|_| ApiError::invalid(response::BAD_BEFORE_CURSOR))?,
+        ),
     };
     Ok(Query { id, limit, page })
 }

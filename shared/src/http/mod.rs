@@ -129,9 +129,14 @@ async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
         // layout computation in release builds ("queries overflow the depth limit").
         match tokio::time::timeout(REQUEST_DEADLINE, Box::pin(work)).await {
             Ok(result) => result,
-            Err(_) => Err(store_failure(crate::StoreError::Unavailable(format!(
-                "request deadline of {REQUEST_DEADLINE:?} reached"
-            )))),
+            // The requests in flight are dropped with the future, and what they had cost
+            // with them: DynamoDB answered none of them.
+            Err(_) => Err(store_failure(crate::store::ReadError {
+                error: crate::StoreError::Unavailable(format!(
+                    "request deadline of {REQUEST_DEADLINE:?} reached"
+                )),
+                cost: ReadCost::default(),
+            })),
         }
     };
     match result {
@@ -143,11 +148,12 @@ async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
 /// A failed request: what the client gets, and what DynamoDB was asked before it failed.
 type Failure = (ApiError, Option<ReadCost>);
 
-/// Logs a store failure with its full cause and turns it into what the client may see.
-fn store_failure(e: crate::StoreError) -> Failure {
-    let api = ApiError::from_store(&e);
+/// Logs a store failure with its full cause and turns it into what the client may see,
+/// keeping what DynamoDB was asked before it failed for the access log.
+fn store_failure(e: crate::store::ReadError) -> Failure {
+    let api = ApiError::from_store(&e.error);
     if api.status.is_server_error() {
-        tracing::error!(error = %e, code = api.code, "store failure");
+        tracing::error!(error = %e.error, code = api.code, "store failure");
     }
-    (api, None)
+    (api, Some(e.cost))
 }

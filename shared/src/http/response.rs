@@ -46,6 +46,7 @@ impl ApiError {
             StoreError::ConversationNotFound(id) => {
                 ApiError::not_found(format!("conversation {id} does not exist"))
             }
+            StoreError::CursorPastEnd { .. } => ApiError::invalid(BAD_BEFORE_CURSOR),
             e if e.is_transient() => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",
@@ -59,6 +60,10 @@ impl ApiError {
         }
     }
 }
+
+/// The detail of a `before` that is not a cursor this API issued for the conversation.
+pub const BAD_BEFORE_CURSOR: &str =
+    "before must be the before_cursor of a previous response for this conversation";
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";

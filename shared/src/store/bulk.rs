@@ -22,21 +22,24 @@ pub enum Record {
 }
 
 impl Record {
-    fn items(&self) -> Vec<Item> {
-        match self {
+    fn items(&self) -> Result<Vec<Item>, StoreError> {
+        Ok(match self {
             Record::Conversation(c) => vec![
-                item::conversation_to_item(c),
-                item::phone_item(&c.phone_number, c.id),
+                super::conversation_item(c)?,
+                item::phone_item(&c.phone_number, c.id)?,
             ],
-            Record::Message(m) => vec![item::message_to_item(m)],
-        }
+            Record::Message(m) => vec![super::message_item(m)?],
+        })
     }
 }
 
 impl Store {
     /// Writes the records; returns how many BatchWriteItem requests it took.
     pub async fn put_records(&self, records: &[Record]) -> Result<u32, StoreError> {
-        let items: Vec<Item> = records.iter().flat_map(Record::items).collect();
+        let mut items: Vec<Item> = Vec::with_capacity(records.len());
+        for r in records {
+            items.extend(r.items()?);
+        }
         let mut requests = 0;
         for chunk in items.chunks(BATCH_SIZE) {
             let mut pending = chunk

@@ -2,24 +2,33 @@
 //! (`docs/DESIGN.md` lists them with their cost).
 
 mod bulk;
+mod paging;
 mod read;
 mod schema;
 mod write;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 
+use crate::error::StoreError;
+use crate::item::Item;
+use crate::model::{Conversation, Message};
+
 pub use bulk::Record;
-pub use read::{ConversationPage, ListQuery, MessagePage, page_positions};
+pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
 pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines};
 
-/// The store over one table. Cheap to clone: the SDK client is shared.
+/// The store over one table. Cheap to clone: the SDK client and the write counters are
+/// shared by the clones.
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
     table: String,
+    contention: Arc<ContentionCounters>,
 }
 
 impl Store {
@@ -27,6 +36,16 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            contention: Arc::default(),
+        }
+    }
+
+    /// How often this store's writes met other writers (all clones together).
+    pub fn contention(&self) -> Contention {
+        let c = &self.contention;
+        Contention {
+            transaction_conflicts: c.transaction_conflicts.load(Ordering::Relaxed),
+            lost_races: c.lost_races.load(Ordering::Relaxed),
         }
     }
 
@@ -39,11 +58,72 @@ impl Store {
     }
 }
 
+/// What a store's writes met from other writers, as DynamoDB answered.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Contention {
+    /// Transactions DynamoDB cancelled because another one held the same items
+    /// (`TransactionConflict`, or `TransactionInProgressException`): retried with back-off.
+    pub transaction_conflicts: u64,
+    /// Appends whose position another append took first (the count condition failed):
+    /// retried at once at the next position.
+    pub lost_races: u64,
+}
+
+#[derive(Debug, Default)]
+struct ContentionCounters {
+    transaction_conflicts: AtomicU64,
+    lost_races: AtomicU64,
+}
+
+impl ContentionCounters {
+    fn conflict(&self) {
+        self.transaction_conflicts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn lost_race(&self) {
+        self.lost_races.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// DynamoDB's limit on one item: its attribute names and values, in bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Refuses an item DynamoDB would refuse, with a reason that names it and its size.
+fn check_item_size(item: Item, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
+    let size = crate::item::size(&item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::ItemTooLarge {
+            what: what(),
+            size,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+/// A message's item, or `ItemTooLarge` when DynamoDB would refuse it. Every write of a
+/// message goes through this, and imports check each row with it before writing anything.
+pub fn message_item(m: &Message) -> Result<Item, StoreError> {
+    check_item_size(crate::item::message_to_item(m)?, || {
+        format!("message {} of conversation {}", m.id, m.conversation_id)
+    })
+}
+
+/// A conversation's item (it carries its newest message's text), or `ItemTooLarge`.
+pub fn conversation_item(c: &Conversation) -> Result<Item, StoreError> {
+    check_item_size(crate::item::conversation_to_item(c)?, || {
+        format!("conversation {} (with its newest message's text)", c.id)
+    })
+}
+
 /// What a read cost, from what DynamoDB answered (not from what the code meant to read).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ReadCost {
     /// Requests sent to DynamoDB (SDK retries of one request not counted).
     pub round_trips: u32,
+    /// Round trips of latency: requests that waited one after another (requests sent at
+    /// the same time count once).
+    pub sequential_trips: u32,
     /// Items DynamoDB read: `ScannedCount` of queries, items returned by gets.
     pub items_read: u32,
     /// Read capacity units consumed, as reported by `ConsumedCapacity`.
@@ -56,8 +136,23 @@ impl ReadCost {
     fn add(&mut self, items_read: usize, capacity: Option<&ConsumedCapacity>, started: Instant) {
         self.dynamodb_time += started.elapsed();
         self.round_trips += 1;
-        self.items_read += u32::try_from(items_read).unwrap_or(u32::MAX);
+        self.sequential_trips += 1;
+        self.items_read = self
+            .items_read
+            .saturating_add(u32::try_from(items_read).unwrap_or(u32::MAX));
         self.capacity_units += capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0);
+    }
+
+    /// The cost of two requests sent at the same time: their items and units add up, the
+    /// wait is the longer of the two.
+    fn alongside(self, other: ReadCost) -> ReadCost {
+        ReadCost {
+            round_trips: self.round_trips + other.round_trips,
+            sequential_trips: self.sequential_trips.max(other.sequential_trips),
+            items_read: self.items_read.saturating_add(other.items_read),
+            capacity_units: self.capacity_units + other.capacity_units,
+            dynamodb_time: self.dynamodb_time.max(other.dynamodb_time),
+        }
     }
 }
 

@@ -1,10 +1,12 @@
-//! Read access patterns. Each reads at most the items its page returns plus one.
+//! Read access patterns. Each reads at most the items its page returns plus one, in one
+//! round trip per started MB of the page (`paging`).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
+use super::paging::query_items;
 use super::{ReadCost, Store, backoff};
 use crate::cursor::{BeforeCursor, ListCursor};
 use crate::error::{StoreError, classify};
@@ -42,6 +44,32 @@ pub struct MessagePage {
     pub cost: ReadCost,
 }
 
+/// A page read that failed, with what it had cost DynamoDB until then (the access log
+/// reports it: a failed request is not free).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ReadError {
+    pub error: StoreError,
+    pub cost: ReadCost,
+}
+
+impl From<ReadError> for StoreError {
+    fn from(e: ReadError) -> StoreError {
+        e.error
+    }
+}
+
+/// Runs a page read with a cost meter of its own, keeping the cost on failure too.
+async fn metered<T>(
+    read: impl AsyncFnOnce(&mut ReadCost) -> Result<T, StoreError>,
+) -> Result<(T, ReadCost), ReadError> {
+    let mut cost = ReadCost::default();
+    match read(&mut cost).await {
+        Ok(value) => Ok((value, cost)),
+        Err(error) => Err(ReadError { error, cost }),
+    }
+}
+
 impl MessagePage {
     fn new(mut messages: Vec<Message>, total: u64, has_more: bool, cost: ReadCost) -> MessagePage {
         messages.sort_by_key(|m| m.position);
@@ -70,62 +98,58 @@ pub fn page_positions(total: u64, offset: u64, limit: u64) -> Option<(u64, u64)>
     Some((first, last))
 }
 
+/// `limit + 1` as a count of items to ask for.
+fn plus_one(limit: u64) -> usize {
+    usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)
+}
+
 impl Store {
     /// The inbox, newest activity first: one query on `by_activity` (no filter) or
     /// `by_status`, reading `limit + 1` items at most (the extra one tells whether
     /// another page follows).
-    pub async fn list_conversations(&self, q: ListQuery) -> Result<ConversationPage, StoreError> {
-        let limit = q.limit.max(1);
-        let (index, partition_attr, partition) = match q.status {
-            None => (table::INDEX_BY_ACTIVITY, table::INBOX, table::INBOX_ALL),
-            Some(st) => (table::INDEX_BY_STATUS, table::STATUS, st.as_str()),
-        };
-        let start_key = q.after.map(|c| {
-            let mut key = item::key(table::conversation_pk(c.id), table::META_SK);
-            key.insert(partition_attr.to_string(), s(partition));
-            key.insert(
-                table::ACTIVITY.to_string(),
-                s(table::activity(c.last_message_at, c.id)),
-            );
-            key
-        });
-        let started = Instant::now();
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", partition_attr)
-            .expression_attribute_values(":p", s(partition))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start_key)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(classify)?;
-        let mut cost = ReadCost::default();
-        cost.add(
-            out.scanned_count().max(out.count()) as usize,
-            out.consumed_capacity(),
-            started,
-        );
-        let mut conversations = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(item::conversation_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if conversations.len() > limit as usize {
-            conversations.truncate(limit as usize);
-            conversations.last().map(|c| ListCursor {
-                last_message_at: c.last_message_at,
-                id: c.id,
-            })
-        } else {
-            None
-        };
+    pub async fn list_conversations(&self, q: ListQuery) -> Result<ConversationPage, ReadError> {
+        let (conversations, next, cost) = metered(async |cost: &mut ReadCost| {
+            let limit = q.limit.max(1) as usize;
+            let (index, partition_attr, partition) = match q.status {
+                None => (table::INDEX_BY_ACTIVITY, table::INBOX, table::INBOX_ALL),
+                Some(st) => (table::INDEX_BY_STATUS, table::STATUS, st.as_str()),
+            };
+            let start_key = q.after.map(|c| {
+                let mut key = item::key(table::conversation_pk(c.id), table::META_SK);
+                key.insert(partition_attr.to_string(), s(partition));
+                key.insert(
+                    table::ACTIVITY.to_string(),
+                    s(table::activity(c.last_message_at, c.id)),
+                );
+                key
+            });
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", partition_attr)
+                .expression_attribute_values(":p", s(partition))
+                .scan_index_forward(false);
+            let mut conversations = query_items(query, start_key, limit + 1, cost)
+                .await?
+                .into_iter()
+                .map(item::conversation_from_item)
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = if conversations.len() > limit {
+                conversations.truncate(limit);
+                conversations.last().map(|c| ListCursor {
+                    last_message_at: c.last_message_at,
+                    id: c.id,
+                })
+            } else {
+                None
+            };
+            Ok((conversations, next))
+        })
+        .await
+        .map(|((c, n), cost)| (c, n, cost))?;
         Ok(ConversationPage {
             conversations,
             next,
@@ -159,6 +183,35 @@ impl Store {
         out.item.map(item::conversation_from_item).transpose()
     }
 
+    /// Messages `first ..= last` of a conversation, by key range (`paging` follows the
+    /// range past 1 MB).
+    async fn message_range(
+        &self,
+        conversation_id: u64,
+        first: u64,
+        last: u64,
+        consistent: bool,
+        cost: &mut ReadCost,
+    ) -> Result<Vec<Message>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+            .expression_attribute_values(":first", s(table::message_sk(first)))
+            .expression_attribute_values(":last", s(table::message_sk(last)))
+            .consistent_read(consistent);
+        let want = usize::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(usize::MAX);
+        query_items(query, None, want, cost)
+            .await?
+            .into_iter()
+            .map(item::message_from_item)
+            .collect()
+    }
+
     /// The page at `offset` (counted from the newest message), oldest first.
     ///
     /// Offset 0: ONE descending query from the conversation item (`META` sorts after
@@ -170,61 +223,39 @@ impl Store {
         conversation_id: u64,
         offset: u64,
         limit: u32,
-    ) -> Result<MessagePage, StoreError> {
+    ) -> Result<MessagePage, ReadError> {
         let limit = u64::from(limit.max(1));
-        if offset == 0 {
-            return self.newest_messages(conversation_id, limit).await;
-        }
-        let mut cost = ReadCost::default();
-        let conversation = self
-            .get_meta(conversation_id, false, &mut cost)
-            .await?
-            .ok_or(StoreError::ConversationNotFound(conversation_id))?;
-        let total = conversation.message_count;
-        let Some((first, last)) = page_positions(total, offset, limit) else {
-            return Ok(MessagePage {
-                messages: Vec::new(),
-                total,
-                has_more: false,
-                before: None,
-                cost,
-            });
-        };
-        // Consistent: every position below the count just read is committed, and a
-        // strongly consistent read is guaranteed to see it.
-        let started = Instant::now();
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
-            .expression_attribute_values(":first", s(table::message_sk(first)))
-            .expression_attribute_values(":last", s(table::message_sk(last)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(classify)?;
-        cost.add(
-            out.scanned_count().max(out.count()) as usize,
-            out.consumed_capacity(),
-            started,
-        );
-        let messages = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(item::message_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(MessagePage::new(messages, total, offset + limit < total, cost))
+        let (page, cost) = metered(async |cost: &mut ReadCost| {
+            if offset == 0 {
+                return self.newest_messages(conversation_id, limit, cost).await;
+            }
+            let conversation = self
+                .get_meta(conversation_id, false, cost)
+                .await?
+                .ok_or(StoreError::ConversationNotFound(conversation_id))?;
+            let total = conversation.message_count;
+            let Some((first, last)) = page_positions(total, offset, limit) else {
+                return Ok((Vec::new(), total, false));
+            };
+            // Consistent: every position below the count just read is committed, and a
+            // strongly consistent read is guaranteed to see it.
+            let messages = self
+                .message_range(conversation_id, first, last, true, cost)
+                .await?;
+            Ok((messages, total, offset + limit < total))
+        })
+        .await?;
+        let (messages, total, has_more) = page;
+        Ok(MessagePage::new(messages, total, has_more, cost))
     }
 
-    async fn newest_messages(&self, conversation_id: u64, limit: u64) -> Result<MessagePage, StoreError> {
-        let started = Instant::now();
-        let out = self
+    async fn newest_messages(
+        &self,
+        conversation_id: u64,
+        limit: u64,
+        cost: &mut ReadCost,
+    ) -> Result<(Vec<Message>, u64, bool), StoreError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -233,19 +264,8 @@ impl Store {
             .expression_attribute_names("#sk", table::SK)
             .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
             .expression_attribute_values(":meta", s(table::META_SK))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(classify)?;
-        let mut cost = ReadCost::default();
-        cost.add(
-            out.scanned_count().max(out.count()) as usize,
-            out.consumed_capacity(),
-            started,
-        );
-        let mut items = out.items.unwrap_or_default().into_iter();
+            .scan_index_forward(false);
+        let mut items = query_items(query, None, plus_one(limit), cost).await?.into_iter();
         let conversation = match items.next() {
             Some(first) if item::is_conversation(&first) => item::conversation_from_item(first)?,
             _ => return Err(StoreError::ConversationNotFound(conversation_id)),
@@ -254,37 +274,49 @@ impl Store {
             .map(item::message_from_item)
             .collect::<Result<Vec<_>, _>>()?;
         let total = conversation.message_count;
-        Ok(MessagePage::new(messages, total, limit < total, cost))
+        Ok((messages, total, limit < total))
     }
 
-    /// The `limit` messages just older than `cursor`: ONE BatchGetItem of the conversation
-    /// item (for `total`) and the page's exact keys, so messages that arrived since the
-    /// cursor was issued do not shift the page.
+    /// The `limit` messages just older than `cursor`: a GetItem of the conversation (for
+    /// `total`) and a query of the page's exact key range, sent at the same time (one
+    /// round trip of latency), so messages that arrived since the cursor was issued do not
+    /// shift the page. Both read eventually consistent: the cursor's positions were already
+    /// shown by an earlier answer. A cursor past the conversation's count was not issued by
+    /// this API: `CursorPastEnd`.
     pub async fn messages_before(
         &self,
         conversation_id: u64,
         cursor: BeforeCursor,
         limit: u32,
-    ) -> Result<MessagePage, StoreError> {
-        let last = cursor.position.saturating_sub(1);
+    ) -> Result<MessagePage, ReadError> {
+        let last = cursor.position.checked_sub(1);
         let first = cursor.position.saturating_sub(u64::from(limit.max(1)));
-        let pk = table::conversation_pk(conversation_id);
-        let mut keys = vec![item::key(pk.clone(), table::META_SK)];
-        if cursor.position > 0 {
-            keys.extend((first..=last).map(|p| item::key(pk.clone(), table::message_sk(p))));
-        }
-        let mut cost = ReadCost::default();
-        let items = self.batch_get(keys, &mut cost).await?;
-        let mut conversation = None;
-        let mut messages = Vec::with_capacity(items.len());
-        for it in items {
-            if item::is_conversation(&it) {
-                conversation = Some(item::conversation_from_item(it)?);
-            } else {
-                messages.push(item::message_from_item(it)?);
+        let mut meta_cost = ReadCost::default();
+        let mut range_cost = ReadCost::default();
+        let meta = self.get_meta(conversation_id, false, &mut meta_cost);
+        let range = async {
+            match last {
+                Some(last) => {
+                    self.message_range(conversation_id, first, last, false, &mut range_cost)
+                        .await
+                }
+                None => Ok(Vec::new()),
             }
+        };
+        let (conversation, messages) = tokio::join!(meta, range);
+        let cost = meta_cost.alongside(range_cost);
+        let fail = |error| ReadError { error, cost };
+        let conversation = conversation
+            .map_err(fail)?
+            .ok_or(StoreError::ConversationNotFound(conversation_id))
+            .map_err(fail)?;
+        if cursor.position > conversation.message_count {
+            return Err(fail(StoreError::CursorPastEnd {
+                position: cursor.position,
+                total: conversation.message_count,
+            }));
         }
-        let conversation = conversation.ok_or(StoreError::ConversationNotFound(conversation_id))?;
+        let messages = messages.map_err(fail)?;
         Ok(MessagePage::new(
             messages,
             conversation.message_count,

@@ -62,13 +62,20 @@ impl Store {
         {
             Ok(_) => Ok(TxOutcome::Done),
             Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => Ok(TxOutcome::Cancelled(
-                    tc.cancellation_reasons()
-                        .iter()
-                        .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
-                        .collect(),
-                )),
+                TransactWriteItemsError::TransactionCanceledException(tc) => {
+                    let reasons = tc.cancellation_reasons();
+                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                        self.contention.conflict();
+                    }
+                    Ok(TxOutcome::Cancelled(
+                        reasons
+                            .iter()
+                            .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
+                            .collect(),
+                    ))
+                }
                 TransactWriteItemsError::TransactionInProgressException(_) => {
+                    self.contention.conflict();
                     Ok(TxOutcome::Cancelled(Vec::new()))
                 }
                 _ => Err(classify(SdkError::ServiceError(se))),
@@ -164,8 +171,8 @@ impl Store {
                     .map_err(build_error)
             };
             let items = vec![
-                put(item::conversation_to_item(&conversation))?,
-                put(item::phone_item(&conversation.phone_number, conversation.id))?,
+                put(super::conversation_item(&conversation)?)?,
+                put(item::phone_item(&conversation.phone_number, conversation.id)?)?,
             ];
             let outcome = self.transact(items).await?;
             // Our own earlier try committed (its answer was lost on the way back).
@@ -235,9 +242,18 @@ impl Store {
                 whatsapp_id: new.whatsapp_id.clone(),
             };
             let last_message_at = created_at.max(conversation.last_message_at);
+            // Both items must stay within DynamoDB's 400 KB: the message, and the
+            // conversation, which carries the newest message's text.
+            let message_item = super::message_item(&message)?;
+            super::conversation_item(&Conversation {
+                last_message: Some(message.summary()),
+                message_count: conversation.message_count + 1,
+                last_message_at,
+                ..conversation.clone()
+            })?;
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(item::message_to_item(&message)))
+                .set_item(Some(message_item))
                 .condition_expression("attribute_not_exists(pk)")
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
@@ -288,6 +304,7 @@ impl Store {
                 // Another append took the position: retry at once with the conversation as
                 // it is now. Backing off here would hand the next position to fresher
                 // writers and starve this one.
+                self.contention.lost_race();
                 known = Some(item::conversation_from_item(current.clone())?);
                 continue;
             }
