@@ -5,10 +5,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use clap::Parser;
 use integration_tests::apigw::{event, invoke};
-use integration_tests::{fresh_store, sdk_config, unique_table_name, workspace_root};
+use integration_tests::faults::{Fault, FaultyEndpoint};
+use integration_tests::{dynamodb, fresh_store, sdk_config, unique_table_name, workspace_root};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
@@ -35,9 +38,30 @@ async fn all_messages(store: &Store, id: u64) -> Vec<Message> {
     all
 }
 
+/// Every this-many-th transaction is answered with DynamoDB's `TransactionConflict`
+/// cancellation (DynamoDB Local runs transactions one at a time and never conflicts).
+const CONFLICT_EVERY: usize = 6;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
-    let store = fresh_store().await;
+    let direct = fresh_store().await;
+    let transactions = Arc::new(AtomicUsize::new(0));
+    let conflicting = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, {
+        let transactions = Arc::clone(&transactions);
+        move |_, operation, _| {
+            let is_conflict = operation == "TransactWriteItems"
+                && transactions.fetch_add(1, Ordering::SeqCst) % CONFLICT_EVERY == CONFLICT_EVERY - 1;
+            if is_conflict {
+                Fault::TransactionConflict
+            } else {
+                Fault::Pass
+            }
+        }
+    });
+    let store = Store::new(
+        client::dynamodb_client(&integration_tests::sdk_config_for(&conflicting.url).await),
+        direct.table_name(),
+    );
     let shared_c = store
         .create_conversation(NewConversation::active("573000000001"))
         .await
@@ -112,6 +136,13 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         ids.extend(all.iter().map(|m| m.id));
     }
     assert_eq!(ids.len(), WRITERS * APPENDS_PER_WRITER, "message ids are unique");
+    // Both retry paths of an append ran: transactions cancelled by a conflicting one
+    // (injected; retried with back-off), and appends that lost their position to another
+    // writer (DynamoDB Local's own answers; retried at once).
+    let contention = store.contention();
+    println!("{contention:?}");
+    assert!(contention.transaction_conflicts > 0, "{contention:?}");
+    assert!(contention.lost_races > 0, "{contention:?}");
     // The inbox lists every conversation once, newest activity first.
     let listed = integration_tests::inbox_ids(&store, None, 100).await;
     assert_eq!(listed.len(), WRITERS + 1);
@@ -194,6 +225,39 @@ async fn observe(app: &App) -> Result<usize, String> {
     Ok(listed.len())
 }
 
+/// Holds every write of conversation items but the first batch until released, so a test
+/// can look at the API while an import is certainly half-way.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(bool, usize)>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// Called for each request to DynamoDB: waits while closed, once a conversation batch
+    /// has gone through.
+    fn pass(&self, operation: &str, body: &[u8]) {
+        let conversations = operation == "BatchWriteItem"
+            && String::from_utf8_lossy(body).contains(&format!("\"{}\"", shared::table::META_SK));
+        if !conversations {
+            return;
+        }
+        let mut state = self.state.lock().unwrap();
+        state.1 += 1;
+        if state.1 == 1 {
+            return;
+        }
+        while !state.0 {
+            state = self.opened.wait(state).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().0 = true;
+        self.opened.notify_all();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_import_running_while_the_api_serves_shows_only_complete_conversations() {
     let table = unique_table_name("live-import");
@@ -212,9 +276,19 @@ async fn an_import_running_while_the_api_serves_shows_only_complete_conversation
         config,
     };
 
+    // The import writes through a gate that stops it after its first batch of
+    // conversation items (every message is written by then).
+    let gate = Arc::new(Gate::default());
+    let gated = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, {
+        let gate = Arc::clone(&gate);
+        move |_, operation, body| {
+            gate.pass(operation, body);
+            Fault::Pass
+        }
+    });
     let (conversations, messages) = legacy_export();
     let import = tokio::spawn({
-        let sdk = sdk.clone();
+        let sdk = integration_tests::sdk_config_for(&gated.url).await;
         let cli = admin(vec![
             "import".into(),
             "--conversations".into(),
@@ -224,8 +298,23 @@ async fn an_import_running_while_the_api_serves_shows_only_complete_conversation
         ]);
         async move { convo_admin::cli::run(cli, &sdk).await }
     });
-    let mut partial_views = 0;
+    // Until the first conversations appear, then while the gate holds the rest: every
+    // view is consistent, and at least one is of the import half-way.
     let mut views = 0;
+    let mut partial_views = 0;
+    loop {
+        let seen = observe(&app)
+            .await
+            .unwrap_or_else(|e| panic!("during the import: {e}"));
+        views += 1;
+        assert!(!import.is_finished(), "the gate holds the import");
+        assert!(seen < IMPORT_CONVERSATIONS, "the gate holds most conversations");
+        if seen > 0 {
+            partial_views += 1;
+            break;
+        }
+    }
+    gate.open();
     while !import.is_finished() {
         let seen = observe(&app)
             .await
@@ -237,5 +326,6 @@ async fn an_import_running_while_the_api_serves_shows_only_complete_conversation
     }
     import.await.unwrap().unwrap();
     assert_eq!(observe(&app).await.unwrap(), IMPORT_CONVERSATIONS);
+    assert!(partial_views >= 1);
     println!("{views} views of the API during the import, {partial_views} of them mid-way");
 }

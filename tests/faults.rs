@@ -3,6 +3,7 @@
 //! that passes is invisible (200); throttling that persists, an endpoint that hangs,
 //! drops connections or is down are a 503 with `Retry-After`, well inside the 10 s
 //! Lambda timeout, and the body never carries SDK text, connection errors or the table.
+//! DynamoDB's own server errors (500, 503) are transient too: a 503, never a 500.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,16 @@ fn assert_unavailable(reply: &Reply, table: &str) {
     }
 }
 
+/// The functions' Lambda timeout (`template.yaml`): the one bound every answer must beat.
+/// Time bounds here are this generous on purpose: a loaded 2-core CI machine stretches
+/// every wait, so the tests assert what happened (attempts, status, which limit ended
+/// the wait) rather than how fast.
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// DynamoDB operations each of `REQUESTS` sends: the inbox page and the newest message
+/// page are one Query each; an offset page is a GetItem, then a Query.
+const OPERATIONS: [usize; 3] = [1, 1, 2];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_that_passes_is_retried_into_a_200() {
     // Every other request is throttled: each operation's first attempt fails, its retry
@@ -84,8 +95,9 @@ async fn throttling_that_passes_is_retried_into_a_200() {
         if n % 2 == 0 { Fault::Throttle } else { Fault::Pass }
     });
     let app = app_via(&endpoint.url).await;
-    for url in REQUESTS {
+    for (url, operations) in REQUESTS.into_iter().zip(OPERATIONS) {
         let direct = invoke(demo().await, &event("GET", url)).await;
+        let before = endpoint.requests();
         let (reply, took) = timed(&app, url).await;
         assert_eq!(reply.status, 200, "{url}: {}", reply.body);
         let strip = |r: &Reply| {
@@ -94,14 +106,19 @@ async fn throttling_that_passes_is_retried_into_a_200() {
             b
         };
         assert_eq!(strip(&reply), strip(&direct), "{url}");
-        assert!(took < Duration::from_secs(3), "{url}: {took:?}");
+        assert_eq!(
+            endpoint.requests() - before,
+            2 * operations,
+            "{url}: each operation throttled once, then answered"
+        );
+        assert!(took < LAMBDA_TIMEOUT, "{url}: {took:?}");
     }
-    assert!(endpoint.requests() >= 2 * REQUESTS.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttling_that_persists_is_a_503_after_the_retries() {
-    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Throttle);
+/// Every attempt of the first operation answered with `fault`: a 503 with `Retry-After`
+/// once the SDK's attempts are used up, never a 500.
+async fn persistent_fault_is_a_503_after_the_retries(fault: Fault) {
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, move |_| fault);
     let app = app_via(&endpoint.url).await;
     let table = app.store.table_name().to_string();
     for url in REQUESTS {
@@ -111,11 +128,34 @@ async fn throttling_that_persists_is_a_503_after_the_retries() {
         assert_eq!(
             endpoint.requests() - before,
             client::MAX_ATTEMPTS as usize,
-            "{url}: one operation, {} attempts",
+            "{url} under {fault:?}: one operation, {} attempts",
             client::MAX_ATTEMPTS
         );
-        assert!(took < Duration::from_secs(5), "{url}: {took:?}");
+        assert!(took < LAMBDA_TIMEOUT, "{url}: {took:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_that_persists_is_a_503_after_the_retries() {
+    persistent_fault_is_a_503_after_the_retries(Fault::Throttle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_server_errors_are_a_503_after_the_retries() {
+    // InternalServerError (500) and ServiceUnavailable (503) are DynamoDB's transient
+    // failures: retried, then "retry shortly", like throttling.
+    persistent_fault_is_a_503_after_the_retries(Fault::ServerError).await;
+    persistent_fault_is_a_503_after_the_retries(Fault::Unavailable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_dynamodb_does_not_retry_is_a_500_after_one_attempt() {
+    let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Reject);
+    let app = app_via(&endpoint.url).await;
+    let (reply, _) = timed(&app, REQUESTS[0]).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.body["code"], json!("internal"));
+    assert_eq!(endpoint.requests(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,14 +165,15 @@ async fn a_hanging_endpoint_is_a_503_within_the_operation_timeout() {
     let table = app.store.table_name().to_string();
     let (reply, took) = timed(&app, REQUESTS[1]).await;
     assert_unavailable(&reply, &table);
-    assert!(
-        took >= client::ATTEMPT_TIMEOUT && took < client::OPERATION_TIMEOUT + Duration::from_secs(1),
-        "{took:?}"
-    );
+    // Each attempt waited its full time-out before the next; the operation time-out ended
+    // the retries (no attempt can finish early: nothing ever answers).
+    assert!(took >= client::ATTEMPT_TIMEOUT, "{took:?}");
+    assert!(took < LAMBDA_TIMEOUT, "{took:?}");
+    assert!(endpoint.requests() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_that_needs_two_operations_stays_inside_the_request_deadline() {
+async fn a_page_that_needs_two_operations_stays_inside_the_lambda_timeout() {
     // The first operation (GetItem of the conversation) succeeds, the second hangs.
     let endpoint = FaultyEndpoint::start(&dynamodb().endpoint, |n| {
         if n == 0 { Fault::Pass } else { Fault::Hang }
@@ -141,18 +182,12 @@ async fn a_page_that_needs_two_operations_stays_inside_the_request_deadline() {
     let table = app.store.table_name().to_string();
     let (reply, took) = timed(&app, REQUESTS[2]).await;
     assert_unavailable(&reply, &table);
-    assert!(
-        took <= shared::http::REQUEST_DEADLINE + Duration::from_secs(1),
-        "{took:?}"
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "inside the Lambda timeout: {took:?}"
-    );
+    assert!(took >= client::ATTEMPT_TIMEOUT, "{took:?}");
+    assert!(took < LAMBDA_TIMEOUT, "inside the Lambda timeout: {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_connections_and_a_down_endpoint_are_a_503_quickly() {
+async fn dropped_connections_and_a_down_endpoint_are_a_503_after_the_retries() {
     let dropping = FaultyEndpoint::start(&dynamodb().endpoint, |_| Fault::Drop);
     for url in [dropping.url.clone(), refused_url()] {
         let app = app_via(&url).await;
@@ -160,13 +195,82 @@ async fn dropped_connections_and_a_down_endpoint_are_a_503_quickly() {
         for request in REQUESTS {
             let (reply, took) = timed(&app, request).await;
             assert_unavailable(&reply, &table);
-            assert!(took < Duration::from_secs(5), "{request}: {took:?}");
+            assert!(took < LAMBDA_TIMEOUT, "{request}: {took:?}");
         }
     }
-    // Connection drops are retried like any transient failure.
-    assert!(
-        dropping.requests() >= REQUESTS.len() * 2,
-        "{}",
-        dropping.requests()
+    // Connection drops are retried like any transient failure: every attempt of each
+    // request's first operation reached the endpoint.
+    assert_eq!(
+        dropping.requests(),
+        REQUESTS.len() * client::MAX_ATTEMPTS as usize
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_fails_part_way_keeps_what_it_cost() {
+    // An offset page: the GetItem of the conversation is answered, the Query is refused.
+    let endpoint = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, |_, operation, _| {
+        if operation == "Query" {
+            Fault::Reject
+        } else {
+            Fault::Pass
+        }
+    });
+    let app = app_via(&endpoint.url).await;
+    let failed = app.store.message_page(1, 20, 5).await.unwrap_err();
+    assert_eq!(failed.cost.round_trips, 2, "the GetItem and the refused Query");
+    assert_eq!(failed.cost.items_read, 1, "the conversation item");
+    assert!(failed.cost.capacity_units > 0.0);
+}
+
+/// The JSON log lines `work` writes, captured in-process (a current-thread runtime, so
+/// every task of the request runs on the thread that holds the subscriber).
+async fn logs_of<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<serde_json::Value>) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let out = work.await;
+    drop(guard);
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let lines = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out, lines)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_access_log_of_a_failed_request_reports_what_dynamodb_was_asked() {
+    let endpoint = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, |_, operation, _| {
+        if operation == "Query" {
+            Fault::Reject
+        } else {
+            Fault::Pass
+        }
+    });
+    let app = app_via(&endpoint.url).await;
+    let (reply, logs) = logs_of(invoke(&app, &event("GET", REQUESTS[2]))).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    let access = logs
+        .iter()
+        .find(|l| l["message"] == json!("request"))
+        .unwrap_or_else(|| panic!("no access log line in {logs:?}"));
+    assert_eq!(access["status"], json!(500));
+    assert_eq!(access["dynamodb_round_trips"], json!(2), "{access}");
+    assert_eq!(access["dynamodb_items_read"], json!(1), "{access}");
+    assert!(access["dynamodb_rcu"].as_f64().unwrap() > 0.0, "{access}");
 }

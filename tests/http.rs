@@ -190,3 +190,19 @@ async fn server_time_is_now_in_app_timezone() {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M").to_string();
     assert!(server_time.starts_with(&now[..13]), "{server_time} vs {now}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_before_cursor_past_the_conversations_messages_is_a_400() {
+    let total = get("/api/conversations/1/messages").await.body["total"]
+        .as_u64()
+        .unwrap();
+    // Well-formed and signed for conversation 1, but no answer could have issued it.
+    let forged = shared::cursor::BeforeCursor { position: total + 1 }.encode(1);
+    let r = get(&format!("/api/conversations/1/messages?before={forged}")).await;
+    assert_error(&r, 400, "invalid_parameter", "Error al obtener mensajes");
+    // The cursor just past the newest message is the newest page: still a valid cursor.
+    let at_end = shared::cursor::BeforeCursor { position: total }.encode(1);
+    let r = get(&format!("/api/conversations/1/messages?before={at_end}&limit=3")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["messages"].as_array().unwrap().len() as u64, total.min(3));
+}

@@ -16,6 +16,17 @@ use crate::http1::read_message;
 pub enum Fault {
     /// HTTP 400 with DynamoDB's ProvisionedThroughputExceededException body.
     Throttle,
+    /// HTTP 500 with DynamoDB's InternalServerError body (the SDK retries it).
+    ServerError,
+    /// HTTP 503 with DynamoDB's ServiceUnavailable body (the SDK retries it).
+    Unavailable,
+    /// HTTP 400 ValidationException: an error the SDK does not retry.
+    Reject,
+    /// For a two-item TransactWriteItems: DynamoDB's answer when another transaction holds
+    /// one of its items (TransactionCanceledException, reasons `[TransactionConflict,
+    /// None]`); nothing is written. DynamoDB Local runs transactions one at a time, so it
+    /// never answers this itself.
+    TransactionConflict,
     /// Reads the request and never answers (the connection stays open).
     Hang,
     /// Reads the request and closes the connection without a response.
@@ -32,6 +43,16 @@ pub struct FaultyEndpoint {
 impl FaultyEndpoint {
     /// Starts the endpoint; `plan(n)` decides the fault for the n-th request (0-based).
     pub fn start(upstream: &str, plan: impl Fn(usize) -> Fault + Send + Sync + 'static) -> FaultyEndpoint {
+        FaultyEndpoint::start_per_operation(upstream, move |n, _, _| plan(n))
+    }
+
+    /// Starts the endpoint; `plan(n, operation, body)` decides the fault for the n-th
+    /// request (0-based), which calls `operation` (`GetItem`, `Query`, `BatchWriteItem`, ...)
+    /// with the JSON `body`. The plan may block: that request waits, the others go on.
+    pub fn start_per_operation(
+        upstream: &str,
+        plan: impl Fn(usize, &str, &[u8]) -> Fault + Send + Sync + 'static,
+    ) -> FaultyEndpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the faulty endpoint");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream
@@ -66,28 +87,59 @@ pub fn refused_url() -> String {
 }
 
 const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
+const SERVER_ERROR: &str =
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#;
+const UNAVAILABLE: &str =
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailable","message":"Service unavailable"}"#;
+const CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]"}"#;
+const REJECTED: &str = r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"Rejected by the fault injector"}"#;
+
+/// The operation a request calls, from its `X-Amz-Target: DynamoDB_20120810.<Operation>`.
+fn operation(head: &[String]) -> String {
+    head.iter()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim().eq_ignore_ascii_case("x-amz-target").then(|| {
+                let value = value.trim();
+                value.rsplit('.').next().unwrap_or(value).to_string()
+            })
+        })
+        .unwrap_or_default()
+}
 
 fn serve(
     conn: TcpStream,
     upstream: &str,
     counter: &AtomicUsize,
-    plan: &(dyn Fn(usize) -> Fault + Send + Sync),
+    plan: &(dyn Fn(usize, &str, &[u8]) -> Fault + Send + Sync),
 ) {
     let mut writer = conn.try_clone().expect("clone the connection");
     let mut reader = BufReader::new(conn);
     while let Some((head, body)) = read_message(&mut reader) {
         let n = counter.fetch_add(1, Ordering::SeqCst);
-        match plan(n) {
-            Fault::Throttle => {
-                let response = format!(
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\n\
-                     x-amzn-RequestId: FAULT{n}\r\nContent-Length: {}\r\n\r\n{THROTTLED}",
-                    THROTTLED.len()
-                );
-                if writer.write_all(response.as_bytes()).is_err() {
-                    return;
-                }
+        let answer = |status: &str, body: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+                 x-amzn-RequestId: FAULT{n}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let fault = plan(n, &operation(&head), &body);
+        let canned = match fault {
+            Fault::Throttle => Some(answer("400 Bad Request", THROTTLED)),
+            Fault::ServerError => Some(answer("500 Internal Server Error", SERVER_ERROR)),
+            Fault::Unavailable => Some(answer("503 Service Unavailable", UNAVAILABLE)),
+            Fault::Reject => Some(answer("400 Bad Request", REJECTED)),
+            Fault::TransactionConflict => Some(answer("400 Bad Request", CONFLICT)),
+            _ => None,
+        };
+        if let Some(response) = canned {
+            if writer.write_all(response.as_bytes()).is_err() {
+                return;
             }
+            continue;
+        }
+        match fault {
             Fault::Hang => {
                 // Hold the connection until the client gives up and closes it.
                 let mut sink = [0u8; 1];
@@ -96,6 +148,11 @@ fn serve(
                 return;
             }
             Fault::Drop => return,
+            Fault::Throttle
+            | Fault::ServerError
+            | Fault::Unavailable
+            | Fault::Reject
+            | Fault::TransactionConflict => {}
             Fault::Pass => {
                 let Some(answer) = forward(upstream, &head, &body) else {
                     return;

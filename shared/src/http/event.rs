@@ -48,6 +48,12 @@ pub struct EventHttp {
     pub method: Option<String>,
 }
 
+/// Stands for a method that is not an HTTP token: no route accepts it (405).
+fn invalid_method() -> Method {
+    // "INVALID" is a valid token, so this never falls back; TRACE would be a 405 too.
+    Method::from_bytes(b"INVALID").unwrap_or(Method::TRACE)
+}
+
 impl HttpEvent {
     pub fn route_key(&self) -> &str {
         self.request_context
@@ -67,7 +73,7 @@ impl HttpEvent {
             .and_then(|c| c.http.as_ref())
             .and_then(|h| h.method.as_deref())
             .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-            .unwrap_or_else(|| Method::from_bytes(b"INVALID").expect("a valid method token"));
+            .unwrap_or_else(invalid_method);
         let query: QueryMap = self
             .raw_query_string
             .as_deref()

@@ -143,6 +143,12 @@ impl ReadCost {
         self.capacity_units += capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0);
     }
 
+    /// A request DynamoDB answered with an error (after the SDK's retries): it read
+    /// nothing, but it was a round trip and its wait is part of the request's.
+    fn failed(&mut self, started: Instant) {
+        self.add(0, None, started);
+    }
+
     /// The cost of two requests sent at the same time: their items and units add up, the
     /// wait is the longer of the two.
     fn alongside(self, other: ReadCost) -> ReadCost {

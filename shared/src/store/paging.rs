@@ -29,14 +29,20 @@ pub(super) async fn query_items(
     while items.len() < want {
         let missing = want - items.len();
         let started = Instant::now();
-        let out = query
+        let out = match query
             .clone()
             .limit(i32::try_from(missing).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(classify)?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                cost.failed(started);
+                return Err(classify(e));
+            }
+        };
         cost.add(
             out.scanned_count().max(out.count()) as usize,
             out.consumed_capacity(),

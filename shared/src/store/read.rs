@@ -169,7 +169,7 @@ impl Store {
         cost: &mut ReadCost,
     ) -> Result<Option<Conversation>, StoreError> {
         let started = Instant::now();
-        let out = self
+        let out = match self
             .client
             .get_item()
             .table_name(&self.table)
@@ -178,7 +178,13 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(classify)?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                cost.failed(started);
+                return Err(classify(e));
+            }
+        };
         cost.add(usize::from(out.item.is_some()), out.consumed_capacity(), started);
         out.item.map(item::conversation_from_item).transpose()
     }
