@@ -269,3 +269,60 @@ async fn missing_configuration_is_reported_clearly() {
     .unwrap_err();
     assert!(err.to_string().contains("set TABLE_NAME"), "{err}");
 }
+
+/// The largest `id` of a JSON Lines fixture.
+fn max_id(name: &str) -> u64 {
+    std::fs::read_to_string(fixture(name))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            // Legacy exports write ids as numbers or as strings.
+            let id = &serde_json::from_str::<serde_json::Value>(l).unwrap()["id"];
+            id.as_u64()
+                .unwrap_or_else(|| id.as_str().unwrap().parse().unwrap())
+        })
+        .max()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_id_counters_are_raised_before_any_imported_row_is_written() {
+    use integration_tests::faults::{Fault, FaultyEndpoint};
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    // Every write of rows fails: the import stops where a live writer could meet it.
+    let endpoint = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
+        if op == "BatchWriteItem" { Fault::Reject } else { Fault::Pass }
+    });
+    let argv = [
+        "convo-admin",
+        "--table",
+        &table,
+        "import",
+        "--conversations",
+        &fixture("conversations.jsonl"),
+        "--messages",
+        &fixture("messages.jsonl"),
+        "--source-timezone",
+        "America/Bogota",
+    ];
+    let sdk = integration_tests::sdk_config_for(&endpoint.url).await;
+    assert!(run(Cli::try_parse_from(argv).unwrap(), &sdk).await.is_err());
+    // A conversation and a message created now draw ids above every imported one, so the
+    // import, re-run, can never overwrite them.
+    let store = store_for(&table).await;
+    let created = store
+        .create_conversation(NewConversation::active("573990000001"))
+        .await
+        .unwrap();
+    assert!(created.id > max_id("conversations.jsonl"), "{}", created.id);
+    let message = store
+        .append_message(
+            created.id,
+            shared::model::NewMessage::text(SenderType::Customer, "hola"),
+        )
+        .await
+        .unwrap();
+    assert!(message.id > max_id("messages.jsonl"), "{}", message.id);
+}

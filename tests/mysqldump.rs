@@ -422,3 +422,27 @@ async fn a_dump_file_changed_after_the_first_read_is_refused_before_anything_is_
     );
     assert!(all_items(&store).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_created_during_an_import_keeps_its_own_id() {
+    use integration_tests::faults::{Fault, FaultyEndpoint};
+    let table = unique_table_name("dump");
+    admin(&table, &["create-table"]).await.unwrap();
+    let file = fixture("legacy.sql");
+    // The import stops at its first write of rows, as if the live writer came in then.
+    let endpoint = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
+        if op == "BatchWriteItem" { Fault::Reject } else { Fault::Pass }
+    });
+    let argv = ["convo-admin", "--table", &table, "import", "--mysqldump", &file];
+    let sdk = integration_tests::sdk_config_for(&endpoint.url).await;
+    assert!(run(Cli::try_parse_from(argv).unwrap(), &sdk).await.is_err());
+    let store = Store::new(client::dynamodb_client(&sdk_config().await), &table);
+    let live = store
+        .create_conversation(shared::NewConversation::active("573990000002"))
+        .await
+        .unwrap();
+    // The import, run again, completes beside it and leaves it as it was.
+    admin(&table, &["import", "--mysqldump", &file]).await.unwrap();
+    let after = store.get_conversation(live.id).await.unwrap().unwrap();
+    assert_eq!(after, live);
+}

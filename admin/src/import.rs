@@ -1,6 +1,7 @@
-//! Writes an import plan: checks phone numbers against the table, then writes messages
-//! and conversations in concurrent BatchWriteItem requests with a progress bar, then
-//! raises the id counters past the imported ids.
+//! Writes an import plan: checks phone numbers against the table, raises the id counters
+//! past the imported ids (before any row is written, so a live writer never draws one),
+//! then writes messages and conversations in concurrent BatchWriteItem requests with a
+//! progress bar.
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,10 @@ pub async fn write_plan(
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     check_against_table(store, &plan.conversations).await?;
+    // Counters first: a conversation or message created by a live writer while the import
+    // runs must never draw an id the import is about to write (it would be overwritten).
+    let (max_conversation, max_message) = plan.max_ids();
+    store.raise_id_counters(max_conversation, max_message).await?;
     let records: Vec<Record> = plan.records().collect();
     // Messages strictly before conversations (see ImportPlan::records): the conversation
     // chunks start only when every message chunk has been written.
@@ -88,8 +93,6 @@ pub async fn write_plan(
         }
         writer.wait_all().await?;
     }
-    let (max_conversation, max_message) = plan.max_ids();
-    store.raise_id_counters(max_conversation, max_message).await?;
     bar.finish_and_clear();
     Ok(ImportReport {
         conversations: plan.conversations.len(),

@@ -4,9 +4,9 @@
 //! unique ids and phone numbers, no orphan messages) and keeps only the conversations and,
 //! per message, 32 bytes (id, conversation, time, line) — never message texts — plus the
 //! summary of each conversation's newest message. From those it positions the messages.
-//! Pass 2 reads the source again and writes the messages in streaming chunks, then the
-//! conversations (a conversation item is what makes its messages visible), then raises
-//! the id counters. A source that fails pass 1 writes nothing; one that reads differently
+//! Pass 2 raises the id counters, reads the source again and writes the messages in
+//! streaming chunks, then the conversations (a conversation item is what makes its
+//! messages visible). A source that fails pass 1 writes nothing; one that reads differently
 //! in pass 2 (a file changed in between) stops before any conversation is written.
 
 use std::collections::HashMap;
@@ -287,8 +287,8 @@ fn changed(source: &str, line: u64, what: String) -> PlanError {
     }
 }
 
-/// Pass 2 and the writes: messages as the source is read again, then conversations, then
-/// the id counters. The table checks of every import come first.
+/// Pass 2 and the writes: the id counters, then messages as the source is read again, then
+/// conversations. The table checks of every import come first.
 pub async fn write(
     store: &Store,
     source: Arc<dyn Source>,
@@ -298,6 +298,12 @@ pub async fn write(
     // A file changed since pass 1 is refused before anything is written.
     source.check_unchanged()?;
     import::check_against_table(store, &plan.conversations).await?;
+    // Counters first, before any imported id is written (see `import::write_plan`).
+    let (max_conversation, max_message) = plan.max_ids();
+    store
+        .raise_id_counters(max_conversation, max_message)
+        .await
+        .map_err(ImportError::from)?;
     let mut writer = BatchWriter::new(store, bar);
 
     // The source is read on a blocking thread; chunks of messages come over a bounded
@@ -353,11 +359,6 @@ pub async fn write(
             .await?;
     }
     writer.wait_all().await?;
-    let (max_conversation, max_message) = plan.max_ids();
-    store
-        .raise_id_counters(max_conversation, max_message)
-        .await
-        .map_err(ImportError::from)?;
     Ok(writer.requests())
 }
 
