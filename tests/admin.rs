@@ -292,9 +292,14 @@ async fn the_id_counters_are_raised_before_any_imported_row_is_written() {
     let table = unique_table_name("admin");
     admin(&table, &["create-table"]).await.unwrap();
     // Every write of rows fails: the import stops where a live writer could meet it.
-    let endpoint = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
-        if op == "BatchWriteItem" { Fault::Reject } else { Fault::Pass }
-    });
+    let endpoint =
+        FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
+            if op == "BatchWriteItem" {
+                Fault::Reject
+            } else {
+                Fault::Pass
+            }
+        });
     let argv = [
         "convo-admin",
         "--table",
@@ -325,4 +330,44 @@ async fn the_id_counters_are_raised_before_any_imported_row_is_written() {
         .await
         .unwrap();
     assert!(message.id > max_id("messages.jsonl"), "{}", message.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_over_dynamodbs_item_limit_stops_the_import_in_validation_and_nothing_is_written() {
+    let dir = workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tag = unique_table_name("oversized");
+    let conversations = dir.join(format!("{tag}-conversations.jsonl"));
+    let messages = dir.join(format!("{tag}-messages.jsonl"));
+    std::fs::write(
+        &conversations,
+        r#"{"id": 1, "phone_number": "573001", "status": "active", "ai_enabled": 1, "last_message_at": "2024-01-15 09:30:25", "created_at": "2024-01-10 04:00:00"}
+"#,
+    )
+    .unwrap();
+    // Line 2: a reply of 250 KB with 200 KB of context, 450 KB in all (legacy MEDIUMTEXT
+    // columns, or an export from elsewhere, can hold that; DynamoDB cannot).
+    let small = serde_json::json!({"id": 1, "conversation_id": 1, "sender_type": "user", "message_text": "hola", "media_type": "text", "created_at": "2024-01-15 09:30:00"});
+    let big = serde_json::json!({"id": 2, "conversation_id": 1, "sender_type": "bot", "message_text": "r".repeat(250 * 1024), "media_type": "text", "context_used": "c".repeat(200 * 1024), "created_at": "2024-01-15 09:30:25"});
+    std::fs::write(&messages, format!("{small}\n{big}\n")).unwrap();
+
+    let table = unique_table_name("admin");
+    admin(&table, &["create-table"]).await.unwrap();
+    let err = admin(
+        &table,
+        &[
+            "import",
+            "--conversations",
+            &conversations.display().to_string(),
+            "--messages",
+            &messages.display().to_string(),
+        ],
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err:#}");
+    let place = format!("{tag}-messages.jsonl:2: message 2 of conversation 1 would be a DynamoDB item of ");
+    assert!(text.contains(&place), "{text}");
+    assert!(text.contains("over DynamoDB's limit of 409600 bytes"), "{text}");
+    assert!(all_items(&store_for(&table).await).await.is_empty());
 }

@@ -430,9 +430,14 @@ async fn a_conversation_created_during_an_import_keeps_its_own_id() {
     admin(&table, &["create-table"]).await.unwrap();
     let file = fixture("legacy.sql");
     // The import stops at its first write of rows, as if the live writer came in then.
-    let endpoint = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
-        if op == "BatchWriteItem" { Fault::Reject } else { Fault::Pass }
-    });
+    let endpoint =
+        FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
+            if op == "BatchWriteItem" {
+                Fault::Reject
+            } else {
+                Fault::Pass
+            }
+        });
     let argv = ["convo-admin", "--table", &table, "import", "--mysqldump", &file];
     let sdk = integration_tests::sdk_config_for(&endpoint.url).await;
     assert!(run(Cli::try_parse_from(argv).unwrap(), &sdk).await.is_err());
@@ -445,4 +450,35 @@ async fn a_conversation_created_during_an_import_keeps_its_own_id() {
     admin(&table, &["import", "--mysqldump", &file]).await.unwrap();
     let after = store.get_conversation(live.id).await.unwrap().unwrap();
     assert_eq!(after, live);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_row_over_dynamodbs_item_limit_stops_in_pass_one_and_nothing_is_written() {
+    // The fixture's schema, with one message of 450 KB appended (a MEDIUMTEXT column).
+    let dump = std::fs::read_to_string(fixture("legacy-complete-insert.sql")).unwrap();
+    let cut = dump.find("/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;").unwrap();
+    let big = format!(
+        "INSERT INTO `messages` (`id`, `conversation_id`, `message_id`, `sender_type`, `message_text`, \
+         `audio_url`, `media_type`, `context_used`, `confidence_score`, `created_at`) VALUES \
+         (999,1,NULL,'bot','{}',NULL,'text','{}',0.9,'2024-01-15 14:31:00');\n",
+        "r".repeat(250 * 1024),
+        "c".repeat(200 * 1024)
+    );
+    let line = dump[..cut].lines().count() + 1;
+    let dir = workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{}.sql", unique_table_name("oversized-dump")));
+    std::fs::write(&path, format!("{}{big}{}", &dump[..cut], &dump[cut..])).unwrap();
+
+    let table = unique_table_name("dump");
+    admin(&table, &["create-table"]).await.unwrap();
+    let file = path.display().to_string();
+    let err = admin(&table, &["import", "--mysqldump", &file])
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    let place = format!(":{line}: message 999 of conversation 1 would be a DynamoDB item of ");
+    assert!(text.contains(&place), "{text}");
+    let store = Store::new(client::dynamodb_client(&sdk_config().await), &table);
+    assert!(all_items(&store).await.is_empty());
 }

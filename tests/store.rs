@@ -403,3 +403,26 @@ async fn create_table_accepts_the_same_table_and_reports_a_different_one() {
         other => panic!("expected a mismatch, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_over_dynamodbs_item_limit_is_refused_and_changes_nothing() {
+    let store = fresh_store().await;
+    let c = store
+        .create_conversation(NewConversation::active("573001234567"))
+        .await
+        .unwrap();
+    let mut big = NewMessage::text(SenderType::Ai, "r".repeat(250 * 1024));
+    big.context_used = Some("c".repeat(200 * 1024));
+    let err = store.append_message(c.id, big).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ItemTooLarge { size, limit: 409_600, .. } if size > 450 * 1024),
+        "{err}"
+    );
+    assert!(err.to_string().contains("message"), "{err}");
+    let after = store.get_conversation(c.id).await.unwrap().unwrap();
+    assert_eq!(after.message_count, 0);
+    // A message of 64 KB of text and 64 KB of context, the legacy TEXT maximum, fits.
+    let mut legacy_max = NewMessage::text(SenderType::Ai, "r".repeat(65_535));
+    legacy_max.context_used = Some("c".repeat(65_535));
+    store.append_message(c.id, legacy_max).await.unwrap();
+}

@@ -46,7 +46,10 @@ impl ImportPlan {
         let by_id = index_conversations(conversations)?;
         let mut message_ids: HashMap<u64, Origin> = HashMap::with_capacity(messages.len());
         let mut grouped: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
-        for (origin, m) in messages {
+        let widest_position = messages.len() as u64;
+        for (origin, mut m) in messages {
+            m.position = widest_position;
+            message_fits(&m, &origin)?;
             if !by_id.contains_key(&m.conversation_id) {
                 return Err(PlanError {
                     origin,
@@ -67,7 +70,7 @@ impl ImportPlan {
         }
 
         let mut plan = ImportPlan::default();
-        for (id, (_, mut conversation)) in by_id {
+        for (id, (origin, mut conversation)) in by_id {
             let mut msgs = grouped.remove(&id).unwrap_or_default();
             msgs.sort_by_key(Message::chronological_key);
             for (position, m) in msgs.iter_mut().enumerate() {
@@ -75,6 +78,7 @@ impl ImportPlan {
             }
             conversation.message_count = msgs.len() as u64;
             conversation.last_message = msgs.last().map(Message::summary);
+            conversation_fits(&conversation, &origin)?;
             plan.conversations.push(conversation);
             plan.messages.append(&mut msgs);
         }
@@ -109,6 +113,26 @@ impl ImportPlan {
 }
 
 /// Conversations by id, checked for unique ids and phone numbers (every import's rule).
+/// A message row whose item DynamoDB would refuse (400 KB) stops the import here, in
+/// validation, before anything is written. Checked at the widest position the import can
+/// give it (the position is part of the item).
+pub fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
+    shared::store::message_item(m).map(drop).map_err(|e| PlanError {
+        origin: origin.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The same for a conversation, whose item carries its newest message's text.
+pub fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
+    shared::store::conversation_item(c)
+        .map(drop)
+        .map_err(|e| PlanError {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })
+}
+
 pub fn index_conversations(
     conversations: Vec<(Origin, Conversation)>,
 ) -> Result<BTreeMap<u64, (Origin, Conversation)>, PlanError> {

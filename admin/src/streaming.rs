@@ -122,7 +122,10 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<StreamPlan, PlanEr
     let summary = source.read(bar, &mut |line, row| {
         match row {
             Mapped::Conversation(c) => conversations.push((at(line), c)),
-            Mapped::Message(m) => {
+            Mapped::Message(mut m) => {
+                // Pass 2 gives the position; check the size at the widest one.
+                m.position = shared::model::MAX_ID;
+                plan::message_fits(&m, &at(line))?;
                 index.push(IndexEntry {
                     id: m.id,
                     conversation_id: m.conversation_id,
@@ -181,12 +184,13 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<StreamPlan, PlanEr
 
     let conversations = by_id
         .into_values()
-        .map(|(_, mut c)| {
+        .map(|(origin, mut c)| {
             c.message_count = counts.get(&c.id).copied().unwrap_or(0);
             c.last_message = newest.remove(&c.id);
-            c
+            plan::conversation_fits(&c, &origin)?;
+            Ok(c)
         })
-        .collect();
+        .collect::<Result<_, PlanError>>()?;
     Ok(StreamPlan {
         conversations,
         positions: index,
