@@ -301,7 +301,9 @@ fn functions_have_read_only_access_to_the_table_and_its_indexes() {
                     let action = action.as_str().unwrap();
                     assert!(!action.contains('*'), "{name}: wildcard action {action}");
                     assert!(
-                        ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"].contains(&action),
+                        // BatchGetItem is no request path's any more (`before` pages are a
+                        // GetItem and a Query), so no function may call it.
+                        ["dynamodb:GetItem", "dynamodb:Query"].contains(&action),
                         "{name}: {action}"
                     );
                 }

@@ -1,7 +1,8 @@
 //! `make bench`: what every request costs, measured, and the budgets it must hold.
 //!
 //! - DynamoDB items read and round trips per request, from DynamoDB's own answers, over a
-//!   10,000-message conversation and 5,000 conversations (Moto);
+//!   10,000-message conversation and 5,000 conversations, and over pages of production's
+//!   largest items (DynamoDB Local);
 //! - init time of each real `bootstrap` (process start → first `/invocation/next` on a
 //!   local Runtime API), median of cold starts, beside a minimal Node.js and Python
 //!   function doing the same (SDK client constructed);
@@ -9,7 +10,8 @@
 //!   invocations, bootstrap and zip sizes;
 //! - `convo-admin import` throughput for 100,000 messages;
 //! - `convo-admin import --mysqldump` for a generated dump of 1,000,000 messages: parse
-//!   rate alone (a dry run: read, map, validate), end-to-end rows/s into Moto, peak RSS.
+//!   rate alone (a dry run: read, map, validate), end-to-end rows/s into DynamoDB Local,
+//!   peak RSS.
 //!
 //! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
 
@@ -139,63 +141,41 @@ async fn load_bench_data(store: &Store, messages: u64, conversations: u64) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// An item's size as DynamoDB bills it: attribute names plus values.
-fn item_size(item: &shared::item::Item) -> usize {
-    use aws_sdk_dynamodb::types::AttributeValue as V;
-    item.iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    V::S(s) => s.len(),
-                    V::N(n) => n.len().div_ceil(2) + 1,
-                    _ => 1,
-                }
-        })
-        .sum()
-}
-
-/// Read units of one request reading `bytes` in all (queries add item sizes up).
-fn query_rcu(bytes: usize, consistent: bool) -> f64 {
-    bytes.div_ceil(4096) as f64 * if consistent { 1.0 } else { 0.5 }
-}
-
-fn message_bytes(page: &shared::store::MessagePage) -> usize {
-    page.messages
-        .iter()
-        .map(|m| item_size(&shared::item::message_to_item(m).expect("item")))
-        .sum()
-}
-
-/// `estimated_rcu`: read units from the items' real sizes (Moto's `ConsumedCapacity`
-/// is not size-aware), as DynamoDB on-demand bills them.
+/// One request's cost as DynamoDB Local answered it (`ScannedCount`, items returned,
+/// `ConsumedCapacity`, which it computes from the items' sizes as DynamoDB does), against
+/// its budget: items read, round trips of latency and, where given, read units.
 fn cost_row(
     r: &mut Results,
     what: String,
     cost: ReadCost,
-    estimated_rcu: f64,
     items_budget: u32,
     trips_budget: u32,
+    rcu_budget: Option<f64>,
 ) {
+    let requests = if cost.round_trips == cost.sequential_trips {
+        String::new()
+    } else {
+        format!(" ({} requests sent together)", cost.round_trips)
+    };
     r.check(
         "DynamoDB per request",
         what,
         format!(
-            "{} items, {} round trip(s), {estimated_rcu:.1} RCU (by item size)",
-            cost.items_read, cost.round_trips
+            "{} items, {} round trip(s){requests}, {:.1} RCU",
+            cost.items_read, cost.sequential_trips, cost.capacity_units
         ),
-        format!("≤ {items_budget} items, ≤ {trips_budget} round trip(s)"),
-        cost.items_read <= items_budget && cost.round_trips <= trips_budget,
+        match rcu_budget {
+            Some(rcu) => format!("≤ {items_budget} items, ≤ {trips_budget} round trip(s), ≤ {rcu} RCU"),
+            None => format!("≤ {items_budget} items, ≤ {trips_budget} round trip(s)"),
+        },
+        cost.items_read <= items_budget
+            && cost.sequential_trips <= trips_budget
+            && rcu_budget.is_none_or(|b| cost.capacity_units <= b),
     );
 }
 
 async fn dynamodb_costs(r: &mut Results, store: &Store) {
     let limit = 20u32;
-    let conversation = store
-        .get_conversation(1)
-        .await
-        .expect("read")
-        .expect("conversation 1");
-    let conversation_bytes = item_size(&shared::item::conversation_to_item(&conversation).expect("item"));
     let mut first_page_cursor = None;
     for offset in [0u64, 20, 5_000, 9_980] {
         let page = store.message_page(1, offset, limit).await.expect("message page");
@@ -204,18 +184,13 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
             first_page_cursor = page.before;
         }
         let trips = if offset == 0 { 1 } else { 2 };
-        let rcu = if offset == 0 {
-            query_rcu(conversation_bytes + message_bytes(&page), false)
-        } else {
-            query_rcu(conversation_bytes, false) + query_rcu(message_bytes(&page), true)
-        };
         cost_row(
             r,
             format!("messages, offset {offset}, limit 20 (10,000 messages)"),
             page.cost,
-            rcu,
             limit + 1,
             trips,
+            None,
         );
     }
     let mut cursor: BeforeCursor = first_page_cursor.expect("a before cursor");
@@ -224,15 +199,14 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
             .messages_before(1, cursor, limit)
             .await
             .expect("before page");
-        // BatchGetItem rounds every item up to 4 KB.
-        let rcu = 0.5 * (1 + page.messages.len()) as f64;
+        // A GetItem and a Query sent together: one round trip, a query's read units.
         cost_row(
             r,
             format!("messages, before page {n}, limit 20"),
             page.cost,
-            rcu,
             limit + 1,
             1,
+            Some(2.0),
         );
         cursor = page.before.expect("older messages");
     }
@@ -252,22 +226,13 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
                 })
                 .await
                 .expect("list");
-            let list_rcu = |p: &shared::store::ConversationPage| {
-                let bytes: usize = p
-                    .conversations
-                    .iter()
-                    .map(|c| item_size(&shared::item::conversation_to_item(c).expect("item")))
-                    .sum();
-                // The extra item read to know whether a next page exists.
-                query_rcu(bytes + bytes / p.conversations.len().max(1), false)
-            };
             cost_row(
                 r,
                 format!("conversations ({name}), limit {limit}, first page"),
                 first.cost,
-                list_rcu(&first),
-                limit + 3,
+                limit + 1,
                 1,
+                None,
             );
             // A page deep into the list, reached by cursors.
             let mut after = first.next;
@@ -283,9 +248,87 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
                 r,
                 format!("conversations ({name}), limit {limit}, 6th page"),
                 page.cost,
-                list_rcu(&page),
-                limit + 3,
+                limit + 1,
                 1,
+                None,
+            );
+        }
+    }
+}
+
+/// Pages of production's largest items (`fixtures::large`): an inbox of 41 conversations
+/// carrying 40–60 KB newest messages (1.7 MB), pages of 20 messages of 60 KB (1.2 MB).
+/// DynamoDB answers at most 1 MB per Query, so these take one round trip per started MB.
+async fn large_item_costs(r: &mut Results, store: &Store) {
+    use integration_tests::fixtures::large::{self, LARGE_CONVERSATION, LARGE_INBOX};
+    const MB: usize = 1024 * 1024;
+    let conversations = large::conversations();
+    let inbox_bytes: usize = conversations
+        .iter()
+        .map(|c| shared::item::size(&shared::item::conversation_to_item(c).expect("item")))
+        .sum();
+    let page = store
+        .list_conversations(ListQuery {
+            status: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.conversations, conversations, "the whole large inbox");
+    cost_row(
+        r,
+        format!(
+            "large items: conversations (all), limit 100: {} conversations, {:.2} MB",
+            LARGE_INBOX + 1,
+            inbox_bytes as f64 / MB as f64
+        ),
+        page.cost,
+        LARGE_INBOX as u32 + 2,
+        inbox_bytes.div_ceil(MB) as u32,
+        None,
+    );
+    let messages = large::messages();
+    let bytes = |m: &[shared::Message]| -> usize {
+        m.iter()
+            .map(|m| shared::item::size(&shared::item::message_to_item(m).expect("item")))
+            .sum()
+    };
+    for offset in [0u64, 20] {
+        let page = store
+            .message_page(LARGE_CONVERSATION, offset, 20)
+            .await
+            .expect("message page");
+        assert_eq!(page.messages.len(), 20, "a whole page");
+        let page_bytes = bytes(&page.messages);
+        let gets = u32::from(offset > 0);
+        cost_row(
+            r,
+            format!(
+                "large items: messages, offset {offset}, limit 20 ({:.2} MB)",
+                page_bytes as f64 / MB as f64
+            ),
+            page.cost,
+            21,
+            gets + (page_bytes + 64 * 1024).div_ceil(MB) as u32,
+            None,
+        );
+        if offset == 0 {
+            let before = store
+                .messages_before(LARGE_CONVERSATION, page.before.expect("a cursor"), 20)
+                .await
+                .expect("before page");
+            assert_eq!(before.messages, messages[20..40], "a whole before page");
+            cost_row(
+                r,
+                format!(
+                    "large items: messages, before page, limit 20 ({:.2} MB)",
+                    bytes(&before.messages) as f64 / MB as f64
+                ),
+                before.cost,
+                21,
+                bytes(&before.messages).div_ceil(MB) as u32,
+                None,
             );
         }
     }
@@ -467,7 +510,7 @@ fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duratio
         );
         r.add(
             "Warm invocation",
-            format!("{function}: whole invocation against Moto, median"),
+            format!("{function}: whole invocation against DynamoDB Local, median"),
             ms(median(total)),
         );
         let rss = f.peak_rss_kib();
@@ -611,7 +654,7 @@ fn import_throughput(r: &mut Results) {
     let rows = IMPORT_MESSAGES + conversations;
     r.add(
         "Import",
-        format!("convo-admin import, {IMPORT_MESSAGES} messages + {conversations} conversations (into Moto)"),
+        format!("convo-admin import, {IMPORT_MESSAGES} messages + {conversations} conversations (into DynamoDB Local)"),
         format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
     );
 }
@@ -709,7 +752,7 @@ fn write_dump(path: &Path) -> u64 {
     file_size(path)
 }
 
-/// Runs the release convo-admin against Moto; its wall time and, where /usr/bin/time
+/// Runs the release convo-admin against DynamoDB Local; its wall time and, where /usr/bin/time
 /// exists, its peak RSS in KiB.
 fn timed_admin(args: &[&str]) -> (f64, Option<u64>) {
     let admin = workspace_root().join("target/release/convo-admin");
@@ -749,7 +792,7 @@ fn mb(kib: Option<u64>) -> String {
 }
 
 fn dump_import(r: &mut Results) {
-    // Moto starts on first use: not inside the first timed run.
+    // DynamoDB Local starts on first use: not inside the first timed run.
     let _ = dynamodb();
     let dir = workspace_root().join("target/bench-import");
     std::fs::create_dir_all(&dir).unwrap();
@@ -799,7 +842,7 @@ fn dump_import(r: &mut Results) {
     let (secs, rss) = timed_admin(&["--table", table, "import", "--mysqldump", dump_arg]);
     r.add(
         "mysqldump import",
-        format!("end to end into Moto: {DUMP_MESSAGES} messages + {DUMP_CONVERSATIONS} conversations"),
+        format!("end to end into DynamoDB Local: {DUMP_MESSAGES} messages + {DUMP_CONVERSATIONS} conversations"),
         format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
     );
     r.add("mysqldump import", "peak RSS of that import", mb(rss));
@@ -864,9 +907,11 @@ fn write_results(r: &Results) -> String {
         md.push_str(&format!("| {} | {} | {budget} |\n", f.what, f.value));
     }
     md.push_str(
-        "\nNotes: DynamoDB is Moto here, so \"whole invocation\" times and import rows/s measure Moto \
-         (a Python server) more than this code; items read, round trips and RCU come from its answers \
-         (`ScannedCount`, items returned, `ConsumedCapacity`). Init and warm figures run the release \
+        "\nNotes: DynamoDB is AWS's DynamoDB Local here (in memory, on this machine), so \"whole \
+         invocation\" times and import rows/s include a local JVM's answers, not a region's; items \
+         read, round trips and RCU come from its answers (`ScannedCount`, items returned, \
+         `ConsumedCapacity`, computed from item sizes). A round trip is a wait: requests sent \
+         together count once. Init and warm figures run the release \
          `bootstrap` built by `cargo lambda build --release` under a local Runtime API \
          (`tests/harness/runtime_api.rs`); the Node.js and Python functions are the minimal runtime \
          loops in `bench/runtimes/`.\n",
@@ -878,7 +923,7 @@ fn write_results(r: &Results) -> String {
 /// existing bench/results.md (the full run takes some 25 minutes).
 fn only_mysqldump() -> ExitCode {
     let mut r = Results::default();
-    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against Moto) …");
+    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …");
     dump_import(&mut r);
     let fresh = write_results(&r);
     let path = workspace_root().join("bench/results.md");
@@ -921,8 +966,13 @@ async fn main() -> ExitCode {
     load_bench_data(&store, MESSAGES_IN_BIG_CONVERSATION, CONVERSATIONS).await;
     eprintln!("measuring DynamoDB cost per request …");
     dynamodb_costs(&mut r, &store).await;
+    let large_table = integration_tests::unique_table_name("bench-large");
+    let large = Store::new(client::dynamodb_client(&sdk), &large_table);
+    large.ensure_table().await.expect("create the large-items table");
+    integration_tests::fixtures::large::load(&large).await;
+    large_item_costs(&mut r, &large).await;
     // Warm invocations read pages of the same sizes (100 conversations, 20 messages) from a
-    // smaller table: DynamoDB's share is subtracted anyway, and Moto answers it faster.
+    // smaller table: DynamoDB's share is subtracted anyway.
     let warm_table = integration_tests::unique_table_name("bench-warm");
     let warm = Store::new(client::dynamodb_client(&sdk), &warm_table);
     warm.ensure_table().await.expect("create the warm table");
@@ -934,7 +984,7 @@ async fn main() -> ExitCode {
     sizes(&mut r);
     eprintln!("measuring import throughput ({IMPORT_MESSAGES} messages) …");
     tokio::task::block_in_place(|| import_throughput(&mut r));
-    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against Moto) …");
+    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …");
     tokio::task::block_in_place(|| dump_import(&mut r));
 
     let md = write_results(&r);

@@ -1,6 +1,6 @@
 //! `make load`: a bounded load test of the local stack, end to end.
 //!
-//! The stack: Moto as DynamoDB with the demo data, the real release `bootstrap` of each
+//! The stack: DynamoDB Local as DynamoDB with the demo data, the real release `bootstrap` of each
 //! function (`LOAD_INSTANCES` of each, as Lambda scales out) behind local Runtime APIs,
 //! and a small local gateway turning HTTP requests into API Gateway 2.0 events for them.
 //! (`cargo lambda watch` drops about 1% of requests under load, which would hide the
@@ -239,7 +239,7 @@ fn main() -> ExitCode {
     let errors = total - ok + transport;
     let ms = |p: &str| report["latencyPercentiles"][p].as_f64().unwrap_or(f64::NAN) * 1000.0;
     println!(
-        "make load: {clients} clients, {seconds} s, {instances} instances of each function, Moto as DynamoDB"
+        "make load: {clients} clients, {seconds} s, {instances} instances of each function, DynamoDB Local as DynamoDB"
     );
     println!(
         "  requests: {total} ({:.0} req/s), p50 {:.2} ms, p99 {:.2} ms, slowest {:.2} ms",
