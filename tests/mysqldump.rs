@@ -317,13 +317,14 @@ impl Source for ChangedBetweenPasses {
     }
 }
 
-/// Message items only: no conversation (nor its phone claim, nor the id counters) was
-/// written, so whatever messages were written are not shown by the API.
+/// Message items and the id counters only (an import raises those before it writes any
+/// row): no conversation nor its phone claim was written, so whatever messages were written
+/// are not shown by the API.
 async fn only_messages(store: &Store) -> bool {
     all_items(store).await.iter().all(|item| {
-        item.get("sk")
-            .and_then(|sk| sk.as_s().ok())
-            .is_some_and(|sk| sk.starts_with("M#"))
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+        text("pk").is_some_and(|pk| pk == shared::table::COUNTER_PK)
+            || text("sk").is_some_and(|sk| sk.starts_with("M#"))
     })
 }
 

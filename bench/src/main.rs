@@ -842,7 +842,9 @@ fn dump_import(r: &mut Results) {
     let (secs, rss) = timed_admin(&["--table", table, "import", "--mysqldump", dump_arg]);
     r.add(
         "mysqldump import",
-        format!("end to end into DynamoDB Local: {DUMP_MESSAGES} messages + {DUMP_CONVERSATIONS} conversations"),
+        format!(
+            "end to end into DynamoDB Local: {DUMP_MESSAGES} messages + {DUMP_CONVERSATIONS} conversations"
+        ),
         format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
     );
     r.add("mysqldump import", "peak RSS of that import", mb(rss));
@@ -923,7 +925,9 @@ fn write_results(r: &Results) -> String {
 /// existing bench/results.md (the full run takes some 25 minutes).
 fn only_mysqldump() -> ExitCode {
     let mut r = Results::default();
-    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …");
+    eprintln!(
+        "measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …"
+    );
     dump_import(&mut r);
     let fresh = write_results(&r);
     let path = workspace_root().join("bench/results.md");
@@ -984,7 +988,9 @@ async fn main() -> ExitCode {
     sizes(&mut r);
     eprintln!("measuring import throughput ({IMPORT_MESSAGES} messages) …");
     tokio::task::block_in_place(|| import_throughput(&mut r));
-    eprintln!("measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …");
+    eprintln!(
+        "measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …"
+    );
     tokio::task::block_in_place(|| dump_import(&mut r));
 
     let md = write_results(&r);

@@ -106,9 +106,9 @@ fn plus_one(limit: u64) -> usize {
 impl Store {
     /// The inbox, newest activity first: one query on `by_activity` (no filter) or
     /// `by_status`, reading `limit + 1` items at most (the extra one tells whether
-    /// another page follows).
+    /// another page follows), followed past 1 MB when the items are large.
     pub async fn list_conversations(&self, q: ListQuery) -> Result<ConversationPage, ReadError> {
-        let (conversations, next, cost) = metered(async |cost: &mut ReadCost| {
+        let ((conversations, next), cost) = metered(async |cost: &mut ReadCost| {
             let limit = q.limit.max(1) as usize;
             let (index, partition_attr, partition) = match q.status {
                 None => (table::INDEX_BY_ACTIVITY, table::INBOX, table::INBOX_ALL),
@@ -148,8 +148,7 @@ impl Store {
             };
             Ok((conversations, next))
         })
-        .await
-        .map(|((c, n), cost)| (c, n, cost))?;
+        .await?;
         Ok(ConversationPage {
             conversations,
             next,
@@ -231,7 +230,7 @@ impl Store {
         limit: u32,
     ) -> Result<MessagePage, ReadError> {
         let limit = u64::from(limit.max(1));
-        let (page, cost) = metered(async |cost: &mut ReadCost| {
+        let ((messages, total, has_more), cost) = metered(async |cost: &mut ReadCost| {
             if offset == 0 {
                 return self.newest_messages(conversation_id, limit, cost).await;
             }
@@ -251,7 +250,6 @@ impl Store {
             Ok((messages, total, offset + limit < total))
         })
         .await?;
-        let (messages, total, has_more) = page;
         Ok(MessagePage::new(messages, total, has_more, cost))
     }
 
