@@ -163,11 +163,14 @@ fn template_table_lines(t: &Yaml) -> BTreeSet<String> {
     }
     for ix in p["GlobalSecondaryIndexes"].as_vec().unwrap() {
         let (hash, range) = keys(&ix["KeySchema"]);
-        let projection = if ix["Projection"]["ProjectionType"].as_str() == Some("ALL") {
-            "ALL"
-        } else {
-            "other"
-        };
+        let attributes: Vec<&str> = ix["Projection"]["NonKeyAttributes"]
+            .as_vec()
+            .map(|v| v.iter().map(|a| a.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let projection = shared::store::projection_line(
+            ix["Projection"]["ProjectionType"].as_str().unwrap_or(""),
+            &attributes,
+        );
         lines.insert(format!(
             "index {}: {hash} HASH, {range} RANGE, projection {projection}",
             ix["IndexName"].as_str().unwrap()

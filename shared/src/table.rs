@@ -5,7 +5,7 @@
 //!
 //! | item          | pk                 | sk                  | GSI keys                                   |
 //! |---------------|--------------------|---------------------|--------------------------------------------|
-//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`  |
+//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`, changed=`<ts>#<id>` |
 //! | message       | `C#<conversation>` | `M#<position:016>`  | –                                          |
 //! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
@@ -21,13 +21,22 @@ pub const SK: &str = "sk";
 pub const INBOX: &str = "inbox";
 /// Partition key of [`INDEX_BY_STATUS`]: the conversation's status.
 pub const STATUS: &str = "status";
-/// Sort key of both indexes: `<last_message_at as RFC 3339 UTC>#<id:016>`.
+/// Sort key of both inbox indexes: `<last_message_at as RFC 3339 UTC>#<id:016>`.
 pub const ACTIVITY: &str = "activity";
+/// Sort key of [`INDEX_BY_CHANGE`]: `<max(updated_at, last_message_at) as RFC 3339
+/// UTC>#<id:016>`: when the conversation last changed in any way.
+pub const CHANGED: &str = "changed";
 
 /// The whole inbox, newest activity first.
 pub const INDEX_BY_ACTIVITY: &str = "by_activity";
 /// One status's inbox, newest activity first.
 pub const INDEX_BY_STATUS: &str = "by_status";
+/// Every conversation by its last change (status, `ai_enabled`, name, a message): what the
+/// dashboard's polls ask for ("what changed after T?").
+pub const INDEX_BY_CHANGE: &str = "by_change";
+/// What [`INDEX_BY_CHANGE`] holds besides the keys: what a poll answers, nothing more, so
+/// its index writes stay small whatever the conversation's last message holds.
+pub const BY_CHANGE_ATTRIBUTES: [&str; 4] = ["id", "last_message_at", "status", "updated_at"];
 
 pub const INBOX_ALL: &str = "ALL";
 pub const META_SK: &str = "META";
@@ -57,6 +66,17 @@ pub fn activity(last_message_at: Timestamp, id: u64) -> String {
     format!("{last_message_at}#{id:0NUMBER_WIDTH$}")
 }
 
+/// Sort key of [`INDEX_BY_CHANGE`]: the later of the two times, then the id.
+pub fn changed(updated_at: Timestamp, last_message_at: Timestamp, id: u64) -> String {
+    activity(updated_at.max(last_message_at), id)
+}
+
+/// A sort-key bound above every key of second `t` (`<t>#<any id>`), for "after `t`"
+/// conditions on the index sort keys: `key > after(t)` holds exactly for later seconds.
+pub fn after(t: Timestamp) -> String {
+    format!("{t}#{}", "9".repeat(NUMBER_WIDTH))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttrType {
     S,
@@ -72,13 +92,21 @@ impl AttrType {
     }
 }
 
+/// What an index holds besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexProjection {
+    /// Every attribute: the inbox is served from the index alone.
+    All,
+    /// These attributes only.
+    Include(&'static [&'static str]),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: &'static str,
-    /// Both indexes project every attribute: the list is served from the index alone.
-    pub projection_all: bool,
+    pub projection: IndexProjection,
 }
 
 /// The table definition, independent of any SDK type so it can be compared with
@@ -102,19 +130,26 @@ pub fn spec() -> TableSpec {
             (INBOX, AttrType::S),
             (STATUS, AttrType::S),
             (ACTIVITY, AttrType::S),
+            (CHANGED, AttrType::S),
         ],
         indexes: vec![
             IndexSpec {
                 name: INDEX_BY_ACTIVITY,
                 partition_key: INBOX,
                 sort_key: ACTIVITY,
-                projection_all: true,
+                projection: IndexProjection::All,
             },
             IndexSpec {
                 name: INDEX_BY_STATUS,
                 partition_key: STATUS,
                 sort_key: ACTIVITY,
-                projection_all: true,
+                projection: IndexProjection::All,
+            },
+            IndexSpec {
+                name: INDEX_BY_CHANGE,
+                partition_key: INBOX,
+                sort_key: CHANGED,
+                projection: IndexProjection::Include(&BY_CHANGE_ATTRIBUTES),
             },
         ],
         on_demand: true,
@@ -143,5 +178,15 @@ mod tests {
         assert!(activity(t1, 9) < activity(t1, 10));
         assert!(activity(t1, 999) < activity(t2, 1));
         assert_eq!(activity(t1, 7), "2024-01-15T14:30:25Z#0000000000000007");
+    }
+
+    #[test]
+    fn after_a_second_comes_every_key_of_later_seconds_only() {
+        let t1: Timestamp = "2024-01-15T14:30:25Z".parse().unwrap();
+        let t2: Timestamp = "2024-01-15T14:30:26Z".parse().unwrap();
+        assert!(activity(t1, crate::model::MAX_ID) < after(t1));
+        assert!(activity(t2, 1) > after(t1));
+        assert_eq!(changed(t1, t2, 3), activity(t2, 3));
+        assert_eq!(changed(t2, t1, 3), activity(t2, 3));
     }
 }

@@ -20,7 +20,7 @@ use crate::model::{Conversation, Message};
 
 pub use bulk::Record;
 pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
-pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines};
+pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line};
 
 /// The store over one table. Cheap to clone: the SDK client and the write counters are
 /// shared by the clones.

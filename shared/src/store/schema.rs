@@ -13,7 +13,18 @@ use aws_sdk_dynamodb::types::{
 
 use super::Store;
 use crate::error::{StoreError, classify};
-use crate::table::{self, AttrType, TableSpec};
+use crate::table::{self, AttrType, IndexProjection, TableSpec};
+
+/// An index's projection as a line: `ALL`, or `INCLUDE a,b,c` (sorted).
+pub fn projection_line(projection_type: &str, attributes: &[&str]) -> String {
+    if projection_type == "INCLUDE" {
+        let mut attributes = attributes.to_vec();
+        attributes.sort_unstable();
+        format!("INCLUDE {}", attributes.join(","))
+    } else {
+        projection_type.to_string()
+    }
+}
 
 /// How long `ensure_table` waits for a new table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -44,7 +55,10 @@ impl TableSpec {
             lines.insert(format!("attribute {name} {}", ty.as_str()));
         }
         for ix in &self.indexes {
-            let projection = if ix.projection_all { "ALL" } else { "other" };
+            let projection = match ix.projection {
+                IndexProjection::All => projection_line("ALL", &[]),
+                IndexProjection::Include(attributes) => projection_line("INCLUDE", attributes),
+            };
             lines.insert(format!(
                 "index {}: {} HASH, {} RANGE, projection {projection}",
                 ix.name, ix.partition_key, ix.sort_key
@@ -100,10 +114,10 @@ pub fn description_lines(d: &TableDescription) -> BTreeSet<String> {
     }
     for ix in d.global_secondary_indexes() {
         let (hash, range) = keys_of(ix.key_schema());
-        let projection = match ix.projection().and_then(|p| p.projection_type()) {
-            Some(ProjectionType::All) => "ALL",
-            _ => "other",
-        };
+        let projection = ix.projection().map_or_else(String::new, |p| {
+            let attributes: Vec<&str> = p.non_key_attributes().iter().map(String::as_str).collect();
+            projection_line(p.projection_type().map_or("", |t| t.as_str()), &attributes)
+        });
         lines.insert(format!(
             "index {}: {hash} HASH, {range} RANGE, projection {projection}",
             ix.index_name().unwrap_or("-")
@@ -144,7 +158,15 @@ impl Store {
                 GlobalSecondaryIndex::builder()
                     .index_name(ix.name)
                     .set_key_schema(Some(key_schema(ix.partition_key, ix.sort_key)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(match ix.projection {
+                        IndexProjection::All => {
+                            Projection::builder().projection_type(ProjectionType::All).build()
+                        }
+                        IndexProjection::Include(attributes) => Projection::builder()
+                            .projection_type(ProjectionType::Include)
+                            .set_non_key_attributes(Some(attributes.iter().map(|a| a.to_string()).collect()))
+                            .build(),
+                    })
                     .build()
                     .map_err(|e| StoreError::Dynamo(e.to_string()))
             })
