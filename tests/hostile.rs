@@ -12,15 +12,17 @@ use integration_tests::seeded_app;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
-use shared::http::{App, Endpoint};
+use shared::http::{App, Endpoint, Route};
 
-const ROUTES: [&str; 6] = [
+const ROUTES: [&str; 8] = [
     "/api/conversations",
     "/api/get-conversations",
     "/api/get-conversations.php",
     "/api/conversations/{id}/messages",
     "/api/get-conversation-messages",
     "/api/get-conversation-messages.php",
+    "/api/check-updates.php",
+    "/api/check-conversation-updates.php",
 ];
 
 /// Strings that look like numbers, almost, and worse.
@@ -41,6 +43,7 @@ fn numberish() -> impl Strategy<Value = String> {
         "[0-9]{1,2}\u{0}[0-9]?",
         "%[0-9a-fA-FzZ%]{0,2}[0-9]{0,2}",
         "(active|pending_human|closed|ACTIVE|active |)",
+        "20[0-9]{2}-[01][0-9]-[0-3][0-9][ T+][0-2][0-9]:[0-5][0-9]:[0-6][0-9](Z|[.][0-9]{3}Z|[+-][0-9]{2}:?[0-9]{2}|)",
         "[A-Za-z0-9_-]{0,24}",
         any::<String>(),
     ]
@@ -55,6 +58,8 @@ fn raw_query() -> impl Strategy<Value = String> {
         Just("status".to_string()),
         Just("cursor".to_string()),
         Just("before".to_string()),
+        Just("last_check".to_string()),
+        Just("conversation_id".to_string()),
         "[a-z%+]{0,6}",
     ];
     let pair = (key, numberish(), any::<bool>()).prop_map(|(k, v, bare)| {
@@ -148,10 +153,14 @@ const HEADERS: [(&str, &str); 3] = [
 
 /// What every answer must be, whatever the request.
 fn check(case: &Case, reply: &Reply) -> Result<(), String> {
-    let (path, legacy) = match case.endpoint {
-        Endpoint::Conversations => ("/api/conversations", "Error al obtener conversaciones"),
-        Endpoint::Messages => ("/api/conversations/1/messages", "Error al obtener mensajes"),
+    let route = Route::of(case.endpoint, case.event["rawPath"].as_str().unwrap_or_default());
+    let path = match route {
+        Route::Inbox => "/api/conversations",
+        Route::Messages => "/api/conversations/1/messages",
+        Route::CheckUpdates => "/api/check-updates.php",
+        Route::ConversationUpdates => "/api/check-conversation-updates.php",
     };
+    let legacy = route.legacy_error();
     if ![200, 400, 404, 405].contains(&reply.status) {
         return Err(format!("status {}: {}", reply.status, reply.body));
     }

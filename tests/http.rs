@@ -53,16 +53,22 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
         integration_tests::openapi::OpenApi::get()
             .check(&url, &r)
             .unwrap();
-        let messages = e["rawPath"].as_str().unwrap().contains("messages");
-        let legacy = if messages {
-            "Error al obtener mensajes"
-        } else {
-            "Error al obtener conversaciones"
-        };
+        let raw_path = e["rawPath"].as_str().unwrap();
+        let messages = raw_path.contains("messages");
+        let route = shared::http::Route::of(integration_tests::apigw::endpoint_of(raw_path), raw_path);
+        let legacy = route.legacy_error();
+        let polling = matches!(
+            route,
+            shared::http::Route::CheckUpdates | shared::http::Route::ConversationUpdates
+        );
         if name.ends_with("unknown-conversation") {
             assert_error(&r, 404, "not_found", legacy);
         } else if name.starts_with("error-") {
             assert_error(&r, 400, "invalid_parameter", legacy);
+        } else if polling {
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert_eq!(r.body["success"], json!(true), "{name}");
+            assert!(r.body["server_time"].is_string(), "{name}");
         } else if messages {
             assert_eq!(r.status, 200, "{name}: {}", r.body);
             assert_eq!(

@@ -31,6 +31,9 @@ pub struct ConversationRow {
     pub ai_enabled: Option<Scalar>,
     pub last_message_at: Option<Scalar>,
     pub created_at: Option<Scalar>,
+    /// `ON UPDATE CURRENT_TIMESTAMP`: the last change of the row. Older exports may lack it.
+    #[serde(default)]
+    pub updated_at: Option<Scalar>,
 }
 
 /// One row of the legacy `messages` table. Columns not listed are ignored.
@@ -61,6 +64,7 @@ impl ConversationRow {
                 "ai_enabled" => &mut row.ai_enabled,
                 "last_message_at" => &mut row.last_message_at,
                 "created_at" => &mut row.created_at,
+                "updated_at" => &mut row.updated_at,
                 _ => continue,
             };
             *slot = value;
@@ -201,14 +205,23 @@ pub fn map_conversation(row: &ConversationRow, zone: &TimeZone) -> Result<Conver
     if phone_number.is_empty() {
         return Err(err("phone_number", "is empty"));
     }
+    let last_message_at = timestamp("last_message_at", &row.last_message_at, zone)?;
+    let created_at = timestamp("created_at", &row.created_at, zone)?;
+    // A row without the column (an older export, or NULL) changed last when it was last
+    // written to: its newest message or its creation.
+    let updated_at = match &row.updated_at {
+        None => last_message_at.max(created_at),
+        Some(_) => timestamp("updated_at", &row.updated_at, zone)?,
+    };
     Ok(Conversation {
         id: id("id", &row.id)?,
         phone_number,
         contact_name: optional_text("contact_name", &row.contact_name)?,
         status,
         ai_enabled: flag("ai_enabled", &row.ai_enabled)?,
-        last_message_at: timestamp("last_message_at", &row.last_message_at, zone)?,
-        created_at: timestamp("created_at", &row.created_at, zone)?,
+        last_message_at,
+        created_at,
+        updated_at,
         last_message: None,
         message_count: 0,
     })

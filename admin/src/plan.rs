@@ -188,6 +188,7 @@ pub(crate) mod tests {
             ai_enabled: true,
             last_message_at: Timestamp::from_second(1_700_000_000).unwrap(),
             created_at: Timestamp::from_second(1_600_000_000).unwrap(),
+            updated_at: Timestamp::from_second(1_700_000_000).unwrap(),
             last_message: None,
             message_count: 0,
         }

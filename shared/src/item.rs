@@ -26,6 +26,8 @@ struct ConversationItem {
     status: Status,
     #[serde(skip_deserializing)]
     activity: String,
+    #[serde(skip_deserializing)]
+    changed: String,
     id: u64,
     phone_number: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +35,9 @@ struct ConversationItem {
     ai_enabled: bool,
     last_message_at: Timestamp,
     created_at: Timestamp,
+    /// Absent on items written before it existed: read as the later of the two times.
+    #[serde(default)]
+    updated_at: Option<Timestamp>,
     message_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_message_id: Option<u64>,
@@ -65,6 +70,14 @@ struct MessageItem {
     created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     whatsapp_id: Option<String>,
+}
+
+/// A conversation as `by_change` projects it (`table::BY_CHANGE_ATTRIBUTES`).
+#[derive(Debug, Deserialize)]
+struct ChangedItem {
+    id: u64,
+    last_message_at: Timestamp,
+    status: Status,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,12 +113,14 @@ pub fn conversation_to_item(c: &Conversation) -> Result<Item, StoreError> {
             inbox: table::INBOX_ALL.to_string(),
             status: c.status,
             activity: table::activity(c.last_message_at, c.id),
+            changed: table::changed(c.updated_at, c.last_message_at, c.id),
             id: c.id,
             phone_number: c.phone_number.clone(),
             contact_name: c.contact_name.clone(),
             ai_enabled: c.ai_enabled,
             last_message_at: c.last_message_at,
             created_at: c.created_at,
+            updated_at: Some(c.updated_at),
             message_count: c.message_count,
             last_message_id: last.map(|m| m.id),
             last_message: last.map(|m| m.text.clone()),
@@ -140,6 +155,9 @@ pub fn conversation_from_item(item: Item) -> Result<Conversation, StoreError> {
         ai_enabled: it.ai_enabled,
         last_message_at: it.last_message_at,
         created_at: it.created_at,
+        updated_at: it
+            .updated_at
+            .unwrap_or_else(|| it.last_message_at.max(it.created_at)),
         last_message,
         message_count: it.message_count,
     })
@@ -180,6 +198,16 @@ pub fn message_from_item(item: Item) -> Result<Message, StoreError> {
         confidence_score: it.confidence_score,
         created_at: it.created_at,
         whatsapp_id: it.whatsapp_id,
+    })
+}
+
+/// A conversation of the `by_change` index: what a poll answers.
+pub fn changed_from_item(item: Item) -> Result<crate::store::ChangedConversation, StoreError> {
+    let it: ChangedItem = from_item(item, "changed conversation")?;
+    Ok(crate::store::ChangedConversation {
+        id: it.id,
+        last_message_at: it.last_message_at,
+        status: it.status,
     })
 }
 
@@ -272,6 +300,7 @@ mod tests {
             ai_enabled: false,
             last_message_at: ts("2024-01-15T14:30:25Z"),
             created_at: ts("2024-01-10T09:00:00Z"),
+            updated_at: ts("2024-01-15T14:31:00Z"),
             last_message: Some(LastMessage {
                 id: 70,
                 text: "hola 👋".into(),
@@ -284,6 +313,7 @@ mod tests {
         assert_eq!(item["pk"], s("C#7"));
         assert_eq!(item["status"], s("pending_human"));
         assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
+        assert_eq!(item["changed"], s("2024-01-15T14:31:00Z#0000000000000007"));
         assert!(!item.contains_key("contact_name"));
         assert_eq!(conversation_from_item(item).unwrap(), c);
     }

@@ -127,6 +127,9 @@ pub struct Conversation {
     /// Drives the inbox order. Set by every append; an import keeps the legacy row's value.
     pub last_message_at: Timestamp,
     pub created_at: Timestamp,
+    /// The last change of any kind (status, `ai_enabled`, name, a new message), as MySQL's
+    /// `ON UPDATE CURRENT_TIMESTAMP` kept the legacy column: what the dashboard's polls ask.
+    pub updated_at: Timestamp,
     pub last_message: Option<LastMessage>,
     /// How many messages the conversation has; also the position the next message takes.
     pub message_count: u64,

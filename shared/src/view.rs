@@ -144,6 +144,7 @@ mod tests {
             ai_enabled: true,
             last_message_at: ts("2024-01-15T14:30:25Z"),
             created_at: ts("2024-01-10T09:00:00Z"),
+            updated_at: ts("2024-01-15T14:31:00Z"),
             last_message: Some(LastMessage {
                 id: 9,
                 text: "Thank you for your help!".into(),

@@ -34,6 +34,8 @@ pub fn route(path: &str) -> Option<(&'static str, Option<String>)> {
         "/api/get-conversations.php" => Some(("/api/get-conversations.php", None)),
         "/api/get-conversation-messages" => Some(("/api/get-conversation-messages", None)),
         "/api/get-conversation-messages.php" => Some(("/api/get-conversation-messages.php", None)),
+        "/api/check-updates.php" => Some(("/api/check-updates.php", None)),
+        "/api/check-conversation-updates.php" => Some(("/api/check-conversation-updates.php", None)),
         _ => {
             let id = path
                 .strip_prefix("/api/conversations/")?

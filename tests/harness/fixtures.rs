@@ -18,6 +18,7 @@ pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
         ai_enabled: id.is_multiple_of(2),
         last_message_at: at(last_secs),
         created_at: at(0),
+        updated_at: at(last_secs),
         last_message: None,
         message_count: 0,
     }
@@ -86,6 +87,7 @@ pub mod large {
         let mut big = conversation(LARGE_CONVERSATION, Status::Active, 0);
         big.message_count = LARGE_MESSAGES;
         big.last_message_at = newest.created_at;
+        big.updated_at = newest.created_at;
         big.last_message = Some(newest.summary());
         all.push(big);
         all.sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));

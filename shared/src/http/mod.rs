@@ -6,6 +6,7 @@ mod conversations;
 pub mod event;
 mod messages;
 pub mod params;
+mod polling;
 pub mod response;
 
 use std::convert::Infallible;
@@ -13,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::Method;
-use lambda_http::{Body, Context, LambdaEvent, Request, Response, service_fn};
+use lambda_http::{Body, Context, LambdaEvent, Request, RequestExt, Response, service_fn};
 
 use crate::Store;
 use crate::config::Config;
 use crate::store::ReadCost;
 pub use event::HttpEvent;
+pub use polling::POLL_LIMIT;
 use response::ApiError;
 
 /// Everything a handler needs, built once per process in `main`.
@@ -40,18 +42,44 @@ impl App {
     }
 }
 
-/// The two endpoints; their error envelopes keep the legacy PHP texts.
+/// The two functions. `Conversations` also serves the dashboard's two polling URLs: they
+/// read the inbox indexes and conversation items, as the inbox does, and share its
+/// permissions (`docs/DESIGN.md`, "Polling").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Conversations,
     Messages,
 }
 
-impl Endpoint {
+/// What a request asks for; each keeps its legacy PHP endpoint's error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Inbox,
+    Messages,
+    /// `/api/check-updates.php`
+    CheckUpdates,
+    /// `/api/check-conversation-updates.php`
+    ConversationUpdates,
+}
+
+impl Route {
+    /// The route of a request to `endpoint`'s function, by its path.
+    pub fn of(endpoint: Endpoint, path: &str) -> Route {
+        match endpoint {
+            Endpoint::Messages => Route::Messages,
+            Endpoint::Conversations if path.ends_with("/api/check-updates.php") => Route::CheckUpdates,
+            Endpoint::Conversations if path.ends_with("/api/check-conversation-updates.php") => {
+                Route::ConversationUpdates
+            }
+            Endpoint::Conversations => Route::Inbox,
+        }
+    }
+
     pub fn legacy_error(self) -> &'static str {
         match self {
-            Endpoint::Conversations => "Error al obtener conversaciones",
-            Endpoint::Messages => "Error al obtener mensajes",
+            Route::Inbox => "Error al obtener conversaciones",
+            Route::Messages => "Error al obtener mensajes",
+            Route::CheckUpdates | Route::ConversationUpdates => "Error al verificar actualizaciones",
         }
     }
 }
@@ -116,13 +144,16 @@ type Handled = (Response<Body>, Option<ReadCost>);
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(6);
 
 async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
+    let route = Route::of(endpoint, req.raw_http_path());
     let result = if req.method() != Method::GET {
         Err((ApiError::method_not_allowed(), None))
     } else {
         let work = async {
-            match endpoint {
-                Endpoint::Conversations => conversations::handle(app, req).await,
-                Endpoint::Messages => messages::handle(app, req).await,
+            match route {
+                Route::Inbox => conversations::handle(app, req).await,
+                Route::Messages => messages::handle(app, req).await,
+                Route::CheckUpdates => polling::check_updates(app, req).await,
+                Route::ConversationUpdates => polling::conversation_updates(app, req).await,
             }
         };
         // Boxed: the nested futures of the SDK calls make a type too deep for rustc's
@@ -141,7 +172,7 @@ async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
     };
     match result {
         Ok(handled) => handled,
-        Err((e, cost)) => (response::error(endpoint.legacy_error(), &e), cost),
+        Err((e, cost)) => (response::error(route.legacy_error(), &e), cost),
     }
 }
 

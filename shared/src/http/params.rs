@@ -76,6 +76,26 @@ pub fn conversation_id(v: &str, source: &str) -> Result<u64, ApiError> {
     }
 }
 
+/// What `last_check` may be, for error details.
+const LAST_CHECK_FORMS: &str = "last_check must be a time: 'YYYY-MM-DD HH:MM:SS' in the API's zone \
+     (the server_time of an earlier answer) or RFC 3339 with Z or an offset, such as \
+     2026-12-03T14:55:29.089Z";
+
+/// A poll's `last_check`, in whole seconds (MySQL compared TIMESTAMPs so): the legacy
+/// `YYYY-MM-DD HH:MM:SS` in the API's zone — what `server_time` returns — or RFC 3339 with
+/// `Z` or an offset (the dashboard's fallback is `new Date().toISOString()`).
+pub fn last_check(v: &str, zone: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, ApiError> {
+    let t = match jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", v) {
+        Ok(civil) => civil.to_zoned(zone.clone()).map(|z| z.timestamp()).ok(),
+        // RFC 3339 only: a date and time with an offset (jiff also reads a few other
+        // ISO 8601 forms, all with an offset).
+        Err(_) if v.contains('T') || v.contains('t') => v.parse::<jiff::Timestamp>().ok(),
+        Err(_) => None,
+    };
+    t.and_then(|t| jiff::Timestamp::from_second(t.as_second()).ok())
+        .ok_or_else(|| ApiError::invalid(LAST_CHECK_FORMS))
+}
+
 /// Where `/api/conversations/{id}/messages` puts the id: API Gateway (and `cargo lambda
 /// watch`) pass it as a path parameter; the raw path is the fallback.
 pub fn path_id(req: &Request) -> Option<String> {
@@ -91,6 +111,40 @@ pub fn path_id(req: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_check_is_a_legacy_local_time_or_rfc3339_in_whole_seconds() {
+        let bogota = jiff::tz::TimeZone::get("America/Bogota").unwrap();
+        let utc = jiff::tz::TimeZone::UTC;
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(
+            last_check("2026-12-03 09:55:29", &bogota).unwrap(),
+            t("2026-12-03T14:55:29Z")
+        );
+        assert_eq!(
+            last_check("2026-12-03 14:55:29", &utc).unwrap(),
+            t("2026-12-03T14:55:29Z")
+        );
+        assert_eq!(
+            last_check("2026-12-03T14:55:29.089Z", &bogota).unwrap(),
+            t("2026-12-03T14:55:29Z")
+        );
+        assert_eq!(
+            last_check("2026-12-03T09:55:29-05:00", &utc).unwrap(),
+            t("2026-12-03T14:55:29Z")
+        );
+        for bad in [
+            "",
+            "0",
+            "yesterday",
+            "2026-12-03",
+            "2026-13-03 10:00:00",
+            "2026-12-03T14:55:29",
+            "1764773729",
+        ] {
+            assert!(last_check(bad, &utc).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn only_plain_ascii_digits_are_integers() {

@@ -60,7 +60,7 @@ impl From<ReadError> for StoreError {
 }
 
 /// Runs a page read with a cost meter of its own, keeping the cost on failure too.
-async fn metered<T>(
+pub(super) async fn metered<T>(
     read: impl AsyncFnOnce(&mut ReadCost) -> Result<T, StoreError>,
 ) -> Result<(T, ReadCost), ReadError> {
     let mut cost = ReadCost::default();

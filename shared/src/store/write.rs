@@ -156,6 +156,7 @@ impl Store {
             ai_enabled: new.ai_enabled,
             last_message_at: now,
             created_at: now,
+            updated_at: now,
             last_message: None,
             message_count: 0,
         };
@@ -242,6 +243,8 @@ impl Store {
                 whatsapp_id: new.whatsapp_id.clone(),
             };
             let last_message_at = created_at.max(conversation.last_message_at);
+            // A new message is a change of the conversation (as MySQL's ON UPDATE kept it).
+            let updated_at = now_seconds();
             // Both items must stay within DynamoDB's 400 KB: the message, and the
             // conversation, which carries the newest message's text.
             let message_item = super::message_item(&message)?;
@@ -249,6 +252,7 @@ impl Store {
                 last_message: Some(message.summary()),
                 message_count: conversation.message_count + 1,
                 last_message_at,
+                updated_at,
                 ..conversation.clone()
             })?;
             let put = Put::builder()
@@ -267,11 +271,18 @@ impl Store {
                 .update_expression(
                     "SET message_count = :next, last_message_id = :id, last_message = :text, \
                      last_sender_type = :sender, last_message_created_at = :created, \
-                     last_message_at = :last_at, #activity = :activity",
+                     last_message_at = :last_at, #activity = :activity, updated_at = :updated, \
+                     #changed = :changed",
                 )
                 .condition_expression("message_count = :count")
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .expression_attribute_names("#activity", table::ACTIVITY)
+                .expression_attribute_names("#changed", table::CHANGED)
+                .expression_attribute_values(":updated", s(updated_at.to_string()))
+                .expression_attribute_values(
+                    ":changed",
+                    s(table::changed(updated_at, last_message_at, conversation_id)),
+                )
                 .expression_attribute_values(":next", n(conversation.message_count + 1))
                 .expression_attribute_values(":count", n(conversation.message_count))
                 .expression_attribute_values(":id", n(message_id))
@@ -338,6 +349,7 @@ impl Store {
         attribute: &str,
         value: aws_sdk_dynamodb::types::AttributeValue,
     ) -> Result<(), StoreError> {
+        let now = now_seconds();
         let result = self
             .client
             .update_item()
@@ -346,10 +358,17 @@ impl Store {
                 table::conversation_pk(conversation_id),
                 table::META_SK,
             )))
-            .update_expression("SET #a = :v")
+            // Every change moves the conversation in `by_change`. `changed` is the later of
+            // `updated_at` and `last_message_at`; a change is now, and no append writes a
+            // `last_message_at` later than the moment it runs but for a message dated in
+            // the future, which is then already "changed after" any poll's past `T`.
+            .update_expression("SET #a = :v, updated_at = :now, #changed = :changed")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#a", attribute)
+            .expression_attribute_names("#changed", table::CHANGED)
             .expression_attribute_values(":v", value)
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":changed", s(table::changed(now, now, conversation_id)))
             .send()
             .await;
         match result {

@@ -1,0 +1,140 @@
+//! The dashboard's polls ("what changed after T?"), each at the cost of what it answers:
+//! one item for one conversation, the conversations it returns plus one for the inbox.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::paging::query_items;
+use super::read::{ReadError, metered};
+use super::{ReadCost, Store};
+use crate::error::StoreError;
+use crate::item::{self, s};
+use crate::model::Status;
+use crate::table;
+
+/// How far before `T` the inbox-wide polls look. Their indexes are updated a moment after
+/// the table (DynamoDB's GSIs are eventually consistent, typically well under a second),
+/// and the dashboard's next `T` is this poll's `server_time` in whole seconds: a change
+/// written in the second before a poll, not yet in the index when it read, would otherwise
+/// never be reported. With the margin it is reported by the next poll (and a change can be
+/// reported by two polls: one more reload of the inbox, nothing lost).
+pub const INDEX_LAG_MARGIN: SignedDuration = SignedDuration::from_secs(2);
+
+/// One conversation of a `check-conversation-updates` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedConversation {
+    pub id: u64,
+    pub last_message_at: Timestamp,
+    pub status: Status,
+}
+
+/// An inbox-wide poll's answer: at most `bound` conversations; `more` when others changed
+/// too (the dashboard reloads the whole inbox anyway).
+#[derive(Debug)]
+pub struct Changes<T> {
+    pub conversations: Vec<T>,
+    pub more: bool,
+    pub cost: ReadCost,
+}
+
+impl Store {
+    /// Whether conversation `id` has a message created after `t` (whole seconds): one
+    /// GetItem of the conversation, whose summary is its newest message, strongly
+    /// consistent (1 RCU) so that a message committed before the poll is always seen, as
+    /// MySQL saw it. An unknown conversation has none.
+    pub async fn has_message_after(&self, id: u64, t: Timestamp) -> Result<(bool, ReadCost), ReadError> {
+        metered(async |cost: &mut ReadCost| {
+            let conversation = self.get_meta(id, true, cost).await?;
+            Ok(conversation
+                .and_then(|c| c.last_message)
+                .is_some_and(|m| m.created_at.as_second() > t.as_second()))
+        })
+        .await
+    }
+
+    /// The ids of the conversations with a message created after `t` (less
+    /// `INDEX_LAG_MARGIN`), newest activity first: a query of `by_activity` from there on (`last_message_at` ≥ the newest message's
+    /// time), keeping those whose newest message is after `t` — a conversation without
+    /// messages, or whose legacy `last_message_at` ran ahead of its messages, is read but
+    /// not returned.
+    pub async fn conversations_with_messages_after(
+        &self,
+        t: Timestamp,
+        bound: usize,
+    ) -> Result<Changes<u64>, ReadError> {
+        let t = second(t) - INDEX_LAG_MARGIN;
+        let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::INDEX_BY_ACTIVITY)
+                .key_condition_expression("#p = :p AND #s > :after")
+                .filter_expression("last_message_created_at > :t")
+                .expression_attribute_names("#p", table::INBOX)
+                .expression_attribute_names("#s", table::ACTIVITY)
+                .expression_attribute_values(":p", s(table::INBOX_ALL))
+                .expression_attribute_values(":after", s(table::after(second(t))))
+                .expression_attribute_values(":t", s(second(t).to_string()))
+                .scan_index_forward(false);
+            let mut ids = query_items(query, None, bound + 1, cost)
+                .await?
+                .into_iter()
+                .map(|it| item::conversation_from_item(it).map(|c| c.id))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let more = ids.len() > bound;
+            ids.truncate(bound);
+            Ok((ids, more))
+        })
+        .await?;
+        Ok(Changes {
+            conversations,
+            more,
+            cost,
+        })
+    }
+
+    /// The conversations changed after `t` (less `INDEX_LAG_MARGIN`) in any way (a new
+    /// message, status, `ai_enabled`, name): one query of `by_change` from there on, at most
+    /// `bound` (the most recently changed),
+    /// answered newest `last_message_at` first (equal times by id, descending).
+    pub async fn conversations_changed_after(
+        &self,
+        t: Timestamp,
+        bound: usize,
+    ) -> Result<Changes<ChangedConversation>, ReadError> {
+        let t = second(t) - INDEX_LAG_MARGIN;
+        let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::INDEX_BY_CHANGE)
+                .key_condition_expression("#p = :p AND #s > :after")
+                .expression_attribute_names("#p", table::INBOX)
+                .expression_attribute_names("#s", table::CHANGED)
+                .expression_attribute_values(":p", s(table::INBOX_ALL))
+                .expression_attribute_values(":after", s(table::after(second(t))))
+                .scan_index_forward(false);
+            let mut changed = query_items(query, None, bound + 1, cost)
+                .await?
+                .into_iter()
+                .map(item::changed_from_item)
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let more = changed.len() > bound;
+            changed.truncate(bound);
+            changed.sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));
+            Ok((changed, more))
+        })
+        .await?;
+        Ok(Changes {
+            conversations,
+            more,
+            cost,
+        })
+    }
+}
+
+/// `t` in whole seconds, as MySQL compared TIMESTAMPs.
+fn second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}

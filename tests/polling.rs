@@ -1,0 +1,377 @@
+//! The original dashboard's polling endpoints (`/api/check-updates.php`,
+//! `/api/check-conversation-updates.php`) against DynamoDB Local: the legacy PHP's answers,
+//! `last_check` in every form the page sends, a status change alone showing up, the bound
+//! of an answer for a very old `last_check`, and what each poll reads from DynamoDB.
+
+use integration_tests::apigw::{Reply, event, invoke};
+use integration_tests::fixtures::{at, conversation};
+use integration_tests::{fresh_store, sdk_config};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::http::App;
+use shared::model::{MediaType, Message, SenderType, Status};
+use shared::store::Record;
+use shared::{Conversation, Store, client};
+
+const ZONE: &str = "America/Bogota";
+
+fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
+    Message {
+        id,
+        conversation_id,
+        position,
+        sender_type: SenderType::Customer,
+        message_text: format!("m{id}"),
+        audio_url: None,
+        media_type: MediaType::Text,
+        context_used: None,
+        confidence_score: None,
+        created_at: at(secs),
+        whatsapp_id: None,
+    }
+}
+
+/// Conversation `id` with one message at `at(secs)` (its last change too).
+fn with_message(id: u64, status: Status, secs: i64) -> (Conversation, Message) {
+    let m = message(1000 + id, id, 0, secs);
+    let mut c = conversation(id, status, secs);
+    c.message_count = 1;
+    c.last_message = Some(m.summary());
+    (c, m)
+}
+
+async fn load(store: &Store, rows: Vec<(Conversation, Option<Message>)>) {
+    let mut records: Vec<Record> = rows
+        .iter()
+        .filter_map(|(_, m)| m.clone().map(Record::Message))
+        .collect();
+    records.extend(rows.into_iter().map(|(c, _)| Record::Conversation(c)));
+    for chunk in records.chunks(25) {
+        store.put_records(chunk).await.unwrap();
+    }
+}
+
+async fn app(store: &Store) -> App {
+    let table = store.table_name().to_string();
+    let config = Config::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(table.clone()),
+        "APP_TIMEZONE" => Some(ZONE.to_string()),
+        _ => None,
+    })
+    .unwrap();
+    App {
+        store: Store::new(client::dynamodb_client(&sdk_config().await), &config.table_name),
+        config,
+    }
+}
+
+/// `at(secs)` as the legacy API printed it (`server_time`'s format, in `ZONE`).
+fn legacy(secs: i64) -> String {
+    at(secs)
+        .to_zoned(jiff::tz::TimeZone::get(ZONE).unwrap())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn enc(s: &str) -> String {
+    s.replace(' ', "%20").replace(':', "%3A").replace('+', "%2B")
+}
+
+async fn get(app: &App, url: &str) -> Reply {
+    let reply = invoke(app, &event("GET", url)).await;
+    integration_tests::openapi::OpenApi::get()
+        .check(url, &reply)
+        .unwrap();
+    reply
+}
+
+fn assert_poll_error(r: &Reply, detail: &str) {
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["success"], json!(false));
+    assert_eq!(r.body["error"], json!("Error al verificar actualizaciones"));
+    assert_eq!(r.body["code"], json!("invalid_parameter"));
+    assert!(r.body["detail"].as_str().unwrap().contains(detail), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_last_check_the_poll_is_only_the_servers_time() {
+    let store = fresh_store().await;
+    let app = app(&store).await;
+    for url in [
+        "/api/check-updates.php",
+        "/api/check-updates.php?last_check=",
+        "/api/check-updates.php?conversation_id=5",
+    ] {
+        let r = get(&app, url).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        let time = r.body["server_time"].as_str().unwrap().to_string();
+        assert_eq!(
+            r.body,
+            json!({"success": true, "has_update": false, "has_updates": false, "server_time": time}),
+            "{url}"
+        );
+        // server_time is the API's zone, in the legacy format, and parses back as last_check.
+        let back = shared::http::params::last_check(&time, &jiff::tz::TimeZone::get(ZONE).unwrap()).unwrap();
+        assert!((jiff::Timestamp::now().as_second() - back.as_second()).abs() <= 5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_read() {
+    let store = fresh_store().await;
+    let (c, m) = with_message(1, Status::Active, 100);
+    load(
+        &store,
+        vec![(c, Some(m)), (conversation(2, Status::Closed, 50), None)],
+    )
+    .await;
+    let app = app(&store).await;
+    let newest = at(100);
+    let cases = [
+        (legacy(99), true),
+        (legacy(100), false), // strictly after, in whole seconds
+        (legacy(101), false),
+        ("2023-11-14T22:14:59.999Z".to_string(), true), // at(99) + 0.999 s
+        (newest.to_string(), false),
+        // The same second with an offset.
+        (
+            newest
+                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(-5)))
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            false,
+        ),
+        (
+            (newest - jiff::SignedDuration::from_secs(1))
+                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(2)))
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+            true,
+        ),
+    ];
+    for (t, expected) in cases {
+        let url = format!("/api/check-updates.php?last_check={}&conversation_id=1", enc(&t));
+        let r = get(&app, &url).await;
+        assert_eq!(r.status, 200, "{t}: {}", r.body);
+        assert_eq!(r.body["has_update"], json!(expected), "last_check {t}");
+        assert_eq!(r.body["conversation_id"], json!("1"), "echoed as a string");
+        assert!(r.body.get("has_updates").is_none());
+        let (has, cost) = store
+            .has_message_after(
+                1,
+                shared::http::params::last_check(&t, &jiff::tz::TimeZone::get(ZONE).unwrap()).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(has, expected);
+        assert_eq!((cost.items_read, cost.round_trips), (1, 1), "{cost:?}");
+    }
+    // Echoed exactly as sent; a conversation without messages or unknown has no update.
+    for (id, echoed) in [("0002", "0002"), ("2", "2"), ("404", "404")] {
+        let url = format!(
+            "/api/check-updates.php?last_check={}&conversation_id={id}",
+            enc(&legacy(0))
+        );
+        let r = get(&app, &url).await;
+        assert_eq!(r.body["has_update"], json!(false), "{id}");
+        assert_eq!(r.body["conversation_id"], json!(echoed));
+    }
+    let (_, cost) = store.has_message_after(404, at(0)).await.unwrap();
+    assert_eq!((cost.items_read, cost.round_trips), (0, 1));
+    // Malformed: 400 with the legacy text, never a 500.
+    let r = get(
+        &app,
+        &format!(
+            "/api/check-updates.php?last_check={}&conversation_id=1x",
+            enc(&legacy(0))
+        ),
+    )
+    .await;
+    assert_poll_error(&r, "conversation_id");
+    for bad in ["yesterday", "0", "2024-01-15", "1700000000"] {
+        let r = get(
+            &app,
+            &format!("/api/check-updates.php?last_check={bad}&conversation_id=1"),
+        )
+        .await;
+        assert_poll_error(&r, "last_check");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_wide_check_lists_the_conversations_with_newer_messages() {
+    let store = fresh_store().await;
+    let mut rows = Vec::new();
+    for (id, secs) in [(1, 100), (2, 200), (3, 300), (4, 50)] {
+        let (c, m) = with_message(id, Status::ALL[(id % 3) as usize], secs);
+        rows.push((c, Some(m)));
+    }
+    // No message, but a recent last_message_at (a new conversation): not listed.
+    rows.push((conversation(5, Status::Active, 400), None));
+    load(&store, rows).await;
+    let app = app(&store).await;
+    let r = get(
+        &app,
+        &format!("/api/check-updates.php?last_check={}", enc(&legacy(150))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["has_updates"], json!(true));
+    assert_eq!(r.body["updated_conversations"], json!([3, 2]));
+    // The inbox-wide polls look INDEX_LAG_MARGIN (2 s) before T: at(300) is within it.
+    let r = get(
+        &app,
+        &format!("/api/check-updates.php?last_check={}", enc(&legacy(301))),
+    )
+    .await;
+    assert_eq!(r.body["updated_conversations"], json!([3]));
+    let r = get(
+        &app,
+        &format!("/api/check-updates.php?last_check={}", enc(&legacy(302))),
+    )
+    .await;
+    assert_eq!(r.body["has_updates"], json!(false));
+    assert_eq!(r.body["updated_conversations"], json!([]));
+    // Items read: the ones returned, the empty conversation the filter drops, and one.
+    let changes = store
+        .conversations_with_messages_after(at(150), 100)
+        .await
+        .unwrap();
+    assert_eq!(changes.conversations, [3, 2]);
+    assert!(changes.cost.items_read <= 2 + 1 + 1, "{:?}", changes.cost);
+    assert_eq!(changes.cost.round_trips, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_updates_list_new_messages_and_status_changes_alone() {
+    let store = fresh_store().await;
+    let mut rows = Vec::new();
+    for (id, secs) in [(1, 100), (2, 200), (3, 300)] {
+        let (c, m) = with_message(id, Status::Active, secs);
+        rows.push((c, Some(m)));
+    }
+    rows.push((conversation(4, Status::Active, 80), None));
+    rows.push((conversation(5, Status::Active, 90), None));
+    load(&store, rows).await;
+    let app = app(&store).await;
+    let poll = |t: String| {
+        let app = &app;
+        async move {
+            get(
+                app,
+                &format!("/api/check-conversation-updates.php?last_check={}", enc(&t)),
+            )
+            .await
+        }
+    };
+    let r = poll(legacy(150)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["updated_conversations"],
+        json!([
+            {"id": 3, "last_message_at": legacy(300), "status": "active"},
+            {"id": 2, "last_message_at": legacy(200), "status": "active"},
+        ])
+    );
+    assert_eq!(r.body["has_updates"], json!(true));
+    assert!(r.body["server_time"].is_string());
+
+    // A status change alone (no new message), and an ai_enabled change, show up: the
+    // conversation's updated_at is now, as MySQL's ON UPDATE kept it.
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2);
+    store.set_status(1, Status::PendingHuman).await.unwrap();
+    store.set_ai_enabled(4, false).await.unwrap();
+    let r = poll(since.to_string()).await;
+    let got = r.body["updated_conversations"].as_array().unwrap().clone();
+    assert_eq!(
+        got,
+        [
+            json!({"id": 1, "last_message_at": legacy(100), "status": "pending_human"}),
+            json!({"id": 4, "last_message_at": legacy(80), "status": "active"}),
+        ],
+        "newest last_message_at first"
+    );
+    // A new message too, through the store's append.
+    store
+        .append_message(5, shared::model::NewMessage::text(SenderType::Customer, "hola"))
+        .await
+        .unwrap();
+    let changes = store.conversations_changed_after(since, 100).await.unwrap();
+    let mut ids: Vec<u64> = changes.conversations.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 4, 5]);
+    assert!(changes.cost.items_read <= 3 + 1, "{:?}", changes.cost);
+    // Read from the index: no more than a query's half unit for these few small items.
+    assert!(changes.cost.capacity_units <= 0.5, "{:?}", changes.cost);
+    assert_eq!(changes.cost.round_trips, 1);
+    // A change in the same second as the poll's T (the server_time the page sends back) is
+    // still reported: the index may not have had it yet when the previous poll read.
+    let same_second = jiff::Timestamp::now();
+    store.set_status(2, Status::Closed).await.unwrap();
+    let r = poll(same_second.to_string()).await;
+    assert!(
+        r.body["updated_conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == json!(2)),
+        "{}",
+        r.body
+    );
+    // Nothing changed after now (beyond the margin).
+    let later = jiff::Timestamp::now() + shared::store::INDEX_LAG_MARGIN + jiff::SignedDuration::from_secs(1);
+    let r = poll(later.to_string()).await;
+    assert_eq!(r.body["has_updates"], json!(false));
+    assert_eq!(r.body["updated_conversations"], json!([]));
+
+    // last_check is required here, and must be a time.
+    let r = get(&app, "/api/check-conversation-updates.php").await;
+    assert_poll_error(&r, "last_check is required");
+    let r = get(&app, "/api/check-conversation-updates.php?last_check=").await;
+    assert_poll_error(&r, "last_check is required");
+    let r = get(&app, "/api/check-conversation-updates.php?last_check=noon").await;
+    assert_poll_error(&r, "last_check must be a time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_very_old_last_check_gets_a_bounded_answer_at_a_bounded_cost() {
+    let store = fresh_store().await;
+    let rows = (1..=130)
+        .map(|id| {
+            let (c, m) = with_message(id, Status::Active, 100 + id as i64);
+            (c, Some(m))
+        })
+        .collect();
+    load(&store, rows).await;
+    let app = app(&store).await;
+    let bound = shared::http::POLL_LIMIT;
+    let r = get(
+        &app,
+        &format!(
+            "/api/check-conversation-updates.php?last_check={}",
+            enc(&legacy(0))
+        ),
+    )
+    .await;
+    let listed = r.body["updated_conversations"].as_array().unwrap();
+    assert_eq!(listed.len(), bound);
+    assert_eq!(r.body["has_updates"], json!(true));
+    // The most recently changed: 130 down to 31, newest last_message_at first.
+    let ids: Vec<Value> = listed.iter().map(|c| c["id"].clone()).collect();
+    assert_eq!(ids, (31..=130).rev().map(|i| json!(i)).collect::<Vec<_>>());
+    let changes = store.conversations_changed_after(at(0), bound).await.unwrap();
+    assert!(changes.more);
+    assert!(
+        changes.cost.items_read as usize <= bound + 1,
+        "{:?}",
+        changes.cost
+    );
+    assert_eq!(changes.cost.round_trips, 1);
+    let r = get(
+        &app,
+        &format!("/api/check-updates.php?last_check={}", enc(&legacy(0))),
+    )
+    .await;
+    assert_eq!(r.body["updated_conversations"].as_array().unwrap().len(), bound);
+    assert_eq!(r.body["has_updates"], json!(true));
+}
