@@ -96,6 +96,22 @@ pids+=("$watch_pid")
 wait_for_port 127.0.0.1 "$PORT" "cargo lambda watch"
 base="http://127.0.0.1:$PORT"
 
+# cargo lambda watch compiles a function on its first request: do that now, for both, so
+# the URL printed below answers at once (a fresh clone takes minutes here, later starts
+# seconds). Progress is in $STATE/watch.log.
+echo "building and starting both functions (the first time takes several minutes; progress: $STATE/watch.log) ..."
+warm_started=$(date +%s)
+for path in /api/conversations?limit=1 /api/conversations/1/messages?limit=1; do
+  "$VENV/bin/python" - "$base$path" <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=1800).read()
+except urllib.error.HTTPError:
+    pass  # an answer (404 for an empty table) means the function runs
+PY
+done
+echo "functions ready in $(( $(date +%s) - warm_started )) s"
+
 if [ "$mode" = contract ]; then
   CONTRACT_BASE_URL=$base cargo test --quiet -p integration-tests --test contract -- \
     --ignored contract_suite_over_http --nocapture
@@ -104,13 +120,15 @@ fi
 
 cat <<TXT
 
-Serving all six routes on $base (functions log to $STATE/watch.log). Try:
+Serving all eight routes on $base (functions log to $STATE/watch.log). Try:
 
   curl -s '$base/api/conversations?limit=3'
   curl -s '$base/api/conversations?status=pending_human'
   curl -s '$base/api/get-conversations.php?status=closed'
   curl -s '$base/api/conversations/1/messages?limit=5'
   curl -s '$base/api/get-conversation-messages.php?id=1&offset=5&limit=5'
+  curl -s '$base/api/check-updates.php'
+  curl -s '$base/api/check-conversation-updates.php?last_check=2024-01-01%2000:00:00'
 
 Edit the code and the functions rebuild and restart. Ctrl-C stops everything.
 TXT

@@ -257,6 +257,25 @@ async fn seed_demo_loads_every_status_and_media_type() {
         .unwrap();
     let messages: u64 = all.conversations.iter().map(|c| c.message_count).sum();
     assert!(messages >= 200, "{messages}");
+    // Voice notes as the legacy webhook stored them: a path on the dashboard's own host.
+    let mut audio = Vec::new();
+    for c in &all.conversations {
+        let page = store.message_page(c.id, 0, 20).await.unwrap();
+        audio.extend(
+            page.messages
+                .into_iter()
+                .filter(|m| m.media_type == MediaType::Audio),
+        );
+    }
+    assert!(!audio.is_empty());
+    for m in audio {
+        let url = m.audio_url.unwrap();
+        assert!(
+            url.starts_with("/uploads/audios/") && url.ends_with(".ogg"),
+            "{url}"
+        );
+        assert!(!m.message_text.is_empty(), "the transcription");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,9 +166,25 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
                 ),
             };
             let (text, audio_url) = match media_type {
+                // Where the legacy webhook stored voice notes: a path on the dashboard's
+                // own host, `/uploads/audios/<name>_<phone>/audio_<uniqid>_<time>.ogg`,
+                // with the transcription as the text.
                 MediaType::Audio => (
-                    String::new(),
-                    Some(format!("https://media.example.com/audio/{message_id}.ogg")),
+                    "Hola, quería saber si ya enviaron mi pedido".to_string(),
+                    Some(format!(
+                        "/uploads/audios/{}_{phone}/audio_{:013x}_{}.ogg",
+                        // PHP's preg_replace('/[^a-zA-Z0-9_-]/', '_'), byte by byte.
+                        name.unwrap_or("")
+                            .bytes()
+                            .map(|b| if b.is_ascii_alphanumeric() || b == b'-' {
+                                b as char
+                            } else {
+                                '_'
+                            })
+                            .collect::<String>(),
+                        0x65a5_0000_0000u64 + message_id,
+                        at.as_second()
+                    )),
                 ),
                 MediaType::Image => ("[imagen] Foto del producto".to_string(), None),
                 MediaType::Video => ("[video] Unboxing".to_string(), None),

@@ -356,7 +356,9 @@ async fn walk_back(run: &mut Run<'_>, model: &Model, id: u64, limit: usize) {
 
 async fn expect_error(run: &mut Run<'_>, url: &str, status: u16, code: &str, detail_part: &str) {
     let r = run.get(url).await;
-    let legacy = if url.contains("messages") {
+    let legacy = if url.contains("/api/check-") {
+        "Error al verificar actualizaciones"
+    } else if url.contains("messages") {
         "Error al obtener mensajes"
     } else {
         "Error al obtener conversaciones"
@@ -693,4 +695,123 @@ pub async fn run_suite(run: &mut Run<'_>, model: &Model) {
     run.check(seen.len() == model.conversations.len(), || {
         "conversation ids unique".into()
     });
+    polling(run, model).await;
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in the setup's zone, `secs` seconds after `legacy` (also such a
+/// string), URL-encoded: a `last_check` as the dashboard sends it.
+fn last_check(model: &Model, legacy: &str, secs: i64) -> String {
+    let dt = DateTime::strptime("%Y-%m-%d %H:%M:%S", legacy).unwrap();
+    let t = dt.to_zoned(model.setup.time_zone.clone()).unwrap().timestamp()
+        + jiff::SignedDuration::from_secs(secs);
+    t.to_zoned(model.setup.time_zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+        .replace(' ', "%20")
+        .replace(':', "%3A")
+}
+
+/// The polling endpoints over the same data: each conversation's poll just before and at
+/// its newest message, the inbox-wide answers for a `last_check` before everything and
+/// after everything, and their errors.
+async fn polling(run: &mut Run<'_>, model: &Model) {
+    let baseline = run.get("/api/check-updates.php").await;
+    run.check(
+        baseline.status == 200
+            && keys(&baseline.body) == ["has_update", "has_updates", "server_time", "success"]
+            && baseline.body["has_update"] == json!(false)
+            && is_time(&baseline.body["server_time"]),
+        || format!("check-updates.php baseline: {}", baseline.body),
+    );
+    for c in &model.conversations {
+        let id = c.id;
+        let newest = c.json["last_message_created_at"].as_str();
+        let cases: Vec<(String, bool)> = match newest {
+            Some(t) => vec![(last_check(model, t, -1), true), (last_check(model, t, 0), false)],
+            None => vec![(
+                last_check(model, c.json["created_at"].as_str().unwrap(), -1),
+                false,
+            )],
+        };
+        for (t, want) in cases {
+            let url = format!("/api/check-updates.php?last_check={t}&conversation_id={id}");
+            let r = run.get(&url).await;
+            run.check(
+                r.status == 200
+                    && r.body["has_update"] == json!(want)
+                    && r.body["conversation_id"] == json!(id.to_string()),
+                || format!("{url}: want has_update {want}, got {} {}", r.status, r.body),
+            );
+        }
+    }
+    // Before everything: every conversation (up to the bound), newest last_message_at
+    // first; those with messages for check-updates.php, by activity.
+    let early = "2000-01-01%2000%3A00%3A00";
+    let bound = shared::http::POLL_LIMIT;
+    let want: Vec<Value> = model
+        .conversations
+        .iter()
+        .take(bound)
+        .map(
+            |c| json!({"id": c.id, "last_message_at": c.json["last_message_at"], "status": c.json["status"]}),
+        )
+        .collect();
+    let url = format!("/api/check-conversation-updates.php?last_check={early}");
+    let r = run.get(&url).await;
+    run.check(
+        r.status == 200
+            && r.body["updated_conversations"] == json!(want)
+            && r.body["has_updates"] == json!(true),
+        || format!("{url}: got {} {}", r.status, r.body),
+    );
+    let with_messages: Vec<Value> = model
+        .conversations
+        .iter()
+        .filter(|c| !c.json["last_message_created_at"].is_null())
+        .take(bound)
+        .map(|c| json!(c.id))
+        .collect();
+    let url = format!("/api/check-updates.php?last_check={early}");
+    let r = run.get(&url).await;
+    run.check(
+        r.status == 200 && r.body["updated_conversations"] == json!(with_messages),
+        || format!("{url}: got {} {}", r.status, r.body),
+    );
+    // After everything (the fixture's data is years old).
+    for url in [
+        "/api/check-conversation-updates.php?last_check=2099-01-01T00%3A00%3A00Z",
+        "/api/check-updates.php?last_check=2099-01-01%2000%3A00%3A00",
+    ] {
+        let r = run.get(url).await;
+        run.check(
+            r.status == 200
+                && r.body["has_updates"] == json!(false)
+                && r.body["updated_conversations"] == json!([]),
+            || format!("{url}: got {} {}", r.status, r.body),
+        );
+    }
+    expect_error(
+        run,
+        "/api/check-conversation-updates.php",
+        400,
+        "invalid_parameter",
+        "last_check is required",
+    )
+    .await;
+    expect_error(
+        run,
+        "/api/check-conversation-updates.php?last_check=soon",
+        400,
+        "invalid_parameter",
+        "last_check must be",
+    )
+    .await;
+    expect_error(
+        run,
+        "/api/check-updates.php?last_check=2024-01-15%2010%3A00%3A00&conversation_id=-1",
+        400,
+        "invalid_parameter",
+        "conversation_id",
+    )
+    .await;
 }
