@@ -1,5 +1,5 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same six routes to the same functions, the same table design.
+//! with the code: the same eight routes to the same functions, the same table design.
 
 use std::collections::BTreeSet;
 
@@ -94,14 +94,14 @@ fn router_routes() -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn template_router_and_docs_list_the_same_six_routes() {
+fn template_router_and_docs_list_the_same_eight_routes() {
     let from_template = template_routes(&template());
     let from_router = router_routes();
     assert_eq!(
         from_template, from_router,
         "template.yaml and the cargo lambda watch router differ"
     );
-    assert_eq!(from_template.len(), 6);
+    assert_eq!(from_template.len(), 8);
     let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let openapi: BTreeSet<String> = integration_tests::openapi::OpenApi::get()
@@ -257,7 +257,7 @@ fn every_route_is_behind_the_jwt_authorizer_when_an_issuer_is_set() {
     assert_eq!(jwt["Issuer"]["Ref"].as_str(), Some("JwtIssuer"));
     assert_eq!(jwt["Audience"]["Ref"].as_str(), Some("JwtAudience"));
     let routes = of_type(&t, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 6);
+    assert_eq!(routes.len(), 8);
     for (name, route) in routes {
         let p = &route["Properties"];
         let auth = &p["AuthorizationType"]["Fn::If"];
