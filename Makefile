@@ -68,19 +68,28 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # template.yaml: cfn-lint and SAM's own validation (both offline), as it is (authentication
-# off, the default) and with a JWT issuer and audience set (authentication on, as in
-# production); openapi.yaml: a valid OpenAPI 3.1 document (the tests check every answer
-# against it).
+# off and no CloudFront distribution, the defaults), with a JWT issuer and audience set
+# (authentication on, as in production), and with the CloudFront distribution in front of
+# a legacy dashboard under a base path, on its own name; openapi.yaml: a valid OpenAPI 3.1
+# document (the tests check every answer against it).
 AUTH_ON_TEMPLATE := target/template-auth-on.yaml
+CLOUDFRONT_ON_TEMPLATE := target/template-cloudfront-on.yaml
 
 template: tools
 	@mkdir -p target
 	sed -e '/^  JwtIssuer:/,/Default:/ s|Default: ""|Default: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"|' \
 	    -e '/^  JwtAudience:/,/Default:/ s|Default: ""|Default: "example-app-client-id"|' template.yaml > $(AUTH_ON_TEMPLATE)
 	@! cmp -s template.yaml $(AUTH_ON_TEMPLATE) || { echo "make template: could not switch authentication on"; exit 1; }
-	$(VENV)/bin/cfn-lint template.yaml $(AUTH_ON_TEMPLATE)
+	sed -e '/^  LegacyOriginDomain:/,/Default:/ s|Default: ""|Default: "legacy.example.com"|' \
+	    -e '/^  LegacyBasePath:/,/Default:/ s|Default: ""|Default: "/panel"|' \
+	    -e '/^  DashboardDomain:/,/Default:/ s|Default: ""|Default: "panel.example.com"|' \
+	    -e '/^  DashboardCertificateArn:/,/Default:/ s|Default: ""|Default: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"|' \
+	    template.yaml > $(CLOUDFRONT_ON_TEMPLATE)
+	@[ "$$(diff template.yaml $(CLOUDFRONT_ON_TEMPLATE) | grep -c '^> ')" = 4 ] || { echo "make template: could not switch the CloudFront distribution on"; exit 1; }
+	$(VENV)/bin/cfn-lint template.yaml $(AUTH_ON_TEMPLATE) $(CLOUDFRONT_ON_TEMPLATE)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file $(AUTH_ON_TEMPLATE)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file $(CLOUDFRONT_ON_TEMPLATE)
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
 workflows: tools

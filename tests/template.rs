@@ -1,5 +1,5 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same six routes to the same functions, the same table design.
+//! with the code: the same eight routes to the same functions, the same table design.
 
 use std::collections::BTreeSet;
 
@@ -94,14 +94,14 @@ fn router_routes() -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn template_router_and_docs_list_the_same_six_routes() {
+fn template_router_and_docs_list_the_same_eight_routes() {
     let from_template = template_routes(&template());
     let from_router = router_routes();
     assert_eq!(
         from_template, from_router,
         "template.yaml and the cargo lambda watch router differ"
     );
-    assert_eq!(from_template.len(), 6);
+    assert_eq!(from_template.len(), 8);
     let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let openapi: BTreeSet<String> = integration_tests::openapi::OpenApi::get()
@@ -257,7 +257,7 @@ fn every_route_is_behind_the_jwt_authorizer_when_an_issuer_is_set() {
     assert_eq!(jwt["Issuer"]["Ref"].as_str(), Some("JwtIssuer"));
     assert_eq!(jwt["Audience"]["Ref"].as_str(), Some("JwtAudience"));
     let routes = of_type(&t, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 6);
+    assert_eq!(routes.len(), 8);
     for (name, route) in routes {
         let p = &route["Properties"];
         let auth = &p["AuthorizationType"]["Fn::If"];
@@ -318,4 +318,186 @@ fn functions_have_read_only_access_to_the_table_and_its_indexes() {
             }
         }
     }
+}
+
+// CloudFront's managed policies (the same ids in every account).
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+fn strings(list: &Yaml) -> BTreeSet<String> {
+    list.as_vec()
+        .unwrap_or_else(|| panic!("a list: {list:?}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `!Not [!Equals [!Ref parameter, ""]]`: the parameter is set.
+fn is_set(condition: &Yaml, parameter: &str) -> bool {
+    let equals = &condition["Fn::Not"][0]["Fn::Equals"];
+    equals[0]["Ref"].as_str() == Some(parameter) && equals[1].as_str() == Some("")
+}
+
+/// With `LegacyOriginDomain` set, a CloudFront distribution serves the original page's own
+/// origin: exactly the HTTP API's routes (under `LegacyBasePath`, `{id}` as `*`) go to the
+/// API, uncached, with the query string and Authorization but not the viewer's Host, through
+/// the function that drops the base path when there is one; everything else goes to the PHP
+/// host, uncached, with every method and everything the viewer sent.
+#[test]
+fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
+    let t = template();
+    for parameter in ["LegacyOriginDomain", "LegacyBasePath"] {
+        assert_eq!(
+            t["Parameters"][parameter]["Default"].as_str(),
+            Some(""),
+            "{parameter}: off by default"
+        );
+    }
+    assert!(is_set(
+        &t["Conditions"]["DistributionEnabled"],
+        "LegacyOriginDomain"
+    ));
+    let strip = t["Conditions"]["StripBasePath"]["Fn::And"].as_vec().unwrap();
+    assert_eq!(strip.len(), 2);
+    assert_eq!(strip[0]["Condition"].as_str(), Some("DistributionEnabled"));
+    assert!(is_set(&strip[1], "LegacyBasePath"));
+
+    let distributions = of_type(&t, "AWS::CloudFront::Distribution");
+    assert_eq!(distributions.len(), 1);
+    let (name, distribution) = &distributions[0];
+    assert_eq!(distribution["Condition"].as_str(), Some("DistributionEnabled"));
+    let config = &distribution["Properties"]["DistributionConfig"];
+    let output = &t["Outputs"]["DistributionDomain"];
+    assert_eq!(output["Condition"].as_str(), Some("DistributionEnabled"));
+    assert_eq!(output["Value"]["Fn::GetAtt"][0].as_str(), Some(name.as_str()));
+    assert_eq!(output["Value"]["Fn::GetAtt"][1].as_str(), Some("DomainName"));
+
+    // Two origins, both reached over HTTPS only: the PHP host and the HTTP API.
+    let origins = config["Origins"].as_vec().unwrap();
+    assert_eq!(origins.len(), 2);
+    let origin_id = |is_it: &dyn Fn(&Yaml) -> bool| {
+        let origin = origins
+            .iter()
+            .find(|o| is_it(&o["DomainName"]))
+            .unwrap_or_else(|| panic!("{name}: origins {origins:?}"));
+        assert_eq!(
+            origin["CustomOriginConfig"]["OriginProtocolPolicy"].as_str(),
+            Some("https-only"),
+            "{origin:?}"
+        );
+        origin["Id"].as_str().unwrap().to_string()
+    };
+    let legacy = origin_id(&|d: &Yaml| d["Ref"].as_str() == Some("LegacyOriginDomain"));
+    let api = origin_id(&|d: &Yaml| {
+        d["Fn::Sub"].as_str() == Some("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
+    });
+
+    let default = &config["DefaultCacheBehavior"];
+    assert_eq!(default["TargetOriginId"].as_str(), Some(legacy.as_str()));
+    assert_eq!(
+        strings(&default["AllowedMethods"]),
+        BTreeSet::from(["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"].map(String::from)),
+        "the PHP host keeps its write endpoints"
+    );
+    assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED));
+    assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER));
+    assert_eq!(
+        default["ViewerProtocolPolicy"].as_str(),
+        Some("redirect-to-https")
+    );
+    assert!(default["FunctionAssociations"].is_badvalue());
+
+    // The route keys of the HTTP API as CloudFront path patterns.
+    let expected: BTreeSet<String> = template_routes(&t)
+        .into_iter()
+        .map(|(_, path, _)| {
+            let pattern: Vec<&str> = path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') && segment.ends_with('}') {
+                        "*"
+                    } else {
+                        segment
+                    }
+                })
+                .collect();
+            format!("${{LegacyBasePath}}{}", pattern.join("/"))
+        })
+        .collect();
+    let behaviors = config["CacheBehaviors"].as_vec().unwrap();
+    let mut patterns = BTreeSet::new();
+    for behavior in behaviors {
+        let pattern = behavior["PathPattern"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("PathPattern: {behavior:?}"));
+        assert!(patterns.insert(pattern.to_string()), "{pattern} twice");
+        assert_eq!(
+            behavior["TargetOriginId"].as_str(),
+            Some(api.as_str()),
+            "{pattern}: only the API's paths have behaviors of their own"
+        );
+        assert_eq!(
+            behavior["CachePolicyId"].as_str(),
+            Some(CACHING_DISABLED),
+            "{pattern}"
+        );
+        assert_eq!(
+            behavior["OriginRequestPolicyId"].as_str(),
+            Some(ALL_VIEWER_EXCEPT_HOST_HEADER),
+            "{pattern}: query string and Authorization, not the viewer's Host"
+        );
+        let methods = strings(&behavior["AllowedMethods"]);
+        assert!(
+            methods.contains("GET")
+                && methods
+                    .iter()
+                    .all(|m| ["GET", "HEAD", "OPTIONS"].contains(&m.as_str())),
+            "{pattern}: {methods:?}"
+        );
+        assert_eq!(
+            behavior["ViewerProtocolPolicy"].as_str(),
+            Some("redirect-to-https"),
+            "{pattern}"
+        );
+        let association = &behavior["FunctionAssociations"]["Fn::If"];
+        assert_eq!(association[0].as_str(), Some("StripBasePath"), "{pattern}");
+        assert_eq!(association[1].as_vec().map(Vec::len), Some(1), "{pattern}");
+        assert_eq!(
+            association[1][0]["EventType"].as_str(),
+            Some("viewer-request"),
+            "{pattern}"
+        );
+        assert_eq!(
+            association[1][0]["FunctionARN"]["Fn::GetAtt"][0].as_str(),
+            Some("StripBasePathFunction"),
+            "{pattern}"
+        );
+        assert_eq!(
+            association[1][0]["FunctionARN"]["Fn::GetAtt"][1].as_str(),
+            Some("FunctionARN"),
+            "{pattern}"
+        );
+        assert_eq!(association[2]["Ref"].as_str(), Some("AWS::NoValue"), "{pattern}");
+    }
+    assert_eq!(
+        patterns, expected,
+        "the distribution's API paths and the HTTP API's routes differ"
+    );
+
+    let function = resource(&t, "StripBasePathFunction");
+    assert_eq!(function["Type"].as_str(), Some("AWS::CloudFront::Function"));
+    assert_eq!(function["Condition"].as_str(), Some("StripBasePath"));
+    let p = &function["Properties"];
+    assert_eq!(
+        p["AutoPublish"].as_bool(),
+        Some(true),
+        "attached only once published"
+    );
+    assert_eq!(p["FunctionConfig"]["Runtime"].as_str(), Some("cloudfront-js-2.0"));
+    let code = p["FunctionCode"]["Fn::Sub"].as_str().unwrap();
+    assert!(
+        code.contains("'${LegacyBasePath}'") && code.contains("request.uri"),
+        "{code}"
+    );
 }
