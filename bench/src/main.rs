@@ -126,7 +126,9 @@ async fn load_bench_data(store: &Store, messages: u64, conversations: u64) {
     for id in 2..=conversations {
         let mut c = conversation(id, Status::ALL[(id % 3) as usize], (id * 7 % 3_000) as i64);
         c.message_count = 1;
-        c.last_message = Some(message(1_000_000 + id, id, 0).summary());
+        let mut newest = message(1_000_000 + id, id, 0);
+        newest.created_at = c.last_message_at;
+        c.last_message = Some(newest.summary());
         records.push(Record::Conversation(c));
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -253,6 +255,48 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
                 None,
             );
         }
+    }
+}
+
+/// The dashboard's polls over the 5,000-conversation table: one conversation, and the
+/// inbox-wide polls for a `T` that a few conversations changed after and for one long ago
+/// (bounded to `POLL_LIMIT`). Budget: 1 item for one conversation, returned + 1 for the
+/// inbox, one round trip, whatever the size of the table.
+async fn poll_costs(r: &mut Results, store: &Store) {
+    let (_, cost) = store.has_message_after(1, at(0)).await.expect("poll");
+    cost_row(
+        r,
+        "poll: check-updates.php, one conversation".into(),
+        cost,
+        1,
+        1,
+        None,
+    );
+    let bound = shared::http::POLL_LIMIT;
+    for (what, t) in [("recent T", at(2_990)), ("T long ago", at(-1_000_000))] {
+        let changes = store.conversations_changed_after(t, bound).await.expect("poll");
+        let n = changes.conversations.len() as u32;
+        cost_row(
+            r,
+            format!("poll: check-conversation-updates.php, {what} ({n} conversations of 5,000)"),
+            changes.cost,
+            n + 1,
+            1,
+            None,
+        );
+        let changes = store
+            .conversations_with_messages_after(t, bound)
+            .await
+            .expect("poll");
+        let n = changes.conversations.len() as u32;
+        cost_row(
+            r,
+            format!("poll: check-updates.php, inbox-wide, {what} ({n} conversations of 5,000)"),
+            changes.cost,
+            n + 1,
+            1,
+            None,
+        );
     }
 }
 
@@ -970,6 +1014,7 @@ async fn main() -> ExitCode {
     load_bench_data(&store, MESSAGES_IN_BIG_CONVERSATION, CONVERSATIONS).await;
     eprintln!("measuring DynamoDB cost per request …");
     dynamodb_costs(&mut r, &store).await;
+    poll_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);
     large.ensure_table().await.expect("create the large-items table");
