@@ -117,7 +117,7 @@ impl ImportPlan {
 /// validation, before anything is written. Checked at the widest position the import can
 /// give it (the position is part of the item).
 pub fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
-    shared::store::message_item(m).map(drop).map_err(|e| PlanError {
+    shared::store::check_message_size(m).map_err(|e| PlanError {
         origin: origin.clone(),
         reason: e.to_string(),
     })
