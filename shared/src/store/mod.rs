@@ -99,7 +99,13 @@ mod tests {
             - "/uploads/audios/x.ogg".len()
             - "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhggQjVDRjA5".len();
         assert!(fixed < MESSAGE_FIXED_BYTES / 2, "{fixed}");
-        for (text, context) in [(0, 0), (65_535, 65_535), (300_000, 100_000), (409_000, 0), (410_000, 0)] {
+        for (text, context) in [
+            (0, 0),
+            (65_535, 65_535),
+            (300_000, 100_000),
+            (409_000, 0),
+            (410_000, 0),
+        ] {
             let m = message(text, context);
             assert_eq!(
                 check_message_size(&m).is_ok(),
