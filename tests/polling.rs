@@ -126,28 +126,25 @@ async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_
     )
     .await;
     let app = app(&store).await;
+    // The newest message is at(100). A poll compares with T − 1 s (SAME_SECOND_MARGIN): a
+    // message written in the same second as the previous answer's server_time is reported.
     let newest = at(100);
+    let offset = |t: jiff::Timestamp, hours: i8| {
+        t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(hours)))
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    };
     let cases = [
         (legacy(99), true),
-        (legacy(100), false), // strictly after, in whole seconds
-        (legacy(101), false),
-        ("2023-11-14T22:14:59.999Z".to_string(), true), // at(99) + 0.999 s
-        (newest.to_string(), false),
-        // The same second with an offset.
-        (
-            newest
-                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(-5)))
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
-            false,
-        ),
-        (
-            (newest - jiff::SignedDuration::from_secs(1))
-                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(2)))
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
-            true,
-        ),
+        (legacy(100), true),  // the same second: within the margin
+        (legacy(101), false), // whole seconds after the margin
+        (legacy(102), false),
+        ("2023-11-14T22:15:00.999Z".to_string(), true), // at(100) + 0.999 s: second 100
+        ("2023-11-14T22:15:01.001Z".to_string(), false), // second 101
+        (newest.to_string(), true),
+        // The same instants with offsets.
+        (offset(newest + jiff::SignedDuration::from_secs(1), -5), false),
+        (offset(newest, 2), true),
     ];
     for (t, expected) in cases {
         let url = format!("/api/check-updates.php?last_check={}&conversation_id=1", enc(&t));

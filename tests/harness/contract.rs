@@ -711,7 +711,7 @@ fn last_check(model: &Model, legacy: &str, secs: i64) -> String {
         .replace(':', "%3A")
 }
 
-/// The polling endpoints over the same data: each conversation's poll just before and at
+/// The polling endpoints over the same data: each conversation's poll at and just after
 /// its newest message, the inbox-wide answers for a `last_check` before everything and
 /// after everything, and their errors.
 async fn polling(run: &mut Run<'_>, model: &Model) {
@@ -727,7 +727,11 @@ async fn polling(run: &mut Run<'_>, model: &Model) {
         let id = c.id;
         let newest = c.json["last_message_created_at"].as_str();
         let cases: Vec<(String, bool)> = match newest {
-            Some(t) => vec![(last_check(model, t, -1), true), (last_check(model, t, 0), false)],
+            Some(t) => vec![
+                // T − 1 s is compared (the same second as the newest message is reported).
+                (last_check(model, t, 0), true),
+                (last_check(model, t, 1), false),
+            ],
             None => vec![(
                 last_check(model, c.json["created_at"].as_str().unwrap(), -1),
                 false,

@@ -20,7 +20,7 @@ use crate::item::Item;
 use crate::model::{Conversation, Message};
 
 pub use bulk::Record;
-pub use poll::{ChangedConversation, Changes, INDEX_LAG_MARGIN};
+pub use poll::{ChangedConversation, Changes, INDEX_LAG_MARGIN, SAME_SECOND_MARGIN};
 pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
 pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line};
 
