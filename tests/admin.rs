@@ -307,18 +307,11 @@ fn max_id(name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_id_counters_are_raised_before_any_imported_row_is_written() {
-    use integration_tests::faults::{Fault, FaultyEndpoint};
+    use integration_tests::faults::FaultyEndpoint;
     let table = unique_table_name("admin");
     admin(&table, &["create-table"]).await.unwrap();
     // Every write of rows fails: the import stops where a live writer could meet it.
-    let endpoint =
-        FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
-            if op == "BatchWriteItem" {
-                Fault::Reject
-            } else {
-                Fault::Pass
-            }
-        });
+    let endpoint = FaultyEndpoint::refusing(&integration_tests::dynamodb().endpoint, "BatchWriteItem");
     let argv = [
         "convo-admin",
         "--table",

@@ -209,13 +209,7 @@ async fn dropped_connections_and_a_down_endpoint_are_a_503_after_the_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_that_fails_part_way_keeps_what_it_cost() {
     // An offset page: the GetItem of the conversation is answered, the Query is refused.
-    let endpoint = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, |_, operation, _| {
-        if operation == "Query" {
-            Fault::Reject
-        } else {
-            Fault::Pass
-        }
-    });
+    let endpoint = FaultyEndpoint::refusing(&dynamodb().endpoint, "Query");
     let app = app_via(&endpoint.url).await;
     let failed = app.store.message_page(1, 20, 5).await.unwrap_err();
     assert_eq!(failed.cost.round_trips, 2, "the GetItem and the refused Query");
@@ -255,13 +249,7 @@ async fn logs_of<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<serde
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_access_log_of_a_failed_request_reports_what_dynamodb_was_asked() {
-    let endpoint = FaultyEndpoint::start_per_operation(&dynamodb().endpoint, |_, operation, _| {
-        if operation == "Query" {
-            Fault::Reject
-        } else {
-            Fault::Pass
-        }
-    });
+    let endpoint = FaultyEndpoint::refusing(&dynamodb().endpoint, "Query");
     let app = app_via(&endpoint.url).await;
     let (reply, logs) = logs_of(invoke(&app, &event("GET", REQUESTS[2]))).await;
     assert_eq!(reply.status, 500, "{}", reply.body);

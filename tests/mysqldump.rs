@@ -426,19 +426,12 @@ async fn a_dump_file_changed_after_the_first_read_is_refused_before_anything_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_created_during_an_import_keeps_its_own_id() {
-    use integration_tests::faults::{Fault, FaultyEndpoint};
+    use integration_tests::faults::FaultyEndpoint;
     let table = unique_table_name("dump");
     admin(&table, &["create-table"]).await.unwrap();
     let file = fixture("legacy.sql");
     // The import stops at its first write of rows, as if the live writer came in then.
-    let endpoint =
-        FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
-            if op == "BatchWriteItem" {
-                Fault::Reject
-            } else {
-                Fault::Pass
-            }
-        });
+    let endpoint = FaultyEndpoint::refusing(&integration_tests::dynamodb().endpoint, "BatchWriteItem");
     let argv = ["convo-admin", "--table", &table, "import", "--mysqldump", &file];
     let sdk = integration_tests::sdk_config_for(&endpoint.url).await;
     assert!(run(Cli::try_parse_from(argv).unwrap(), &sdk).await.is_err());

@@ -72,6 +72,18 @@ impl FaultyEndpoint {
         FaultyEndpoint { url, requests }
     }
 
+    /// Refuses every request that calls `operation` (an error the SDK does not retry) and
+    /// passes the others: a request path or an import failing part-way.
+    pub fn refusing(upstream: &str, operation: &'static str) -> FaultyEndpoint {
+        FaultyEndpoint::start_per_operation(upstream, move |_, op, _| {
+            if op == operation {
+                Fault::Reject
+            } else {
+                Fault::Pass
+            }
+        })
+    }
+
     /// Requests received so far (attempts, counting the SDK's retries).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)

@@ -209,10 +209,21 @@ impl ReadCost {
         self.capacity_units += capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0);
     }
 
-    /// A request DynamoDB answered with an error (after the SDK's retries): it read
-    /// nothing, but it was a round trip and its wait is part of the request's.
-    fn failed(&mut self, started: Instant) {
-        self.add(0, None, started);
+    /// A request's outcome: a failure (after the SDK's retries) read nothing, but it was a
+    /// round trip and its wait is part of the request's, so it is counted before the error
+    /// is classified. Successes are counted by the caller, which knows what was read.
+    fn answered<T, E>(
+        &mut self,
+        result: Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+        started: Instant,
+    ) -> Result<T, StoreError>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        result.map_err(|e| {
+            self.add(0, None, started);
+            crate::error::classify(e)
+        })
     }
 
     /// The cost of two requests sent at the same time: their items and units add up, the

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::ReadCost;
-use crate::error::{StoreError, classify};
+use crate::error::StoreError;
 use crate::item::Item;
 
 /// Runs `query` (everything set but `Limit` and `ExclusiveStartKey`, which this sets) from
@@ -29,20 +29,14 @@ pub(super) async fn query_items(
     while items.len() < want {
         let missing = want - items.len();
         let started = Instant::now();
-        let out = match query
+        let sent = query
             .clone()
             .limit(i32::try_from(missing).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                cost.failed(started);
-                return Err(classify(e));
-            }
-        };
+            .await;
+        let out = cost.answered(sent, started)?;
         cost.add(
             out.scanned_count().max(out.count()) as usize,
             out.consumed_capacity(),

@@ -3,11 +3,13 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+
 use super::paging::query_items;
 use super::read::{ReadError, metered};
 use super::{ReadCost, Store};
 use crate::error::StoreError;
-use crate::item::{self, s};
+use crate::item::{self, Item, s};
 use crate::model::Status;
 use crate::table;
 
@@ -44,6 +46,47 @@ pub struct Changes<T> {
 }
 
 impl Store {
+    /// The newest-first query of the whole inbox partition of `index` after `t` (its sort
+    /// key `sort_key` past every key of second `t`), and at most `bound` of its items plus
+    /// whether more followed.
+    async fn changed_since<T>(
+        &self,
+        index: &str,
+        sort_key: &str,
+        t: Timestamp,
+        bound: usize,
+        filter: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
+        map: impl Fn(Item) -> Result<T, StoreError>,
+    ) -> Result<Changes<T>, ReadError> {
+        let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p AND #s > :after")
+                .expression_attribute_names("#p", table::INBOX)
+                .expression_attribute_names("#s", sort_key)
+                .expression_attribute_values(":p", s(table::INBOX_ALL))
+                .expression_attribute_values(":after", s(table::after(t)))
+                .scan_index_forward(false);
+            let mut found = query_items(filter(query), None, bound + 1, cost)
+                .await?
+                .into_iter()
+                .map(&map)
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let more = found.len() > bound;
+            found.truncate(bound);
+            Ok((found, more))
+        })
+        .await?;
+        Ok(Changes {
+            conversations,
+            more,
+            cost,
+        })
+    }
+
     /// Whether conversation `id` has a message created after `t` (whole seconds, less
     /// `SAME_SECOND_MARGIN`): one GetItem of the conversation, whose summary is its newest
     /// message, strongly consistent (1 RCU) so that a message committed before the poll is
@@ -60,8 +103,8 @@ impl Store {
     }
 
     /// The ids of the conversations with a message created after `t` (less
-    /// `INDEX_LAG_MARGIN`), newest activity first: a query of `by_activity` from there on (`last_message_at` ≥ the newest message's
-    /// time), keeping those whose newest message is after `t` — a conversation without
+    /// `INDEX_LAG_MARGIN`), newest activity first: a query of `by_activity` from there on
+    /// (`last_message_at` ≥ the newest message's time), keeping those whose newest message is after `t` — a conversation without
     /// messages, or whose legacy `last_message_at` ran ahead of its messages, is read but
     /// not returned.
     pub async fn conversations_with_messages_after(
@@ -70,75 +113,45 @@ impl Store {
         bound: usize,
     ) -> Result<Changes<u64>, ReadError> {
         let t = second(t) - INDEX_LAG_MARGIN;
-        let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(table::INDEX_BY_ACTIVITY)
-                .key_condition_expression("#p = :p AND #s > :after")
-                .filter_expression("last_message_created_at > :t")
-                .expression_attribute_names("#p", table::INBOX)
-                .expression_attribute_names("#s", table::ACTIVITY)
-                .expression_attribute_values(":p", s(table::INBOX_ALL))
-                .expression_attribute_values(":after", s(table::after(second(t))))
-                .expression_attribute_values(":t", s(second(t).to_string()))
-                .scan_index_forward(false);
-            let mut ids = query_items(query, None, bound + 1, cost)
-                .await?
-                .into_iter()
-                .map(|it| item::conversation_from_item(it).map(|c| c.id))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let more = ids.len() > bound;
-            ids.truncate(bound);
-            Ok((ids, more))
-        })
-        .await?;
-        Ok(Changes {
-            conversations,
-            more,
-            cost,
-        })
+        let newest_after = |q: QueryFluentBuilder| {
+            q.filter_expression("last_message_created_at > :t")
+                .expression_attribute_values(":t", s(t.to_string()))
+        };
+        self.changed_since(
+            table::INDEX_BY_ACTIVITY,
+            table::ACTIVITY,
+            t,
+            bound,
+            newest_after,
+            |it| item::conversation_from_item(it).map(|c| c.id),
+        )
+        .await
     }
 
     /// The conversations changed after `t` (less `INDEX_LAG_MARGIN`) in any way (a new
     /// message, status, `ai_enabled`, name): one query of `by_change` from there on, at most
-    /// `bound` (the most recently changed),
-    /// answered newest `last_message_at` first (equal times by id, descending).
+    /// `bound` (the most recently changed), answered newest `last_message_at` first (equal
+    /// times by id, descending).
     pub async fn conversations_changed_after(
         &self,
         t: Timestamp,
         bound: usize,
     ) -> Result<Changes<ChangedConversation>, ReadError> {
         let t = second(t) - INDEX_LAG_MARGIN;
-        let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(table::INDEX_BY_CHANGE)
-                .key_condition_expression("#p = :p AND #s > :after")
-                .expression_attribute_names("#p", table::INBOX)
-                .expression_attribute_names("#s", table::CHANGED)
-                .expression_attribute_values(":p", s(table::INBOX_ALL))
-                .expression_attribute_values(":after", s(table::after(second(t))))
-                .scan_index_forward(false);
-            let mut changed = query_items(query, None, bound + 1, cost)
-                .await?
-                .into_iter()
-                .map(item::changed_from_item)
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let more = changed.len() > bound;
-            changed.truncate(bound);
-            changed.sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));
-            Ok((changed, more))
-        })
-        .await?;
-        Ok(Changes {
-            conversations,
-            more,
-            cost,
-        })
+        let mut changes = self
+            .changed_since(
+                table::INDEX_BY_CHANGE,
+                table::CHANGED,
+                t,
+                bound,
+                |q| q,
+                item::changed_from_item,
+            )
+            .await?;
+        changes
+            .conversations
+            .sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));
+        Ok(changes)
     }
 }
 

@@ -168,7 +168,7 @@ impl Store {
         cost: &mut ReadCost,
     ) -> Result<Option<Conversation>, StoreError> {
         let started = Instant::now();
-        let out = match self
+        let sent = self
             .client
             .get_item()
             .table_name(&self.table)
@@ -176,14 +176,8 @@ impl Store {
             .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                cost.failed(started);
-                return Err(classify(e));
-            }
-        };
+            .await;
+        let out = cost.answered(sent, started)?;
         cost.add(usize::from(out.item.is_some()), out.consumed_capacity(), started);
         out.item.map(item::conversation_from_item).transpose()
     }
