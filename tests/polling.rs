@@ -4,32 +4,16 @@
 //! of an answer for a very old `last_check`, and what each poll reads from DynamoDB.
 
 use integration_tests::apigw::{Reply, event, invoke};
-use integration_tests::fixtures::{at, conversation};
+use integration_tests::fixtures::{at, conversation, message};
 use integration_tests::{fresh_store, sdk_config};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
-use shared::model::{MediaType, Message, SenderType, Status};
+use shared::model::{Message, SenderType, Status};
 use shared::store::Record;
 use shared::{Conversation, Store, client};
 
 const ZONE: &str = "America/Bogota";
-
-fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
-    Message {
-        id,
-        conversation_id,
-        position,
-        sender_type: SenderType::Customer,
-        message_text: format!("m{id}"),
-        audio_url: None,
-        media_type: MediaType::Text,
-        context_used: None,
-        confidence_score: None,
-        created_at: at(secs),
-        whatsapp_id: None,
-    }
-}
 
 /// Conversation `id` with one message at `at(secs)` (its last change too).
 fn with_message(id: u64, status: Status, secs: i64) -> (Conversation, Message) {

@@ -1,30 +1,14 @@
 //! Every Store operation against a real DynamoDB API (DynamoDB Local), with what each read costs
 //! asserted from DynamoDB's own answers.
 
-use integration_tests::fixtures::{at, conversation};
+use integration_tests::fixtures::{at, conversation, message};
 use integration_tests::{fresh_store, inbox_ids};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
-use shared::model::{Conversation, MediaType, Message, NewConversation, NewMessage, SenderType, Status};
+use shared::model::{Conversation, Message, NewConversation, NewMessage, SenderType, Status};
 use shared::store::ReadError;
 use shared::store::{ListQuery, Record};
 use shared::{Store, StoreError};
-
-fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
-    Message {
-        id,
-        conversation_id,
-        position,
-        sender_type: SenderType::ALL[(id % 3) as usize],
-        message_text: format!("message {id}"),
-        audio_url: None,
-        media_type: MediaType::Text,
-        context_used: None,
-        confidence_score: None,
-        created_at: at(secs),
-        whatsapp_id: None,
-    }
-}
 
 /// A conversation with `n` messages (ids 1..=n, one second apart), written as an import does.
 async fn conversation_with_messages(store: &Store, id: u64, n: u64) -> Conversation {

@@ -1,11 +1,28 @@
 //! Small builders of domain values for tests and the benchmark.
 
 use jiff::Timestamp;
-use shared::model::{Conversation, Status};
+use shared::model::{Conversation, MediaType, Message, SenderType, Status};
 
 /// A fixed clock: 2023-11-14T22:13:20Z plus `secs`.
 pub fn at(secs: i64) -> Timestamp {
     Timestamp::from_second(1_700_000_000 + secs).expect("a valid test time")
+}
+
+/// A short text message at `at(secs)`: "message <id>", senders in turn by id.
+pub fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Message {
+    Message {
+        id,
+        conversation_id,
+        position,
+        sender_type: SenderType::ALL[(id % 3) as usize],
+        message_text: format!("message {id}"),
+        audio_url: None,
+        media_type: MediaType::Text,
+        context_used: None,
+        confidence_score: None,
+        created_at: at(secs),
+        whatsapp_id: None,
+    }
 }
 
 /// A conversation without messages whose last activity is `at(last_secs)`.

@@ -1,0 +1,103 @@
+//! DynamoDB refuses an item over 400 KB. A message item holds `message_text` and
+//! `context_used`, and a conversation item its newest message's text, so every write
+//! builds its items through these, and imports check every row before writing anything.
+
+use crate::error::StoreError;
+use crate::item::Item;
+use crate::model::{Conversation, Message};
+
+/// DynamoDB's limit on one item: its attribute names and values, in bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Refuses an item DynamoDB would refuse, with a reason that names it and its size.
+fn check_item_size(item: Item, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
+    let size = crate::item::size(&item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::ItemTooLarge {
+            what: what(),
+            size,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+/// A message's item, or `ItemTooLarge` when DynamoDB would refuse it. Every write of a
+/// message goes through this, and imports check each row with it before writing anything.
+pub fn message_item(m: &Message) -> Result<Item, StoreError> {
+    check_item_size(crate::item::message_to_item(m)?, || {
+        format!("message {} of conversation {}", m.id, m.conversation_id)
+    })
+}
+
+/// Bytes a message item holds besides its free texts: attribute names (~120 bytes) and the
+/// keys, numbers, enums and time (~140 bytes), with room to spare.
+const MESSAGE_FIXED_BYTES: usize = 1024;
+
+/// The check of `message_item` without building the item when the message is clearly
+/// small (its texts and the fixed part are under the limit); the exact size otherwise.
+/// For validation passes over millions of rows, where building every item would cost more
+/// than reading the rows.
+pub fn check_message_size(m: &Message) -> Result<(), StoreError> {
+    let texts = m.message_text.len()
+        + m.context_used.as_ref().map_or(0, String::len)
+        + m.audio_url.as_ref().map_or(0, String::len)
+        + m.whatsapp_id.as_ref().map_or(0, String::len);
+    if texts + MESSAGE_FIXED_BYTES <= MAX_ITEM_BYTES {
+        return Ok(());
+    }
+    message_item(m).map(drop)
+}
+
+/// A conversation's item (it carries its newest message's text), or `ItemTooLarge`.
+pub fn conversation_item(c: &Conversation) -> Result<Item, StoreError> {
+    check_item_size(crate::item::conversation_to_item(c)?, || {
+        format!("conversation {} (with its newest message's text)", c.id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Message;
+    use crate::model::{MediaType, SenderType};
+
+    fn message(text: usize, context: usize) -> Message {
+        Message {
+            id: crate::model::MAX_ID,
+            conversation_id: crate::model::MAX_ID,
+            position: crate::model::MAX_ID,
+            sender_type: SenderType::Customer,
+            message_text: "é".repeat(text / 2),
+            audio_url: Some("/uploads/audios/x.ogg".into()),
+            media_type: MediaType::Document,
+            context_used: Some("c".repeat(context)),
+            confidence_score: Some(0.123_456_789_012_345_6),
+            created_at: jiff::Timestamp::MAX,
+            whatsapp_id: Some("wamid.HBgMNTczMDAxMjM0NTY3FQIAEhggQjVDRjA5".into()),
+        }
+    }
+
+    #[test]
+    fn the_quick_size_check_agrees_with_the_exact_one() {
+        // The fixed part of the largest possible message is well under the allowance.
+        let fixed = crate::item::size(&crate::item::message_to_item(&message(0, 0)).unwrap())
+            - "/uploads/audios/x.ogg".len()
+            - "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhggQjVDRjA5".len();
+        assert!(fixed < MESSAGE_FIXED_BYTES / 2, "{fixed}");
+        for (text, context) in [
+            (0, 0),
+            (65_535, 65_535),
+            (300_000, 100_000),
+            (409_000, 0),
+            (410_000, 0),
+        ] {
+            let m = message(text, context);
+            assert_eq!(
+                check_message_size(&m).is_ok(),
+                message_item(&m).is_ok(),
+                "{text} + {context}"
+            );
+        }
+    }
+}
