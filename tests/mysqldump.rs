@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::Parser;
 use convo_admin::cli::{Cli, run};
-use convo_admin::mysqldump::DumpFile;
-use convo_admin::plan::PlanError;
-use convo_admin::streaming::{self, Mapped, ReadSummary, Source};
+use convo_admin::source::mysqldump::DumpFile;
+use convo_admin::source::{Mapped, PlanError, ReadSummary, Source};
+use convo_admin::{plan, write};
 use indicatif::ProgressBar;
 use integration_tests::apigw::{event, invoke};
 use integration_tests::{all_items, fresh_store, sdk_config, unique_table_name, workspace_root};
@@ -378,9 +378,9 @@ async fn a_dump_that_reads_differently_the_second_time_writes_no_conversation() 
             second: DumpFile::open(&second, None).unwrap(),
             reads: AtomicU32::new(0),
         });
-        let plan = Arc::new(streaming::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
+        let plan = Arc::new(plan::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
         let store = fresh_store().await;
-        let err = streaming::write(&store, source, plan, &ProgressBar::hidden())
+        let err = write::write(&store, source, plan, &ProgressBar::hidden())
             .await
             .unwrap_err();
         std::fs::remove_file(&second).unwrap();
@@ -402,13 +402,13 @@ async fn a_dump_file_changed_after_the_first_read_is_refused_before_anything_is_
     let path = std::env::temp_dir().join(format!("growing-{}.sql", std::process::id()));
     std::fs::copy(fixture("legacy.sql"), &path).unwrap();
     let source = Arc::new(DumpFile::open(&path, None).unwrap());
-    let plan = Arc::new(streaming::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
+    let plan = Arc::new(plan::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
     // Still being written: more rows arrive after pass 1.
     let mut more = std::fs::read_to_string(&path).unwrap();
     more.push_str("INSERT INTO `messages` VALUES (40,4,NULL,'user','late',NULL,'text',NULL,NULL,'2024-01-16 00:00:00');\n");
     std::fs::write(&path, more).unwrap();
     let store = fresh_store().await;
-    let err = streaming::write(&store, source, plan, &ProgressBar::hidden())
+    let err = write::write(&store, source, plan, &ProgressBar::hidden())
         .await
         .unwrap_err();
     std::fs::remove_file(&path).unwrap();

@@ -2,16 +2,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use jiff::tz::TimeZone;
 
-use crate::import::{self, progress_bar};
-use crate::plan::ImportPlan;
-use crate::streaming::{self, Source, StreamReport};
-use crate::{jsonl, mysqldump, seed};
+use crate::import::import;
+use crate::source::demo::Demo;
+use crate::source::jsonl::JsonlFiles;
+use crate::source::mysqldump::DumpFile;
+use crate::source::Source;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -117,8 +118,8 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
         }
         Command::SeedDemo => {
             let store = store(cli.table, config)?;
-            let plan = seed::demo_plan(shared::model::now_seconds());
-            let report = write(&store, &plan, "seeding").await?;
+            let demo = Demo::new(shared::model::now_seconds());
+            let report = import(Some(&store), Arc::new(demo), "seeding").await?;
             println!("demo data loaded into {}\n{report}", store.table_name());
         }
         Command::Import {
@@ -139,73 +140,26 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                     })?,
                 )),
             };
-            if let Some(dump) = mysqldump {
-                let source = mysqldump::DumpFile::open(&dump, zone)?;
-                let table = if dry_run {
-                    None
-                } else {
-                    Some(store(cli.table, config)?)
-                };
-                let report = import_stream(table.as_ref(), Arc::new(source)).await?;
-                match &table {
-                    Some(store) => println!("imported into {}\n{report}", store.table_name()),
-                    None => println!("{report}"),
-                }
-                return Ok(());
-            }
-            let (Some(conversations), Some(messages)) = (conversations, messages) else {
-                bail!("pass --mysqldump FILE, or --conversations FILE and --messages FILE");
+            let source: Arc<dyn Source> = match (mysqldump, conversations, messages) {
+                (Some(dump), _, _) => Arc::new(DumpFile::open(&dump, zone)?),
+                (None, Some(conversations), Some(messages)) => Arc::new(JsonlFiles::open(
+                    &conversations,
+                    &messages,
+                    zone.map_or(TimeZone::UTC, |(_, z)| z),
+                )?),
+                _ => bail!("pass --mysqldump FILE, or --conversations FILE and --messages FILE"),
             };
-            let zone = zone.map_or(TimeZone::UTC, |(_, z)| z);
-            let plan = ImportPlan::build(
-                jsonl::read_conversations(&conversations, &zone)?,
-                jsonl::read_messages(&messages, &zone)?,
-            )?;
-            if dry_run {
-                println!(
-                    "dry run: {} conversations and {} messages are valid; nothing written",
-                    plan.conversations.len(),
-                    plan.messages.len()
-                );
-                for (status, n) in plan.per_status() {
-                    println!("  {:<14} {n}", status.as_str());
-                }
-                return Ok(());
+            let table = if dry_run {
+                None
+            } else {
+                Some(store(cli.table, config)?)
+            };
+            let report = import(table.as_ref(), source, "importing").await?;
+            match &table {
+                Some(store) => println!("imported into {}\n{report}", store.table_name()),
+                None => println!("{report}"),
             }
-            let store = store(cli.table, config)?;
-            let report = write(&store, &plan, "importing").await?;
-            println!("imported into {}\n{report}", store.table_name());
         }
     }
     Ok(())
-}
-
-/// The two-pass import of a source (see `streaming`); `store` is None for a dry run.
-async fn import_stream(store: Option<&Store>, source: Arc<dyn Source>) -> anyhow::Result<StreamReport> {
-    let started = Instant::now();
-    let bar = streaming::bytes_bar(source.size(), "reading");
-    let plan = {
-        let source = source.clone();
-        let bar = bar.clone();
-        tokio::task::spawn_blocking(move || streaming::plan(source.as_ref(), &bar)).await?
-    };
-    bar.finish_and_clear();
-    let plan = Arc::new(plan?);
-    let mut report = StreamReport::new(source.as_ref(), &plan, store.is_none());
-    if let Some(store) = store {
-        let count = (plan.message_count() + plan.conversations.len()) as u64;
-        let bar = progress_bar(count, "importing");
-        let written = streaming::write(store, source, plan, &bar).await;
-        bar.finish_and_clear();
-        report.requests = written?;
-    }
-    report.elapsed = started.elapsed();
-    Ok(report)
-}
-
-async fn write(store: &Store, plan: &ImportPlan, what: &str) -> anyhow::Result<import::ImportReport> {
-    let bar = progress_bar(plan.record_count() as u64, what);
-    let report = import::write_plan(store, plan, &bar).await;
-    bar.finish_and_clear();
-    Ok(report?)
 }

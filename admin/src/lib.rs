@@ -1,11 +1,15 @@
 //! `convo-admin`: table set-up, demo data and import of the legacy MySQL data. The
 //! binary in `main.rs` is a thin clap front-end over these modules.
+//!
+//! Every import runs one pipeline: a `source` (JSON Lines, mysqldump, the demo data) is
+//! read by `plan` (pass 1: validate, position) and again by `write` (pass 2: write),
+//! driven by `import`; `report` shows it. Imports point down that list, never back up:
+//! `source` knows nothing of the pipeline, `plan` nothing of the table.
 
 pub mod cli;
 pub mod import;
-pub mod jsonl;
 pub mod legacy;
-pub mod mysqldump;
 pub mod plan;
-pub mod seed;
-pub mod streaming;
+pub mod report;
+pub mod source;
+pub mod write;

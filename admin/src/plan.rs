@@ -1,122 +1,229 @@
-//! Turns mapped legacy rows into what the import writes: each conversation with its
-//! messages positioned by (created_at, id), its message count and the summary of its
-//! newest message. Everything is validated here, before anything is written.
+//! Pass 1 of every import: reads the whole source once, maps and validates every row
+//! (unique ids and phone numbers, no orphan messages, every item within DynamoDB's 400 KB)
+//! and positions the messages by (created_at, id), the contract's order. It keeps only the
+//! conversations and, per message, 32 bytes (id, conversation, time, line) — never message
+//! texts — plus the summary of each conversation's newest message. A source that fails
+//! here writes nothing. `write` is pass 2, which reads the source again; `Recheck` is how
+//! it knows it reads what was planned.
 
 use std::collections::{BTreeMap, HashMap};
 
-use shared::model::{Conversation, Message, Status};
-use shared::store::Record;
+use indicatif::ProgressBar;
+use shared::model::{Conversation, LastMessage, Message, Status};
 
-/// Where a row came from, for error messages: `conversations.jsonl:12`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub source: String,
-    pub line: u64,
+use crate::source::{Kind, Mapped, Origin, PlanError, ReadSummary, Source};
+
+/// What pass 1 keeps of a message. `line` becomes the message's position once the
+/// messages are validated (the line is only needed for errors).
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    id: u64,
+    conversation_id: u64,
+    /// Seconds since the epoch: legacy TIMESTAMPs have no fraction of a second.
+    created: i64,
+    line_or_position: u64,
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.source, self.line)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: {reason}")]
-pub struct PlanError {
-    pub origin: Origin,
-    pub reason: String,
-}
-
-/// What an import will write, validated.
-#[derive(Debug, Default)]
-pub struct ImportPlan {
-    /// Conversations, each with its count and newest-message summary.
+/// The validated result of pass 1.
+#[derive(Debug)]
+pub struct Plan {
+    /// Complete conversations (count and newest-message summary), by id.
     pub conversations: Vec<Conversation>,
-    /// Messages with their positions, grouped by conversation.
-    pub messages: Vec<Message>,
+    /// Message positions, sorted by message id.
+    positions: Vec<IndexEntry>,
+    pub summary: ReadSummary,
 }
 
-impl ImportPlan {
-    /// Validates the rows as a whole (unique ids and phone numbers, every message's
-    /// conversation present) and positions the messages.
-    pub fn build(
-        conversations: Vec<(Origin, Conversation)>,
-        messages: Vec<(Origin, Message)>,
-    ) -> Result<ImportPlan, PlanError> {
-        let by_id = index_conversations(conversations)?;
-        let mut message_ids: HashMap<u64, Origin> = HashMap::with_capacity(messages.len());
-        let mut grouped: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
-        let widest_position = messages.len() as u64;
-        for (origin, mut m) in messages {
-            m.position = widest_position;
-            message_fits(&m, &origin)?;
-            if !by_id.contains_key(&m.conversation_id) {
-                return Err(PlanError {
-                    origin,
-                    reason: format!(
-                        "conversation_id {} is not among the imported conversations",
-                        m.conversation_id
-                    ),
-                });
-            }
-            if let Some(first) = message_ids.get(&m.id) {
-                return Err(PlanError {
-                    origin,
-                    reason: format!("message id {} already appears at {first}", m.id),
-                });
-            }
-            message_ids.insert(m.id, origin);
-            grouped.entry(m.conversation_id).or_default().push(m);
-        }
+impl Plan {
+    pub fn message_count(&self) -> usize {
+        self.positions.len()
+    }
 
-        let mut plan = ImportPlan::default();
-        for (id, (origin, mut conversation)) in by_id {
-            let mut msgs = grouped.remove(&id).unwrap_or_default();
-            msgs.sort_by_key(Message::chronological_key);
-            for (position, m) in msgs.iter_mut().enumerate() {
-                m.position = position as u64;
-            }
-            conversation.message_count = msgs.len() as u64;
-            conversation.last_message = msgs.last().map(Message::summary);
-            conversation_fits(&conversation, &origin)?;
-            plan.conversations.push(conversation);
-            plan.messages.append(&mut msgs);
-        }
-        Ok(plan)
+    /// Where message `id` is in `positions`.
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.positions.binary_search_by_key(&id, |e| e.id).ok()
+    }
+
+    fn conversation(&self, id: u64) -> Option<&Conversation> {
+        // `conversations` is sorted by id (it comes out of a BTreeMap).
+        let i = self.conversations.binary_search_by_key(&id, |c| c.id).ok()?;
+        Some(&self.conversations[i])
     }
 
     pub fn max_ids(&self) -> (u64, u64) {
         (
             self.conversations.iter().map(|c| c.id).max().unwrap_or(0),
-            self.messages.iter().map(|m| m.id).max().unwrap_or(0),
+            self.positions.last().map_or(0, |e| e.id),
         )
-    }
-
-    pub fn per_status(&self) -> Vec<(Status, usize)> {
-        per_status(&self.conversations)
-    }
-
-    /// Messages first, conversations last: a conversation item (with its count) is what
-    /// makes its messages visible, so an interrupted import never shows a conversation
-    /// whose messages are missing, and re-running it completes it.
-    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.messages
-            .iter()
-            .cloned()
-            .map(Record::Message)
-            .chain(self.conversations.iter().cloned().map(Record::Conversation))
-    }
-
-    pub fn record_count(&self) -> usize {
-        self.messages.len() + self.conversations.len()
     }
 }
 
-/// Conversations by id, checked for unique ids and phone numbers (every import's rule).
+/// Pass 1: reads, maps and validates the whole source.
+pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
+    let at = |kind: Kind, line: u64| source.origin(kind, line);
+    let mut conversations = Vec::new();
+    let mut index = Vec::new();
+    let mut newest: HashMap<u64, LastMessage> = HashMap::new();
+    let summary = source.read(bar, &mut |line, row| {
+        match row {
+            Mapped::Conversation(c) => conversations.push((at(Kind::Conversation, line), c)),
+            Mapped::Message(mut m) => {
+                // Pass 2 gives the position; check the size at the widest one.
+                m.position = shared::model::MAX_ID;
+                message_fits(&m, &at(Kind::Message, line))?;
+                index.push(IndexEntry {
+                    id: m.id,
+                    conversation_id: m.conversation_id,
+                    created: m.created_at.as_second(),
+                    line_or_position: line,
+                });
+                let newer = newest
+                    .get(&m.conversation_id)
+                    .is_none_or(|n| (n.created_at, n.id) < m.chronological_key());
+                if newer {
+                    newest.insert(m.conversation_id, m.summary());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let by_id = index_conversations(conversations)?;
+
+    // Orphans, the first in the source's order.
+    if let Some(orphan) = index
+        .iter()
+        .filter(|e| !by_id.contains_key(&e.conversation_id))
+        .min_by_key(|e| e.line_or_position)
+    {
+        return Err(PlanError {
+            origin: at(Kind::Message, orphan.line_or_position),
+            reason: format!(
+                "conversation_id {} is not among the imported conversations",
+                orphan.conversation_id
+            ),
+        });
+    }
+    // Duplicate ids: sorted by (id, line), a repeat follows its first appearance.
+    index.sort_unstable_by_key(|e| (e.id, e.line_or_position));
+    if let Some(pair) = index.windows(2).find(|w| w[0].id == w[1].id) {
+        return Err(PlanError {
+            origin: at(Kind::Message, pair[1].line_or_position),
+            reason: format!(
+                "message id {} already appears at {}",
+                pair[0].id,
+                at(Kind::Message, pair[0].line_or_position)
+            ),
+        });
+    }
+
+    // Positions: the contract's order, (created_at, id), within each conversation.
+    index.sort_unstable_by_key(|e| (e.conversation_id, e.created, e.id));
+    let mut counts: HashMap<u64, u64> = HashMap::with_capacity(by_id.len());
+    for e in &mut index {
+        let n = counts.entry(e.conversation_id).or_default();
+        e.line_or_position = *n;
+        *n += 1;
+    }
+    index.sort_unstable_by_key(|e| e.id);
+    index.shrink_to_fit();
+
+    let conversations = by_id
+        .into_values()
+        .map(|(origin, mut c)| {
+            c.message_count = counts.get(&c.id).copied().unwrap_or(0);
+            c.last_message = newest.remove(&c.id);
+            conversation_fits(&c, &origin)?;
+            Ok(c)
+        })
+        .collect::<Result<_, PlanError>>()?;
+    Ok(Plan {
+        conversations,
+        positions: index,
+        summary,
+    })
+}
+
+/// Pass 2's check that it reads the messages pass 1 planned. The conversations are written
+/// from pass 1's plan (message count, newest message), so a source that changed between the
+/// passes (a dump still being written, a rotated backup) would otherwise leave conversations
+/// whose count or summary does not match their messages. Every message must come once, in
+/// the conversation and at the time pass 1 indexed, a conversation's newest message with
+/// the summary pass 1 kept, and none may be missing.
+pub(crate) struct Recheck<'a> {
+    plan: &'a Plan,
+    /// One bit per entry of `plan.positions`: read in pass 2.
+    seen: Vec<u64>,
+    count: usize,
+}
+
+impl<'a> Recheck<'a> {
+    pub(crate) fn new(plan: &'a Plan) -> Self {
+        Recheck {
+            plan,
+            seen: vec![0; plan.positions.len().div_ceil(64)],
+            count: 0,
+        }
+    }
+
+    /// The message's position, or what differs from pass 1.
+    pub(crate) fn message(&mut self, m: &Message) -> Result<u64, String> {
+        let id = m.id;
+        let Some(i) = self.plan.index_of(id) else {
+            return Err(format!("message {id} was not there on the first read"));
+        };
+        let e = self.plan.positions[i];
+        if e.conversation_id != m.conversation_id {
+            return Err(format!(
+                "message {id} is in conversation {} but was in {} on the first read",
+                m.conversation_id, e.conversation_id
+            ));
+        }
+        if e.created != m.created_at.as_second() {
+            return Err(format!(
+                "message {id} has created_at {} but had {} on the first read",
+                m.created_at,
+                jiff::Timestamp::from_second(e.created).map_or(e.created.to_string(), |t| t.to_string())
+            ));
+        }
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.seen[word] & bit != 0 {
+            return Err(format!("message {id} appears twice, once on the first read"));
+        }
+        self.seen[word] |= bit;
+        self.count += 1;
+        let last = self
+            .plan
+            .conversation(m.conversation_id)
+            .and_then(|c| c.last_message.as_ref());
+        if let Some(last) = last
+            && last.id == id
+            && *last != m.summary()
+        {
+            return Err(format!(
+                "message {id}, the newest of conversation {}, differs from the first read",
+                m.conversation_id
+            ));
+        }
+        Ok(e.line_or_position)
+    }
+
+    /// Whether every message pass 1 planned was read.
+    pub(crate) fn finish(&self) -> Result<(), String> {
+        let planned = self.plan.positions.len();
+        if self.count != planned {
+            return Err(format!(
+                "{} messages read where the first read had {planned}",
+                self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A message row whose item DynamoDB would refuse (400 KB) stops the import here, in
 /// validation, before anything is written. Checked at the widest position the import can
 /// give it (the position is part of the item).
-pub fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
+fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
     shared::store::check_message_size(m).map_err(|e| PlanError {
         origin: origin.clone(),
         reason: e.to_string(),
@@ -124,7 +231,7 @@ pub fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
 }
 
 /// The same for a conversation, whose item carries its newest message's text.
-pub fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
+fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
     shared::store::conversation_item(c)
         .map(drop)
         .map_err(|e| PlanError {
@@ -133,7 +240,8 @@ pub fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanEr
         })
 }
 
-pub fn index_conversations(
+/// Conversations by id, checked for unique ids and phone numbers.
+fn index_conversations(
     conversations: Vec<(Origin, Conversation)>,
 ) -> Result<BTreeMap<u64, (Origin, Conversation)>, PlanError> {
     let mut by_id: BTreeMap<u64, (Origin, Conversation)> = BTreeMap::new();
@@ -166,21 +274,36 @@ pub fn per_status(conversations: &[Conversation]) -> Vec<(Status, usize)> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use jiff::Timestamp;
     use shared::model::{MediaType, SenderType};
 
-    fn origin(line: u64) -> Origin {
-        Origin {
-            source: "x.jsonl".into(),
-            line,
+    /// Rows in memory, for the planning logic alone.
+    struct Rows(Vec<(u64, Mapped)>);
+
+    impl Source for Rows {
+        fn name(&self) -> &str {
+            "rows.sql"
+        }
+        fn size(&self) -> u64 {
+            0
+        }
+        fn read(
+            &self,
+            _: &ProgressBar,
+            each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
+        ) -> Result<ReadSummary, PlanError> {
+            for (line, row) in &self.0 {
+                each(*line, row.clone())?;
+            }
+            Ok(ReadSummary::default())
         }
     }
 
-    /// An active conversation without messages (shared with `streaming`'s tests).
-    pub(crate) fn conversation(id: u64, phone: &str) -> Conversation {
-        Conversation {
+    /// An active conversation without messages.
+    fn conversation(id: u64, phone: &str) -> Mapped {
+        Mapped::Conversation(Conversation {
             id,
             phone_number: phone.into(),
             contact_name: None,
@@ -191,12 +314,12 @@ pub(crate) mod tests {
             updated_at: Timestamp::from_second(1_700_000_000).unwrap(),
             last_message: None,
             message_count: 0,
-        }
+        })
     }
 
-    /// A customer text message at `secs`, unpositioned (shared with `streaming`'s tests).
-    pub(crate) fn message(id: u64, conversation_id: u64, secs: i64) -> Message {
-        Message {
+    /// A customer text message at `secs`, unpositioned.
+    fn message(id: u64, conversation_id: u64, secs: i64) -> Mapped {
+        Mapped::Message(Message {
             id,
             conversation_id,
             position: 0,
@@ -208,62 +331,79 @@ pub(crate) mod tests {
             confidence_score: None,
             created_at: Timestamp::from_second(secs).unwrap(),
             whatsapp_id: None,
-        }
+        })
+    }
+
+    fn position(plan: &Plan, id: u64) -> Option<u64> {
+        plan.index_of(id).map(|i| plan.positions[i].line_or_position)
     }
 
     #[test]
-    fn messages_are_positioned_by_time_then_id() {
-        let plan = ImportPlan::build(
-            vec![(origin(1), conversation(1, "a"))],
-            vec![
-                (origin(1), message(30, 1, 100)),
-                (origin(2), message(10, 1, 200)),
-                (origin(3), message(20, 1, 100)),
-            ],
-        )
-        .unwrap();
-        let order: Vec<(u64, u64)> = plan.messages.iter().map(|m| (m.id, m.position)).collect();
-        assert_eq!(order, vec![(20, 0), (30, 1), (10, 2)]);
-        assert_eq!(plan.conversations[0].message_count, 3);
-        assert_eq!(plan.conversations[0].last_message.as_ref().unwrap().id, 10);
+    fn messages_are_positioned_by_time_then_id_with_counts_and_summaries() {
+        let rows = vec![
+            (1, conversation(1, "a")),
+            (2, conversation(2, "b")),
+            (3, message(30, 1, 100)),
+            (4, message(10, 1, 200)),
+            (5, message(20, 1, 100)),
+            (6, message(5, 2, 50)),
+        ];
+        let plan = plan(&Rows(rows), &ProgressBar::hidden()).unwrap();
+        let order: Vec<Option<u64>> = [20, 30, 10, 5].iter().map(|&id| position(&plan, id)).collect();
+        assert_eq!(order, [Some(0), Some(1), Some(2), Some(0)]);
+        let one = &plan.conversations[0];
+        assert_eq!(one.message_count, 3);
+        assert_eq!(one.last_message.as_ref().unwrap().id, 10);
         // The conversation keeps its own last_message_at.
-        assert_eq!(plan.conversations[0].last_message_at.as_second(), 1_700_000_000);
+        assert_eq!(one.last_message_at.as_second(), 1_700_000_000);
+        assert_eq!(plan.conversations[1].message_count, 1);
+        assert_eq!(plan.max_ids(), (2, 30));
+        assert_eq!(plan.message_count(), 4);
     }
 
     #[test]
-    fn duplicates_and_orphans_are_rejected_with_their_line() {
-        let e = ImportPlan::build(
-            vec![
-                (origin(1), conversation(1, "a")),
-                (origin(2), conversation(1, "b")),
-            ],
-            vec![],
+    fn orphans_and_duplicates_are_reported_at_their_line() {
+        let e = plan(
+            &Rows(vec![
+                (1, conversation(1, "a")),
+                (7, message(1, 1, 1)),
+                (9, message(2, 9, 1)),
+                (8, message(3, 8, 1)),
+            ]),
+            &ProgressBar::hidden(),
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "x.jsonl:2: conversation id 1 already appears at x.jsonl:1"
+            "rows.sql:8: conversation_id 8 is not among the imported conversations"
         );
-        let e = ImportPlan::build(
-            vec![
-                (origin(1), conversation(1, "a")),
-                (origin(2), conversation(2, "a")),
-            ],
-            vec![],
+        let e = plan(
+            &Rows(vec![
+                (1, conversation(1, "a")),
+                (7, message(4, 1, 1)),
+                (9, message(4, 1, 2)),
+            ]),
+            &ProgressBar::hidden(),
         )
         .unwrap_err();
-        assert!(e.to_string().starts_with("x.jsonl:2: phone_number"), "{e}");
-        let e = ImportPlan::build(
-            vec![(origin(1), conversation(1, "a"))],
-            vec![(origin(5), message(1, 9, 1))],
+        assert_eq!(
+            e.to_string(),
+            "rows.sql:9: message id 4 already appears at rows.sql:7"
+        );
+        let e = plan(
+            &Rows(vec![(1, conversation(1, "a")), (2, conversation(1, "b"))]),
+            &ProgressBar::hidden(),
         )
         .unwrap_err();
-        assert_eq!(e.origin.line, 5);
-        let e = ImportPlan::build(
-            vec![(origin(1), conversation(1, "a"))],
-            vec![(origin(1), message(1, 1, 1)), (origin(2), message(1, 1, 1))],
+        assert_eq!(
+            e.to_string(),
+            "rows.sql:2: conversation id 1 already appears at rows.sql:1"
+        );
+        let e = plan(
+            &Rows(vec![(1, conversation(1, "a")), (2, conversation(2, "a"))]),
+            &ProgressBar::hidden(),
         )
         .unwrap_err();
-        assert_eq!(e.origin.line, 2);
+        assert!(e.to_string().starts_with("rows.sql:2: phone_number"), "{e}");
     }
 }

@@ -1,11 +1,51 @@
 //! A realistic demo data set: conversations in every status, customer questions, AI
 //! answers with their RAG context and confidence, human hand-overs, every media type.
-//! Deterministic for a given `now`, and written through the import path.
+//! Deterministic for a given `now`, and written through the import pipeline like any
+//! other source.
 
+use indicatif::ProgressBar;
 use jiff::{SignedDuration, Timestamp};
 use shared::model::{Conversation, MediaType, Message, SenderType, Status};
 
-use crate::plan::{ImportPlan, Origin};
+use super::{Mapped, PlanError, ReadSummary, Source};
+
+/// The demo data set as a source. A few hundred rows, held: the only source that is.
+pub struct Demo {
+    rows: Vec<(u64, Mapped)>,
+}
+
+impl Demo {
+    /// The demo data for a clock at `now`.
+    pub fn new(now: Timestamp) -> Demo {
+        Demo { rows: demo_rows(now) }
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &Mapped> {
+        self.rows.iter().map(|(_, row)| row)
+    }
+}
+
+impl Source for Demo {
+    fn name(&self) -> &str {
+        "seed-demo"
+    }
+
+    fn size(&self) -> u64 {
+        self.rows.len() as u64
+    }
+
+    fn read(
+        &self,
+        bar: &ProgressBar,
+        each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
+    ) -> Result<ReadSummary, PlanError> {
+        for (line, row) in &self.rows {
+            each(*line, row.clone())?;
+            bar.inc(1);
+        }
+        Ok(ReadSummary::default())
+    }
+}
 
 const CONTACTS: [(&str, Option<&str>); 36] = [
     ("573001234567", Some("María Fernanda Gómez")),
@@ -103,16 +143,13 @@ const HUMAN_LINES: [&str; 4] = [
     "Caso resuelto, ¡que tengas un buen día!",
 ];
 
-/// The demo conversations and messages, as an import plan, for a clock at `now`.
-pub fn demo_plan(now: Timestamp) -> ImportPlan {
+/// The demo conversations and messages for a clock at `now`, each with the line errors
+/// would name (the row's id).
+fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
     let mut rng = fastrand::Rng::with_seed(20240115);
     let mut conversations = Vec::new();
     let mut messages = Vec::new();
     let mut message_id = 0u64;
-    let origin = |line: u64| Origin {
-        source: "seed-demo".into(),
-        line,
-    };
     for (i, (phone, name)) in CONTACTS.iter().enumerate() {
         let id = i as u64 + 1;
         let status = Status::ALL[i % 3];
@@ -192,8 +229,8 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
                 MediaType::Text => (text, None),
             };
             messages.push((
-                origin(message_id),
-                Message {
+                message_id,
+                Mapped::Message(Message {
                     id: message_id,
                     conversation_id: id,
                     position: 0,
@@ -205,12 +242,12 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
                     confidence_score: confidence,
                     created_at: at,
                     whatsapp_id: Some(format!("wamid.DEMO{message_id:06}")),
-                },
+                }),
             ));
         }
         conversations.push((
-            origin(id),
-            Conversation {
+            id,
+            Mapped::Conversation(Conversation {
                 id,
                 phone_number: phone.to_string(),
                 contact_name: name.map(str::to_string),
@@ -221,13 +258,13 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
                 updated_at: last_at,
                 last_message: None,
                 message_count: 0,
-            },
+            }),
         ));
     }
     // One conversation that has not received a message yet.
     conversations.push((
-        origin(37),
-        Conversation {
+        37,
+        Mapped::Conversation(Conversation {
             id: 37,
             phone_number: "573240000000".into(),
             contact_name: Some("Nuevo contacto".into()),
@@ -238,9 +275,10 @@ pub fn demo_plan(now: Timestamp) -> ImportPlan {
             updated_at: now - SignedDuration::from_mins(1),
             last_message: None,
             message_count: 0,
-        },
+        }),
     ));
-    ImportPlan::build(conversations, messages).expect("the demo data set is consistent")
+    conversations.append(&mut messages);
+    conversations
 }
 
 #[cfg(test)]
@@ -250,17 +288,25 @@ mod tests {
 
     #[test]
     fn demo_covers_every_status_media_type_and_sender() {
-        let plan = demo_plan(Timestamp::from_second(1_700_000_000).unwrap());
+        let demo = Demo::new(Timestamp::from_second(1_700_000_000).unwrap());
+        let plan = crate::plan::plan(&demo, &ProgressBar::hidden()).expect("the demo data set is consistent");
         assert!(plan.conversations.len() >= 30);
-        assert!(plan.messages.len() >= 200, "{}", plan.messages.len());
+        assert!(plan.message_count() >= 200, "{}", plan.message_count());
         let statuses: HashSet<_> = plan.conversations.iter().map(|c| c.status).collect();
         assert_eq!(statuses.len(), 3);
-        let media: HashSet<_> = plan.messages.iter().map(|m| m.media_type).collect();
+        let messages: Vec<&Message> = demo
+            .rows()
+            .filter_map(|row| match row {
+                Mapped::Message(m) => Some(m),
+                Mapped::Conversation(_) => None,
+            })
+            .collect();
+        let media: HashSet<_> = messages.iter().map(|m| m.media_type).collect();
         assert_eq!(media.len(), MediaType::ALL.len());
-        let senders: HashSet<_> = plan.messages.iter().map(|m| m.sender_type).collect();
+        let senders: HashSet<_> = messages.iter().map(|m| m.sender_type).collect();
         assert_eq!(senders.len(), 3);
         assert!(
-            plan.messages
+            messages
                 .iter()
                 .filter(|m| m.sender_type == SenderType::Ai)
                 .all(|m| m.context_used.is_some() && m.confidence_score.is_some())

@@ -1,158 +1,77 @@
-//! Import straight from a mysqldump / mariadb-dump file, plain or gzip-compressed: the
-//! rows of the legacy `conversations` and `messages` tables, mapped by `legacy` like any
-//! other source and imported in two streaming passes (`streaming`).
+//! A mysqldump / mariadb-dump file, plain or gzip-compressed, as a source: the rows of the
+//! legacy `conversations` and `messages` tables, mapped by `legacy` like any other source.
 
 pub mod input;
 pub mod reader;
 
-use std::fs::{File, Metadata};
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 use jiff::tz::TimeZone;
 
+use super::{InputFile, Mapped, PlanError, ReadSummary, Skipped, Source};
 use crate::legacy::{self, ConversationRow, MessageRow};
-use crate::plan::{Origin, PlanError};
-use crate::streaming::{Mapped, ReadSummary, Skipped, Source};
 pub use reader::{DumpReader, Row, SyntaxError, Table};
 
 /// A dump file as a source of legacy rows.
 pub struct DumpFile {
-    path: PathBuf,
-    name: String,
-    /// The file as it was opened, compared with what it is before and during pass 2.
-    stamp: Stamp,
+    file: InputFile,
     /// The zone of timestamps the dump does not place in a zone of its own (only a
     /// `--skip-tz-utc` dump has none), and whether the user chose it.
     zone: TimeZone,
     zone_given: Option<String>,
 }
 
-/// What tells, without reading it, that a file is no longer the one pass 1 read: a dump
-/// still being written grows, a rotated backup is another file (another inode), an edit
-/// changes the modification time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    #[cfg(unix)]
-    file: (u64, u64),
-}
-
-impl Stamp {
-    fn of(meta: &Metadata) -> Stamp {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            file: (meta.dev(), meta.ino()),
-        }
-    }
-}
-
 impl DumpFile {
     /// `source_timezone` is --source-timezone, if given; UTC otherwise.
     pub fn open(path: &Path, source_timezone: Option<(&str, TimeZone)>) -> Result<DumpFile, PlanError> {
-        let name = path.display().to_string();
-        let error = |reason: String| PlanError {
-            origin: Origin {
-                source: name.clone(),
-                line: 0,
-            },
-            reason,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| error(format!("cannot open: {e}")))?;
-        // The import reads the file twice (pass 1 plans, pass 2 writes): a pipe or stdin
-        // would give pass 2 nothing, or something else than pass 1 planned.
-        if !meta.is_file() {
-            return Err(error(
-                "not a regular file (a pipe, stdin, a device?): --mysqldump reads the file twice; \
-                 save a pipe/stdin to a file first"
-                    .into(),
-            ));
-        }
+        let file = InputFile::open(path, "--mysqldump")?;
         let (zone_given, zone) = match source_timezone {
             Some((name, zone)) => (Some(name.to_string()), zone),
             None => (None, TimeZone::UTC),
         };
         Ok(DumpFile {
-            path: path.to_path_buf(),
-            name,
-            stamp: Stamp::of(&meta),
+            file,
             zone,
             zone_given,
         })
     }
 
     fn error(&self, line: u64, reason: impl Into<String>) -> PlanError {
-        PlanError {
-            origin: Origin {
-                source: self.name.clone(),
-                line,
-            },
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Counts the bytes read from the file (compressed ones for a `.gz`), for the progress bar.
-struct Counted<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        self.file.error(line, reason)
     }
 }
 
 /// The file's bytes, gunzipped if it starts with gzip's magic bytes (whatever its name).
-pub fn open_dump(path: &Path, count: Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
-    let mut file = BufReader::with_capacity(
-        64 * 1024,
-        Counted {
-            inner: File::open(path)?,
-            count,
-        },
-    );
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+fn open_dump(file: &InputFile, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>, PlanError> {
+    let mut input = BufReader::with_capacity(64 * 1024, file.open_counted(count)?);
+    let gzip = input
+        .fill_buf()
+        .map_err(|e| file.error(0, format!("cannot read: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         // Multi-member: `cat a.gz b.gz` and pigz output are valid gzip files too.
-        Box::new(MultiGzDecoder::new(file))
+        Box::new(MultiGzDecoder::new(input))
     } else {
-        Box::new(file)
+        Box::new(input)
     })
 }
 
 impl Source for DumpFile {
     fn name(&self) -> &str {
-        &self.name
+        &self.file.name
     }
 
     fn size(&self) -> u64 {
-        self.stamp.len
+        self.file.len()
     }
 
     fn check_unchanged(&self) -> Result<(), PlanError> {
-        let now = std::fs::metadata(&self.path).map_err(|e| self.error(0, format!("cannot open: {e}")))?;
-        if Stamp::of(&now) != self.stamp {
-            return Err(self.error(
-                0,
-                "the file changed since the import started reading it (size, modification time \
-                 or the file itself); re-run the import with an unchanged file",
-            ));
-        }
-        Ok(())
+        self.file.check_unchanged()
     }
 
     fn read(
@@ -161,8 +80,7 @@ impl Source for DumpFile {
         each: &mut dyn FnMut(u64, Mapped) -> Result<(), PlanError>,
     ) -> Result<ReadSummary, PlanError> {
         let count = Arc::new(AtomicU64::new(0));
-        let input =
-            open_dump(&self.path, count.clone()).map_err(|e| self.error(0, format!("cannot open: {e}")))?;
+        let input = open_dump(&self.file, count.clone())?;
         let mut dump = DumpReader::new(input);
         // Which zones the timestamps were read in, for the report.
         let mut dump_zone: Option<String> = None;
@@ -170,7 +88,7 @@ impl Source for DumpFile {
         let mut rows = 0u64;
         loop {
             let row = dump.next_row().map_err(|e| {
-                let reason = if e.reason.starts_with("cannot read") && self.name.ends_with(".gz") {
+                let reason = if e.reason.starts_with("cannot read") && self.file.name.ends_with(".gz") {
                     format!("{} (is the .gz file complete?)", e.reason)
                 } else {
                     e.reason
@@ -262,7 +180,10 @@ impl DumpFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::streaming::{self, StreamReport};
+    use crate::plan;
+    use crate::report::Report;
+    use std::fs::File;
+    use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -273,8 +194,8 @@ mod tests {
     fn report(name: &str, zone: Option<&str>) -> String {
         let zone = zone.map(|z| (z, TimeZone::get(z).unwrap()));
         let source = DumpFile::open(&fixture(name), zone).unwrap();
-        let plan = streaming::plan(&source, &ProgressBar::hidden()).unwrap();
-        let mut report = StreamReport::new(&source, &plan, true);
+        let plan = plan::plan(&source, &ProgressBar::hidden()).unwrap();
+        let mut report = Report::new(&source, &plan, true);
         report.source = name.into();
         report.to_string()
     }
@@ -316,7 +237,7 @@ mod tests {
         )
         .unwrap();
         let source = DumpFile::open(&other, None).unwrap();
-        let e = streaming::plan(&source, &ProgressBar::hidden()).unwrap_err();
+        let e = plan::plan(&source, &ProgressBar::hidden()).unwrap_err();
         std::fs::remove_file(&other).unwrap();
         assert!(e.to_string().ends_with(":3: the dump has no `conversations` table (no CREATE TABLE, no INSERT): is it a mysqldump of the legacy database?"), "{e}");
     }
@@ -338,7 +259,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("stamp-{}.sql", std::process::id()));
         std::fs::copy(fixture("legacy.sql"), &path).unwrap();
         let source = DumpFile::open(&path, None).unwrap();
-        streaming::plan(&source, &ProgressBar::hidden()).unwrap();
+        plan::plan(&source, &ProgressBar::hidden()).unwrap();
         source.check_unchanged().unwrap();
         // The same size, another modification time.
         let file = File::options().write(true).open(&path).unwrap();
@@ -360,7 +281,7 @@ mod tests {
         let cut = std::env::temp_dir().join(format!("cut-{}.sql.gz", std::process::id()));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         let source = DumpFile::open(&cut, None).unwrap();
-        let e = streaming::plan(&source, &ProgressBar::hidden()).unwrap_err();
+        let e = plan::plan(&source, &ProgressBar::hidden()).unwrap_err();
         std::fs::remove_file(&cut).unwrap();
         assert!(e.origin.line > 1, "{e}");
         assert!(e.to_string().contains("sql.gz:"), "{e}");
