@@ -643,64 +643,94 @@ fn sizes(r: &mut Results) {
     }
 }
 
-fn import_throughput(r: &mut Results) {
-    let dir = workspace_root().join("target/bench-import");
-    std::fs::create_dir_all(&dir).unwrap();
-    let conversations_path = dir.join("conversations.jsonl");
-    let messages_path = dir.join("messages.jsonl");
-    let conversations = IMPORT_MESSAGES / 100;
-    let mut c = String::new();
+/// JSON Lines exports of the legacy tables: `messages` messages over `messages / 100`
+/// conversations. Returns the two paths and the number of conversations.
+fn write_jsonl(dir: &Path, messages: u64) -> (PathBuf, PathBuf, u64) {
+    use std::io::Write;
+    let conversations_path = dir.join(format!("conversations-{messages}.jsonl"));
+    let messages_path = dir.join(format!("messages-{messages}.jsonl"));
+    let conversations = messages / 100;
+    let mut c = std::io::BufWriter::new(std::fs::File::create(&conversations_path).unwrap());
     for id in 1..=conversations {
-        c.push_str(&format!(
-            "{{\"id\":{id},\"phone_number\":\"58{id:09}\",\"contact_name\":\"C {id}\",\"status\":\"{}\",\"ai_enabled\":1,\"last_message_at\":\"2024-01-15 10:00:00\",\"created_at\":\"2024-01-01 00:00:00\"}}\n",
+        writeln!(
+            c,
+            "{{\"id\":{id},\"phone_number\":\"58{id:09}\",\"contact_name\":\"C {id}\",\"status\":\"{}\",\"ai_enabled\":1,\"last_message_at\":\"2024-01-15 10:00:00\",\"created_at\":\"2024-01-01 00:00:00\"}}",
             Status::ALL[(id % 3) as usize].as_str()
-        ));
+        )
+        .unwrap();
     }
-    std::fs::write(&conversations_path, c).unwrap();
-    let mut m = String::with_capacity(IMPORT_MESSAGES as usize * 200);
-    for id in 1..=IMPORT_MESSAGES {
-        m.push_str(&format!(
-            "{{\"id\":{id},\"conversation_id\":{},\"sender_type\":\"{}\",\"message_text\":\"mensaje {id} con algo de texto realista\",\"media_type\":\"text\",\"created_at\":\"2024-01-{:02} 10:{:02}:{:02}\"}}\n",
+    c.into_inner().unwrap().sync_all().unwrap();
+    let mut m = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&messages_path).unwrap());
+    for id in 1..=messages {
+        writeln!(
+            m,
+            "{{\"id\":{id},\"conversation_id\":{},\"sender_type\":\"{}\",\"message_text\":\"mensaje {id} con algo de texto realista\",\"media_type\":\"text\",\"created_at\":\"2024-01-{:02} 10:{:02}:{:02}\"}}",
             id % conversations + 1,
             if id.is_multiple_of(2) { "bot" } else { "user" },
             1 + id % 14,
             id % 60,
             id / 60 % 60
-        ));
+        )
+        .unwrap();
     }
-    std::fs::write(&messages_path, m).unwrap();
-    let admin = workspace_root().join("target/release/convo-admin");
-    assert!(admin.exists(), "{} missing: run `make bench`", admin.display());
+    m.into_inner().unwrap().sync_all().unwrap();
+    (conversations_path, messages_path, conversations)
+}
+
+/// Peak RSS an import may reach at 1,000,000 messages: it keeps ~32 bytes a message.
+const IMPORT_RSS_BUDGET_KIB: u64 = 128 * 1024;
+
+fn import_throughput(r: &mut Results) {
+    // DynamoDB Local starts on first use: not inside the timed run.
+    let _ = dynamodb();
+    let dir = workspace_root().join("target/bench-import");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (conversations_path, messages_path, conversations) = write_jsonl(&dir, IMPORT_MESSAGES);
     let table = "bench-import";
-    let run = |args: &[&str]| {
-        let status = Command::new(&admin)
-            .args(["--table", table])
-            .args(args)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .stdout(Stdio::null())
-            .status()
-            .expect("run convo-admin");
-        assert!(status.success(), "convo-admin {args:?} failed");
-    };
-    run(&["create-table"]);
-    let started = Instant::now();
-    run(&[
+    timed_admin(&["--table", table, "create-table"]);
+    let (secs, rss) = timed_admin(&[
+        "--table",
+        table,
         "import",
         "--conversations",
         conversations_path.to_str().unwrap(),
         "--messages",
         messages_path.to_str().unwrap(),
     ]);
-    let secs = started.elapsed().as_secs_f64();
     let rows = IMPORT_MESSAGES + conversations;
     r.add(
         "Import",
         format!("convo-admin import, {IMPORT_MESSAGES} messages + {conversations} conversations (into DynamoDB Local)"),
         format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
     );
+    r.add("Import", "peak RSS of that import", mb(rss));
+
+    // Memory at a million messages: pass 1 alone (a dry run) keeps everything the import
+    // keeps; pass 2 only adds chunks in flight (the 100k run above).
+    let (conversations_path, messages_path, conversations) = write_jsonl(&dir, DUMP_MESSAGES);
+    let (secs, rss) = timed_admin(&[
+        "import",
+        "--conversations",
+        conversations_path.to_str().unwrap(),
+        "--messages",
+        messages_path.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    r.add(
+        "Import",
+        format!("JSON Lines --dry-run, {DUMP_MESSAGES} messages + {conversations} conversations"),
+        format!("{:.0} rows/s ({secs:.1} s)", (DUMP_MESSAGES + conversations) as f64 / secs),
+    );
+    r.check(
+        "Import",
+        "peak RSS of that dry run",
+        mb(rss),
+        "≤ 128 MB",
+        rss.is_none_or(|k| k <= IMPORT_RSS_BUDGET_KIB),
+    );
+    for path in [conversations_path, messages_path] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 // ---- mysqldump import ----------------------------------------------------------------
