@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use jiff::tz::TimeZone;
 
 use crate::import::import;
+use crate::source::Source;
 use crate::source::demo::Demo;
 use crate::source::jsonl::JsonlFiles;
 use crate::source::mysqldump::DumpFile;
-use crate::source::Source;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;

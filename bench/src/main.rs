@@ -309,7 +309,7 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
     let conversations = large::conversations();
     let inbox_bytes: usize = conversations
         .iter()
-        .map(|c| shared::item::size(&shared::item::conversation_to_item(c).expect("item")))
+        .map(|c| shared::item::size(&shared::item::conversation_to_item(c)))
         .sum();
     let page = store
         .list_conversations(ListQuery {
@@ -335,7 +335,7 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
     let messages = large::messages();
     let bytes = |m: &[shared::Message]| -> usize {
         m.iter()
-            .map(|m| shared::item::size(&shared::item::message_to_item(m).expect("item")))
+            .map(|m| shared::item::size(&shared::item::message_to_item(m)))
             .sum()
     };
     for offset in [0u64, 20] {
@@ -719,7 +719,10 @@ fn import_throughput(r: &mut Results) {
     r.add(
         "Import",
         format!("JSON Lines --dry-run, {DUMP_MESSAGES} messages + {conversations} conversations"),
-        format!("{:.0} rows/s ({secs:.1} s)", (DUMP_MESSAGES + conversations) as f64 / secs),
+        format!(
+            "{:.0} rows/s ({secs:.1} s)",
+            (DUMP_MESSAGES + conversations) as f64 / secs
+        ),
     );
     r.check(
         "Import",

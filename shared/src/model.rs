@@ -3,56 +3,58 @@
 //! strings only when a response is rendered (`crate::view`).
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 /// The largest id the API accepts: ids travel as JSON numbers, which stay exact up to 2^53 - 1.
 pub const MAX_ID: u64 = (1 << 53) - 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Active,
-    PendingHuman,
-    Closed,
-}
-
-impl Status {
-    pub const ALL: [Status; 3] = [Status::Active, Status::PendingHuman, Status::Closed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::PendingHuman => "pending_human",
-            Status::Closed => "closed",
+/// An enum with a fixed name for each value, as stored and as the contract shows it:
+/// `ALL` (in declaration order), `as_str` and `parse`, from one list of names.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
         }
-    }
 
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
+        impl $name {
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    pub enum Status {
+        Active = "active",
+        PendingHuman = "pending_human",
+        Closed = "closed",
     }
 }
 
-/// Who sent a message. Stored under the API's names (`customer`, `ai`, `human`); the
-/// legacy database's `user` and `bot` are mapped on import and, when configured, on output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SenderType {
-    Customer,
-    Ai,
-    Human,
+named_enum! {
+    /// Who sent a message. Stored under the API's names (`customer`, `ai`, `human`); the
+    /// legacy database's `user` and `bot` are mapped on import and, when configured, on output.
+    pub enum SenderType {
+        Customer = "customer",
+        Ai = "ai",
+        Human = "human",
+    }
 }
 
 impl SenderType {
-    pub const ALL: [SenderType; 3] = [SenderType::Customer, SenderType::Ai, SenderType::Human];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SenderType::Customer => "customer",
-            SenderType::Ai => "ai",
-            SenderType::Human => "human",
-        }
-    }
-
     /// The name the legacy MySQL database stored (`ENUM('user','bot','human')`).
     pub fn legacy_name(self) -> &'static str {
         match self {
@@ -64,46 +66,17 @@ impl SenderType {
 
     /// Accepts both the API's names and the legacy database's.
     pub fn parse_any(s: &str) -> Option<SenderType> {
-        match s {
-            "customer" | "user" => Some(SenderType::Customer),
-            "ai" | "bot" => Some(SenderType::Ai),
-            "human" => Some(SenderType::Human),
-            _ => None,
-        }
+        SenderType::parse(s).or_else(|| SenderType::ALL.into_iter().find(|t| t.legacy_name() == s))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaType {
-    Text,
-    Audio,
-    Image,
-    Video,
-    Document,
-}
-
-impl MediaType {
-    pub const ALL: [MediaType; 5] = [
-        MediaType::Text,
-        MediaType::Audio,
-        MediaType::Image,
-        MediaType::Video,
-        MediaType::Document,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaType::Text => "text",
-            MediaType::Audio => "audio",
-            MediaType::Image => "image",
-            MediaType::Video => "video",
-            MediaType::Document => "document",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MediaType> {
-        MediaType::ALL.into_iter().find(|m| m.as_str() == s)
+named_enum! {
+    pub enum MediaType {
+        Text = "text",
+        Audio = "audio",
+        Image = "image",
+        Video = "video",
+        Document = "document",
     }
 }
 

@@ -1,6 +1,6 @@
-//! The table design as data: key names, key formats, the two indexes and the table
-//! definition. This is the only place that knows how keys are spelled; `store` builds
-//! requests from it, `convo-admin create-table` and the tests create tables from it, and a
+//! The table design as data: attribute names, key formats, the indexes and the table
+//! definition. This is the only place that spells an attribute name or a key: `item` maps
+//! domain values to items by these names, `store` builds every expression from them, `convo-admin create-table` and the tests create tables from it, and a
 //! test compares it with `template.yaml`. `docs/DESIGN.md` explains the choices.
 //!
 //! | item          | pk                 | sk                  | GSI keys                                   |
@@ -36,7 +36,37 @@ pub const INDEX_BY_STATUS: &str = "by_status";
 pub const INDEX_BY_CHANGE: &str = "by_change";
 /// What [`INDEX_BY_CHANGE`] holds besides the keys: what a poll answers, nothing more, so
 /// its index writes stay small whatever the conversation's last message holds.
-pub const BY_CHANGE_ATTRIBUTES: [&str; 4] = ["id", "last_message_at", "status", "updated_at"];
+pub const BY_CHANGE_ATTRIBUTES: [&str; 4] = [ID, LAST_MESSAGE_AT, STATUS, UPDATED_AT];
+
+// The other attributes. A conversation item (`C#<id>`, `META`) has
+// ID, PHONE_NUMBER, CONTACT_NAME (absent for NULL), STATUS, AI_ENABLED, LAST_MESSAGE_AT,
+// CREATED_AT, UPDATED_AT, MESSAGE_COUNT and, once it has messages, the newest one's
+// LAST_MESSAGE_ID, LAST_MESSAGE, LAST_SENDER_TYPE, LAST_MESSAGE_CREATED_AT. A message item
+// has ID, CONVERSATION_ID, POSITION, SENDER_TYPE, MESSAGE_TEXT, MEDIA_TYPE, CREATED_AT and,
+// when not NULL, AUDIO_URL, CONTEXT_USED, CONFIDENCE_SCORE, WHATSAPP_ID. A phone claim has
+// PHONE_NUMBER and CONVERSATION_ID; an id counter NEXT_ID. Times are RFC 3339 UTC strings.
+pub const ID: &str = "id";
+pub const PHONE_NUMBER: &str = "phone_number";
+pub const CONTACT_NAME: &str = "contact_name";
+pub const AI_ENABLED: &str = "ai_enabled";
+pub const LAST_MESSAGE_AT: &str = "last_message_at";
+pub const CREATED_AT: &str = "created_at";
+pub const UPDATED_AT: &str = "updated_at";
+pub const MESSAGE_COUNT: &str = "message_count";
+pub const LAST_MESSAGE_ID: &str = "last_message_id";
+pub const LAST_MESSAGE: &str = "last_message";
+pub const LAST_SENDER_TYPE: &str = "last_sender_type";
+pub const LAST_MESSAGE_CREATED_AT: &str = "last_message_created_at";
+pub const CONVERSATION_ID: &str = "conversation_id";
+pub const POSITION: &str = "position";
+pub const SENDER_TYPE: &str = "sender_type";
+pub const MESSAGE_TEXT: &str = "message_text";
+pub const AUDIO_URL: &str = "audio_url";
+pub const MEDIA_TYPE: &str = "media_type";
+pub const CONTEXT_USED: &str = "context_used";
+pub const CONFIDENCE_SCORE: &str = "confidence_score";
+pub const WHATSAPP_ID: &str = "whatsapp_id";
+pub const NEXT_ID: &str = "next_id";
 
 pub const INBOX_ALL: &str = "ALL";
 pub const META_SK: &str = "META";

@@ -26,7 +26,7 @@ impl Record {
         Ok(match self {
             Record::Conversation(c) => vec![
                 super::conversation_item(c)?,
-                item::phone_item(&c.phone_number, c.id)?,
+                item::phone_item(&c.phone_number, c.id),
             ],
             Record::Message(m) => vec![super::message_item(m)?],
         })

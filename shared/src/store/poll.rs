@@ -114,7 +114,8 @@ impl Store {
     ) -> Result<Changes<u64>, ReadError> {
         let t = second(t) - INDEX_LAG_MARGIN;
         let newest_after = |q: QueryFluentBuilder| {
-            q.filter_expression("last_message_created_at > :t")
+            q.filter_expression("#newest > :t")
+                .expression_attribute_names("#newest", table::LAST_MESSAGE_CREATED_AT)
                 .expression_attribute_values(":t", s(t.to_string()))
         };
         self.changed_since(

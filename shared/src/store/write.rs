@@ -92,7 +92,8 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
-            .update_expression("ADD next_id :one")
+            .update_expression("ADD #next :one")
+            .expression_attribute_names("#next", table::NEXT_ID)
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
@@ -101,7 +102,7 @@ impl Store {
         let id = out
             .attributes
             .as_ref()
-            .and_then(|a| a.get("next_id"))
+            .and_then(|a| a.get(table::NEXT_ID))
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| StoreError::BadItem {
@@ -129,8 +130,9 @@ impl Store {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
-                .update_expression("SET next_id = :max")
-                .condition_expression("attribute_not_exists(next_id) OR next_id < :max")
+                .update_expression("SET #next = :max")
+                .condition_expression("attribute_not_exists(#next) OR #next < :max")
+                .expression_attribute_names("#next", table::NEXT_ID)
                 .expression_attribute_values(":max", n(max))
                 .send()
                 .await;
@@ -165,7 +167,8 @@ impl Store {
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(it))
-                    .condition_expression("attribute_not_exists(pk)")
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", table::PK)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .build()
                     .map(|p| TransactWriteItem::builder().put(p).build())
@@ -173,11 +176,11 @@ impl Store {
             };
             let items = vec![
                 put(super::conversation_item(&conversation)?)?,
-                put(item::phone_item(&conversation.phone_number, conversation.id)?)?,
+                put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
             let outcome = self.transact(items).await?;
             // Our own earlier try committed (its answer was lost on the way back).
-            let ours = |it: Option<&Item>| it.is_some_and(|it| it.get("id") == Some(&n(conversation.id)));
+            let ours = |it: Option<&Item>| it.is_some_and(|it| item::has_id(it, conversation.id));
             if let TxOutcome::Done = outcome {
                 return Ok(conversation);
             } else if let Some(existing) = outcome.failed(0) {
@@ -258,7 +261,8 @@ impl Store {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(message_item))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", table::PK)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(build_error)?;
@@ -269,14 +273,20 @@ impl Store {
                     table::META_SK,
                 )))
                 .update_expression(
-                    "SET message_count = :next, last_message_id = :id, last_message = :text, \
-                     last_sender_type = :sender, last_message_created_at = :created, \
-                     last_message_at = :last_at, #activity = :activity, updated_at = :updated, \
-                     #changed = :changed",
+                    "SET #count = :next, #last_id = :id, #last = :text, #last_sender = :sender, \
+                     #last_created = :created, #last_at = :last_at, #activity = :activity, \
+                     #updated = :updated, #changed = :changed",
                 )
-                .condition_expression("message_count = :count")
+                .condition_expression("#count = :count")
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                .expression_attribute_names("#last_id", table::LAST_MESSAGE_ID)
+                .expression_attribute_names("#last", table::LAST_MESSAGE)
+                .expression_attribute_names("#last_sender", table::LAST_SENDER_TYPE)
+                .expression_attribute_names("#last_created", table::LAST_MESSAGE_CREATED_AT)
+                .expression_attribute_names("#last_at", table::LAST_MESSAGE_AT)
                 .expression_attribute_names("#activity", table::ACTIVITY)
+                .expression_attribute_names("#updated", table::UPDATED_AT)
                 .expression_attribute_names("#changed", table::CHANGED)
                 .expression_attribute_values(":updated", s(updated_at.to_string()))
                 .expression_attribute_values(
@@ -307,7 +317,7 @@ impl Store {
             // The position is taken — by this very message if an earlier try of this request
             // committed and its answer was lost: then it is done, not to be written twice.
             if let Some(Some(existing)) = outcome.failed(0)
-                && existing.get("id") == Some(&n(message_id))
+                && item::has_id(existing, message_id)
             {
                 return Ok(message);
             }
@@ -337,7 +347,7 @@ impl Store {
     pub async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
         self.update_conversation(
             conversation_id,
-            "ai_enabled",
+            table::AI_ENABLED,
             aws_sdk_dynamodb::types::AttributeValue::Bool(enabled),
         )
         .await
@@ -362,9 +372,11 @@ impl Store {
             // `updated_at` and `last_message_at`; a change is now, and no append writes a
             // `last_message_at` later than the moment it runs but for a message dated in
             // the future, which is then already "changed after" any poll's past `T`.
-            .update_expression("SET #a = :v, updated_at = :now, #changed = :changed")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #a = :v, #updated = :now, #changed = :changed")
+            .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#a", attribute)
+            .expression_attribute_names("#updated", table::UPDATED_AT)
+            .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#changed", table::CHANGED)
             .expression_attribute_values(":v", value)
             .expression_attribute_values(":now", s(now.to_string()))
