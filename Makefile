@@ -17,6 +17,7 @@ help:
 	@echo "make dev      local stack: DynamoDB Local, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
+	@echo "make bench-functions  the functions' part of make bench alone (init, warm, memory, size), printed"
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
@@ -158,6 +159,15 @@ bench-mysqldump: tools dynamodb-local
 	cargo build --release -p convo-admin
 	cargo build -p bench
 	target/debug/bench mysqldump
+
+## The functions' part of `make bench` alone (init, warm invocations, memory, zip size),
+## printed; bench/results.md is left as it is.
+.PHONY: bench-functions
+bench-functions: tools dynamodb-local
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
+	cargo build -p bench
+	target/debug/bench functions
 
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64

@@ -1033,10 +1033,28 @@ fn only_mysqldump() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `bench functions` measures only the functions (init, warm invocations, memory, size)
+/// and prints the figures, leaving bench/results.md alone: the quick check of a change.
+async fn only_functions() -> ExitCode {
+    let mut r = Results::default();
+    let sdk = sdk_config().await;
+    let warm_table = integration_tests::unique_table_name("bench-warm");
+    let warm = Store::new(client::dynamodb_client(&sdk), &warm_table);
+    warm.ensure_table().await.expect("create the warm table");
+    load_bench_data(&warm, 100, 400).await;
+    eprintln!("measuring init, warm invocations, memory …");
+    tokio::task::block_in_place(|| init_and_warm(&mut r, &warm_table));
+    sizes(&mut r);
+    println!("{}", write_results(&r));
+    ExitCode::SUCCESS
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("mysqldump") {
-        return tokio::task::block_in_place(only_mysqldump);
+    match std::env::args().nth(1).as_deref() {
+        Some("mysqldump") => return tokio::task::block_in_place(only_mysqldump),
+        Some("functions") => return only_functions().await,
+        _ => {}
     }
     let mut r = Results::default();
     let sdk = sdk_config().await;

@@ -73,8 +73,8 @@ pub fn event(method: &str, path_and_query: &str) -> Value {
     } else {
         format!("GET {route_path}")
     };
-    // API Gateway joins repeated parameters with commas here; lambda_http reads the raw
-    // query string instead, as the handlers must.
+    // API Gateway joins repeated parameters with commas here; the functions read the raw
+    // query string instead, as they must.
     let mut params = serde_json::Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -158,7 +158,7 @@ pub async fn invoke_endpoint(app: &App, endpoint: Endpoint, event: &Value) -> Re
         .collect();
     assert!(!response.is_base64_encoded, "bodies are text");
     let body = match &response.body {
-        Some(lambda_http::Body::Text(t)) => t.clone(),
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t.clone(),
         other => panic!("a text body, got {other:?}"),
     };
     let body = serde_json::from_str(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body}"));

@@ -4,6 +4,6 @@
 use shared::http::{Endpoint, run};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     run(Endpoint::Messages).await
 }

@@ -1,20 +1,21 @@
 //! The API Gateway HTTP API (payload 2.0) event, read as the handlers need it, and their
 //! answer in the shape API Gateway expects.
 //!
-//! lambda_http's own event conversion is not used: it `expect`s the client's raw path and
-//! query string to form a valid URI, a base64 body to decode and every header value to be
+//! Not lambda_http, whose event conversion `expect`s the client's raw path and query
+//! string to form a valid URI, a base64 body to decode and every header value to be
 //! visible ASCII. A panic there — with `panic = "abort"` — kills the process mid-request:
 //! the client gets a 502 and the next one a cold start. Reading only the fields the
-//! handlers use makes every well-formed event a request, whatever the client put in it,
-//! and skips building a header map nobody reads.
+//! handlers use into the project's own `Request` makes every well-formed event a request,
+//! whatever the client put in it, and skips building a header map nobody reads.
 
 use std::collections::HashMap;
 
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use lambda_http::aws_lambda_events::query_map::QueryMap;
-use lambda_http::http::{self, HeaderMap, Method};
-use lambda_http::{Body, Context, Request, RequestExt, Response};
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, Method, Response};
 use serde::Deserialize;
+
+use super::request::{Request, query_pairs};
 
 /// The fields of an HTTP API event the handlers read; everything else is skipped. Every
 /// field may be absent or null (`cargo lambda watch` leaves some out).
@@ -62,11 +63,11 @@ impl HttpEvent {
             .unwrap_or("")
     }
 
-    /// The request the handlers read: method, raw path, query parameters (decoded from
-    /// the raw query string, as browsers encode forms), path parameters and the Lambda
-    /// context. Never fails: a method that is not an HTTP token becomes one no route
+    /// The request the handlers read: method, raw path, the `{id}` path parameter, the
+    /// query's pairs (decoded from the raw query string, as browsers encode forms) and
+    /// `request_id`. Never fails: a method that is not an HTTP token becomes one no route
     /// accepts (405).
-    pub fn into_request(self, context: Option<Context>) -> Request {
+    pub fn into_request(self, request_id: String) -> Request {
         let method = self
             .request_context
             .as_ref()
@@ -74,38 +75,24 @@ impl HttpEvent {
             .and_then(|h| h.method.as_deref())
             .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
             .unwrap_or_else(invalid_method);
-        let query: QueryMap = self
-            .raw_query_string
-            .as_deref()
-            .unwrap_or("")
-            .parse()
-            .unwrap_or_default();
-        let mut req = http::Request::new(Body::Empty);
-        *req.method_mut() = method;
-        let req = req
-            .with_raw_http_path(self.raw_path.unwrap_or_default())
-            .with_query_string_parameters(query)
-            .with_path_parameters(QueryMap::from(self.path_parameters.unwrap_or_default()));
-        match context {
-            Some(context) => req.with_lambda_context(context),
-            None => req,
+        Request {
+            method,
+            path: self.raw_path.unwrap_or_default(),
+            path_id: self.path_parameters.and_then(|mut p| p.remove("id")),
+            query: query_pairs(self.raw_query_string.as_deref().unwrap_or("")),
+            request_id,
         }
     }
 }
 
 /// A handler's response as API Gateway takes it: headers, text body, never base64.
-pub fn into_api_gateway(response: Response<Body>) -> ApiGatewayV2httpResponse {
+pub fn into_api_gateway(response: Response<String>) -> ApiGatewayV2httpResponse {
     let (parts, body) = response.into_parts();
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(parts.status.as_u16());
     out.headers = parts.headers;
     out.multi_value_headers = HeaderMap::new();
-    out.body = match body {
-        Body::Empty => None,
-        Body::Text(t) => Some(Body::Text(t)),
-        Body::Binary(b) => Some(Body::Text(String::from_utf8_lossy(&b).into_owned())),
-        _ => None,
-    };
+    out.body = Some(Body::Text(body));
     out.is_base64_encoded = false;
     out
 }
@@ -130,19 +117,20 @@ mod tests {
             "requestContext": {"routeKey": "GET /x", "http": {"method": "G E T"}}
         }));
         assert_eq!(e.route_key(), "GET /x");
-        let req = e.into_request(None);
-        assert_eq!(req.method().as_str(), "INVALID");
-        assert!(req.raw_http_path().starts_with("/api/conversations/7/messages"));
-        let q = req.query_string_parameters();
-        assert_eq!(q.all("offset"), Some(vec!["1", "2"]));
-        assert_eq!(req.path_parameters().first("id"), Some("7"));
+        let req = e.into_request("r-1".into());
+        assert_eq!(req.method.as_str(), "INVALID");
+        assert!(req.path.starts_with("/api/conversations/7/messages"));
+        assert_eq!(req.query_last("offset"), Some("2"));
+        assert_eq!(req.query_last("limit"), Some("%zz"));
+        assert_eq!(req.path_id.as_deref(), Some("7"));
+        assert_eq!(req.request_id, "r-1");
     }
 
     #[test]
     fn nulls_and_missing_fields_are_an_empty_request() {
         let req = event(json!({"rawPath": null, "pathParameters": null, "requestContext": null}))
-            .into_request(None);
-        assert_eq!(req.raw_http_path(), "");
-        assert!(req.query_string_parameters().is_empty());
+            .into_request(String::new());
+        assert_eq!(req.path, "");
+        assert!(req.query.is_empty() && req.path_id.is_none());
     }
 }

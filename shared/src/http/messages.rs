@@ -1,7 +1,8 @@
 //! `GET /api/conversations/{id}/messages`: one conversation's history, paged.
 
-use lambda_http::Request;
-use lambda_http::http::StatusCode;
+use aws_lambda_events::http::StatusCode;
+
+use super::request::Request;
 use serde::Serialize;
 
 use super::params::{self, Params};

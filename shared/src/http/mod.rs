@@ -7,20 +7,22 @@ pub mod event;
 mod messages;
 pub mod params;
 mod polling;
+pub mod request;
 pub mod response;
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use lambda_http::http::Method;
-use lambda_http::{Body, Context, LambdaEvent, Request, RequestExt, Response, service_fn};
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::http::{Method, Response};
+use lambda_runtime::{Context, LambdaEvent, service_fn};
 
 use crate::Store;
 use crate::config::Config;
 use crate::store::ReadCost;
 pub use event::HttpEvent;
 pub use polling::POLL_LIMIT;
+pub use request::Request;
 use response::ApiError;
 
 /// Everything a handler needs, built once per process in `main`.
@@ -87,8 +89,8 @@ impl Route {
 /// A function's whole life: init once — logging, configuration (a bad value stops it with
 /// a message naming the variable), the SDK client — then serve `endpoint` until Lambda
 /// stops the process. No network call before the first request.
-pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().unwrap_or_else(|e| {
         // Lambda reports the exit as Runtime.ExitError with this line in the log.
         eprintln!("configuration error: {e}");
@@ -96,7 +98,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     });
     let app = App::from_config(config).await;
     let app = &app;
-    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
         Ok::<_, Infallible>(handle(app, endpoint, event.payload, Some(event.context)).await)
     }))
     .await
@@ -111,17 +113,16 @@ pub async fn handle(
     context: Option<Context>,
 ) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
-    let request_id = context.as_ref().map(|c| c.request_id.clone()).unwrap_or_default();
     let route = event.route_key().to_string();
-    let req = event.into_request(context);
+    let req = event.into_request(context.map(|c| c.request_id).unwrap_or_default());
     let (response, cost) = serve(app, endpoint, &req).await;
     // One line per request, at INFO: the route (never the raw path or query, which carry
     // client input), status, latency and what DynamoDB was asked. No phone number, name
     // or message text, ever.
     let cost = cost.unwrap_or_default();
     tracing::info!(
-        request_id = %request_id,
-        method = %req.method(),
+        request_id = %req.request_id,
+        method = %req.method,
         route = %route,
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
@@ -135,7 +136,7 @@ pub async fn handle(
 }
 
 /// A handled request: the response, and what it cost in DynamoDB.
-type Handled = (Response<Body>, Option<ReadCost>);
+type Handled = (Response<String>, Option<ReadCost>);
 
 /// Everything one request may spend waiting on DynamoDB. Each operation is bounded by
 /// `client::OPERATION_TIMEOUT` (4 s, retries included) and a message page may need two
@@ -144,8 +145,8 @@ type Handled = (Response<Body>, Option<ReadCost>);
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(6);
 
 async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
-    let route = Route::of(endpoint, req.raw_http_path());
-    let result = if req.method() != Method::GET {
+    let route = Route::of(endpoint, &req.path);
+    let result = if req.method != Method::GET {
         Err((ApiError::method_not_allowed(), None))
     } else {
         let work = async {

@@ -1,7 +1,7 @@
 //! Query and path parameters, by the contract's rules: integers are plain ASCII decimal
 //! digits, a repeated parameter's last value wins, and every rejection says what to fix.
 
-use lambda_http::{Request, RequestExt};
+use super::request::Request;
 
 use super::response::ApiError;
 use crate::model::MAX_ID;
@@ -18,10 +18,7 @@ impl<'a> Params<'a> {
 
     /// The last value of a query parameter.
     pub fn last(&self, name: &str) -> Option<&'a str> {
-        self.req
-            .query_string_parameters_ref()
-            .and_then(|q| q.all(name))
-            .and_then(|values| values.last().copied())
+        self.req.query_last(name)
     }
 }
 
@@ -99,10 +96,10 @@ pub fn last_check(v: &str, zone: &jiff::tz::TimeZone) -> Result<jiff::Timestamp,
 /// Where `/api/conversations/{id}/messages` puts the id: API Gateway (and `cargo lambda
 /// watch`) pass it as a path parameter; the raw path is the fallback.
 pub fn path_id(req: &Request) -> Option<String> {
-    if let Some(id) = req.path_parameters_ref().and_then(|p| p.first("id")) {
-        return Some(id.to_string());
+    if let Some(id) = &req.path_id {
+        return Some(id.clone());
     }
-    let rest = req.raw_http_path().strip_prefix("/api/conversations/")?;
+    let rest = req.path.strip_prefix("/api/conversations/")?;
     rest.strip_suffix("/messages")
         .filter(|id| !id.contains('/'))
         .map(str::to_string)

@@ -2,8 +2,9 @@
 //! (`api/check-updates.php`, `api/check-conversation-updates.php`): "what changed after
 //! `last_check`?", each at the cost of what it answers.
 
-use lambda_http::Request;
-use lambda_http::http::StatusCode;
+use aws_lambda_events::http::StatusCode;
+
+use super::request::Request;
 use serde::Serialize;
 
 use super::params::{self, Params};

@@ -1,7 +1,6 @@
 //! The contract's responses: JSON bodies with the three headers, and the error envelope.
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
+use aws_lambda_events::http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::error::StoreError;
@@ -77,13 +76,12 @@ struct ErrorBody<'a> {
 }
 
 /// A JSON response with the headers every response carries.
-pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response<String> {
     // Serialising our own view structs cannot fail (no maps with non-string keys, no
     // custom serialisers that error); fall back to a fixed body rather than panic.
     let text = serde_json::to_string(body)
         .unwrap_or_else(|_| r#"{"success":false,"error":"internal","code":"internal"}"#.to_string());
-    // A text body: lambda_http would base64-encode a binary one for API Gateway.
-    let mut response = Response::new(Body::Text(text));
+    let mut response = Response::new(text);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -99,7 +97,7 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
 }
 
 /// The error envelope: `error` keeps the legacy endpoint's text.
-pub fn error(legacy_text: &str, e: &ApiError) -> Response<Body> {
+pub fn error(legacy_text: &str, e: &ApiError) -> Response<String> {
     let mut response = json(
         e.status,
         &ErrorBody {
