@@ -1,5 +1,5 @@
 //! Rows of the legacy MySQL tables and their ONE mapping into domain values. Every
-//! import format (JSON Lines now, mysqldump later) produces these rows and goes through
+//! source of legacy rows (JSON Lines, mysqldump) produces these rows and goes through
 //! `map_conversation` / `map_message`, so sender types, time zones and validation are the
 //! same whatever the source.
 

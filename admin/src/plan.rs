@@ -361,49 +361,35 @@ mod tests {
         assert_eq!(plan.message_count(), 4);
     }
 
+    /// What planning `rows` stops with.
+    fn error(rows: Vec<(u64, Mapped)>) -> String {
+        plan(&Rows(rows), &ProgressBar::hidden()).unwrap_err().to_string()
+    }
+
     #[test]
     fn orphans_and_duplicates_are_reported_at_their_line() {
-        let e = plan(
-            &Rows(vec![
+        assert_eq!(
+            error(vec![
                 (1, conversation(1, "a")),
                 (7, message(1, 1, 1)),
                 (9, message(2, 9, 1)),
                 (8, message(3, 8, 1)),
             ]),
-            &ProgressBar::hidden(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
             "rows.sql:8: conversation_id 8 is not among the imported conversations"
         );
-        let e = plan(
-            &Rows(vec![
+        assert_eq!(
+            error(vec![
                 (1, conversation(1, "a")),
                 (7, message(4, 1, 1)),
                 (9, message(4, 1, 2)),
             ]),
-            &ProgressBar::hidden(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
             "rows.sql:9: message id 4 already appears at rows.sql:7"
         );
-        let e = plan(
-            &Rows(vec![(1, conversation(1, "a")), (2, conversation(1, "b"))]),
-            &ProgressBar::hidden(),
-        )
-        .unwrap_err();
         assert_eq!(
-            e.to_string(),
+            error(vec![(1, conversation(1, "a")), (2, conversation(1, "b"))]),
             "rows.sql:2: conversation id 1 already appears at rows.sql:1"
         );
-        let e = plan(
-            &Rows(vec![(1, conversation(1, "a")), (2, conversation(2, "a"))]),
-            &ProgressBar::hidden(),
-        )
-        .unwrap_err();
-        assert!(e.to_string().starts_with("rows.sql:2: phone_number"), "{e}");
+        let e = error(vec![(1, conversation(1, "a")), (2, conversation(2, "a"))]);
+        assert!(e.starts_with("rows.sql:2: phone_number"), "{e}");
     }
 }

@@ -38,8 +38,8 @@ impl Table {
             .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
-    /// Column order of the legacy schema (../shared/api-contract.md), for an INSERT without
-    /// a column list in a dump without the table's CREATE TABLE.
+    /// Column order of the legacy schema (docs/api-contract.md, "Legacy data (for import)"),
+    /// for an INSERT without a column list in a dump without the table's CREATE TABLE.
     fn contract_columns(self) -> &'static [&'static str] {
         match self {
             Table::Conversations => &[
