@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use indicatif::ProgressBar;
-use shared::model::{Conversation, LastMessage, Message, Status};
+use shared::model::{Conversation, LastMessage, Message};
 
 use crate::source::{Kind, Mapped, Origin, PlanError, ReadSummary, Source};
 
@@ -265,19 +265,11 @@ fn index_conversations(
     Ok(by_id)
 }
 
-/// How many conversations have each status, in `Status::ALL` order.
-pub fn per_status(conversations: &[Conversation]) -> Vec<(Status, usize)> {
-    Status::ALL
-        .into_iter()
-        .map(|s| (s, conversations.iter().filter(|c| c.status == s).count()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use jiff::Timestamp;
-    use shared::model::{MediaType, SenderType};
+    use shared::model::{MediaType, SenderType, Status};
 
     /// Rows in memory, for the planning logic alone.
     struct Rows(Vec<(u64, Mapped)>);

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use shared::model::Status;
+use shared::model::{Conversation, Status};
 
-use crate::plan::{Plan, per_status};
+use crate::plan::Plan;
 use crate::source::{ReadSummary, Source};
 
 /// The import's final report.
@@ -94,4 +94,12 @@ pub fn rows_bar(len: u64, what: &str) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// How many conversations have each status, in `Status::ALL` order.
+fn per_status(conversations: &[Conversation]) -> Vec<(Status, usize)> {
+    Status::ALL
+        .into_iter()
+        .map(|s| (s, conversations.iter().filter(|c| c.status == s).count()))
+        .collect()
 }
