@@ -18,6 +18,7 @@ help:
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
 	@echo "make bench-functions  the functions' part of make bench alone (init, warm, memory, size), printed"
+	@echo "make profile  perf over N warm invocations of one function in process: where the CPU goes"
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
@@ -168,6 +169,20 @@ bench-functions: tools dynamodb-local
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
 	cargo build -p bench
 	target/debug/bench functions
+
+## Where a warm invocation's CPU goes: `perf record` (Debian's linux-perf) over `bench
+## profile`, N warm invocations in one process with the release profile plus line tables
+## (in target/profile, apart from the release builds), then the hottest symbols.
+## PROFILE_FUNCTION=get-conversation-messages profiles the other function.
+PROFILE_FUNCTION ?= get-conversations
+PROFILE_INVOCATIONS ?= 20000
+.PHONY: profile
+profile: dynamodb-local
+	@command -v perf >/dev/null || { echo "perf is missing: apt-get install linux-perf" >&2; exit 2; }
+	CARGO_TARGET_DIR=target/profile CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=none \
+	  cargo build --release -p bench
+	perf record -F 1999 -g -o target/profile/perf.data target/profile/release/bench profile $(PROFILE_FUNCTION) $(PROFILE_INVOCATIONS)
+	perf report -i target/profile/perf.data --no-children --comm bench --sort symbol --stdio 2>/dev/null | grep -v '^$$' | head -80
 
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64

@@ -529,11 +529,7 @@ fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duratio
         let api = RuntimeApi::start();
         let f = spawn(&mut Command::new(&bootstrap), &api, &env);
         f.init_time(&api);
-        let url = if function == "get-conversations" {
-            "/api/get-conversations.php?status=pending_human"
-        } else {
-            "/api/get-conversation-messages.php?id=1&offset=0&limit=20"
-        };
+        let url = warm_url(function);
         let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
         let mut handler = Vec::new();
         let mut total = Vec::new();
@@ -1049,11 +1045,57 @@ async fn only_functions() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The two warm invocations the bench times: an inbox page of 100 and a page of 20 messages.
+fn warm_url(function: &str) -> &'static str {
+    if function == "get-conversations" {
+        "/api/get-conversations.php?status=pending_human"
+    } else {
+        "/api/get-conversation-messages.php?id=1&offset=0&limit=20"
+    }
+}
+
+/// `bench profile FUNCTION N` (`make profile`): N warm invocations of FUNCTION's timed
+/// request in this process, as the runtime makes them (event bytes → handler → response
+/// bytes), against DynamoDB Local: something for `perf record` to sample. Prints the mean
+/// time per invocation, DynamoDB's wait included.
+async fn profile(function: &str, n: u32) -> ExitCode {
+    let sdk = sdk_config().await;
+    let table = integration_tests::unique_table_name("bench-profile");
+    let store = Store::new(client::dynamodb_client(&sdk), &table);
+    store.ensure_table().await.expect("create the profile table");
+    load_bench_data(&store, 100, 400).await;
+    let config = shared::config::Config::from_lookup(|k| (k == "TABLE_NAME").then(|| table.clone()))
+        .expect("a valid configuration");
+    let app = shared::http::App { store, config };
+    let url = warm_url(function);
+    let endpoint = apigw::endpoint_of(url);
+    let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
+    let started = Instant::now();
+    for _ in 0..n {
+        let payload: shared::http::HttpEvent = serde_json::from_slice(&event).expect("an event");
+        let response = shared::http::handle(&app, endpoint, payload, None).await;
+        assert_eq!(response.status_code, 200);
+        std::hint::black_box(serde_json::to_vec(&response).expect("a response"));
+    }
+    let per = started.elapsed() / n.max(1);
+    println!(
+        "{function}: {n} invocations of {url}, {} per invocation (DynamoDB Local included)",
+        ms(per)
+    );
+    ExitCode::SUCCESS
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
         Some("mysqldump") => return tokio::task::block_in_place(only_mysqldump),
         Some("functions") => return only_functions().await,
+        Some("profile") => {
+            let function = args.get(2).map_or("get-conversations", String::as_str);
+            let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(5_000);
+            return profile(function, n).await;
+        }
         _ => {}
     }
     let mut r = Results::default();
