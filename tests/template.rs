@@ -1,9 +1,14 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same eight routes to the same functions, the same table design.
+//! with the code: the same eight routes to the same functions, the same table design. The
+//! template's rules decide each deploy's parameters as CloudFormation would (the access
+//! mode, samconfig.toml's environments), and the template CloudFormation deploys, after
+//! SAM's transform (aws-sam-translator, offline), gives each function only what it reads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 
 use integration_tests::workspace_root;
+use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn template() -> Yaml {
@@ -237,20 +242,15 @@ fn template_settings_the_deployment_relies_on() {
     }
 }
 
-/// With `JwtIssuer` set, every route is behind the JWT authorizer built from the issuer
-/// and audience parameters; without it (the default), no authorizer exists. API Gateway
-/// may invoke each function only from this API.
+/// With `Access=jwt`, every route is behind the JWT authorizer built from the issuer and
+/// audience parameters; with `Access=public`, no authorizer exists. API Gateway may invoke
+/// each function only from this API.
 #[test]
-fn every_route_is_behind_the_jwt_authorizer_when_an_issuer_is_set() {
+fn every_route_is_behind_the_jwt_authorizer_when_access_is_jwt() {
     let t = template();
-    let condition = &t["Conditions"]["AuthEnabled"]["Fn::Not"][0]["Fn::Equals"];
-    assert_eq!(condition[0]["Ref"].as_str(), Some("JwtIssuer"));
-    assert_eq!(condition[1].as_str(), Some(""));
-    assert_eq!(
-        t["Parameters"]["JwtIssuer"]["Default"].as_str(),
-        Some(""),
-        "off by default"
-    );
+    let condition = &t["Conditions"]["AuthEnabled"]["Fn::Equals"];
+    assert_eq!(condition[0]["Ref"].as_str(), Some("Access"));
+    assert_eq!(condition[1].as_str(), Some("jwt"));
     let authorizer = resource(&t, "JwtAuthorizer");
     assert_eq!(authorizer["Condition"].as_str(), Some("AuthEnabled"));
     let jwt = &authorizer["Properties"]["JwtConfiguration"];
@@ -282,41 +282,6 @@ fn every_route_is_behind_the_jwt_authorizer_when_an_issuer_is_set() {
         );
         let source = p["SourceArn"]["Fn::Sub"].as_str().unwrap();
         assert!(source.contains(":${HttpApi}/*/GET/"), "{name}: {source}");
-    }
-}
-
-/// Each function may only read, and only what it uses: the table (messages) or the two
-/// inbox indexes (conversations). No write action, no wildcard action or resource, no
-/// managed policy or policy template, no role from elsewhere.
-#[test]
-fn functions_have_read_only_access_to_the_table_and_its_indexes() {
-    let t = template();
-    for (name, f) in functions(&t) {
-        assert!(f["Properties"]["Role"].is_badvalue(), "{name}: a Role of its own");
-        let policies = f["Properties"]["Policies"].as_vec().unwrap();
-        for policy in policies {
-            let statements = policy["Statement"]
-                .as_vec()
-                .unwrap_or_else(|| panic!("{name}: only inline policy documents, got {policy:?}"));
-            for statement in statements {
-                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
-                for action in statement["Action"].as_vec().unwrap() {
-                    let action = action.as_str().unwrap();
-                    assert!(!action.contains('*'), "{name}: wildcard action {action}");
-                    assert!(
-                        // BatchGetItem is no request path's any more (`before` pages are a
-                        // GetItem and a Query), so no function may call it.
-                        ["dynamodb:GetItem", "dynamodb:Query"].contains(&action),
-                        "{name}: {action}"
-                    );
-                }
-                for resource in statement["Resource"].as_vec().unwrap() {
-                    let text = format!("{resource:?}");
-                    assert!(!text.contains('*'), "{name}: wildcard resource {text}");
-                    assert!(text.contains("ConversationsTable"), "{name}: {text}");
-                }
-            }
-        }
     }
 }
 
@@ -500,4 +465,563 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
         code.contains("'${LegacyBasePath}'") && code.contains("request.uri"),
         "{code}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The template's rules, evaluated as CloudFormation evaluates them at deploy time.
+
+/// A parameter's value: a string, or a list for `CommaDelimitedList` parameters.
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Str(String),
+    List(Vec<String>),
+    Bool(bool),
+}
+
+fn scalar(y: &Yaml) -> Option<String> {
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The subset of the rule functions the template uses: `Ref`, `Fn::Equals`, `Fn::Not`,
+/// `Fn::And`, `Fn::Or`, `Fn::Contains`, `Fn::EachMemberIn`; literals and lists of them.
+fn eval(y: &Yaml, params: &BTreeMap<String, Val>) -> Val {
+    if let Some(s) = scalar(y) {
+        return Val::Str(s);
+    }
+    if let Some(list) = y.as_vec() {
+        return Val::List(
+            list.iter()
+                .map(|v| scalar(v).expect("a list of strings"))
+                .collect(),
+        );
+    }
+    let (f, arg) = y.as_hash().and_then(|h| h.iter().next()).expect("a function");
+    let f = f.as_str().unwrap();
+    let args = || arg.as_vec().unwrap_or_else(|| panic!("{f}: arguments"));
+    let boolean = |v: &Yaml| match eval(v, params) {
+        Val::Bool(b) => b,
+        other => panic!("{f}: not a condition: {other:?}"),
+    };
+    let list = |v: &Yaml| match eval(v, params) {
+        Val::List(l) => l,
+        other => panic!("{f}: not a list: {other:?}"),
+    };
+    match f {
+        "Ref" => params
+            .get(arg.as_str().unwrap())
+            .cloned()
+            .unwrap_or_else(|| panic!("no parameter {arg:?}")),
+        "Fn::Equals" => Val::Bool(eval(&args()[0], params) == eval(&args()[1], params)),
+        "Fn::Not" => Val::Bool(!boolean(&args()[0])),
+        "Fn::And" => Val::Bool(args().iter().all(boolean)),
+        "Fn::Or" => Val::Bool(args().iter().any(boolean)),
+        "Fn::Contains" => {
+            let needle = eval(&args()[1], params);
+            Val::Bool(list(&args()[0]).into_iter().any(|s| Val::Str(s) == needle))
+        }
+        "Fn::EachMemberIn" => {
+            let allowed = list(&args()[1]);
+            Val::Bool(list(&args()[0]).iter().all(|s| allowed.contains(s)))
+        }
+        other => panic!("rule function {other} is not one this test knows"),
+    }
+}
+
+/// What CloudFormation answers to a deploy of `template.yaml` with these parameter values:
+/// Ok, or the messages it fails with (a parameter without a value or outside its allowed
+/// values, then every rule assertion that does not hold).
+fn deploy(values: &[(&str, &str)]) -> Result<(), Vec<String>> {
+    let t = template();
+    let given: BTreeMap<&str, &str> = values.iter().copied().collect();
+    let mut params = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, spec) in t["Parameters"].as_hash().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(
+            given.keys().all(|g| t["Parameters"][*g].as_hash().is_some()),
+            "unknown parameter in {given:?}"
+        );
+        let Some(value) = given
+            .get(name)
+            .map(|v| v.to_string())
+            .or_else(|| scalar(&spec["Default"]))
+        else {
+            errors.push(format!("Parameters: [{name}] must have values"));
+            continue;
+        };
+        if let Some(allowed) = spec["AllowedValues"].as_vec()
+            && !allowed
+                .iter()
+                .any(|a| scalar(a).as_deref() == Some(value.as_str()))
+        {
+            errors.push(format!("Parameter '{name}' must be one of AllowedValues"));
+        }
+        let value = match spec["Type"].as_str() {
+            Some("CommaDelimitedList") => Val::List(value.split(',').map(str::to_string).collect()),
+            _ => Val::Str(value),
+        };
+        params.insert(name.to_string(), value);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for (rule_name, rule) in t["Rules"].as_hash().unwrap() {
+        if !rule["RuleCondition"].is_badvalue() && eval(&rule["RuleCondition"], &params) != Val::Bool(true) {
+            continue;
+        }
+        for assertion in rule["Assertions"].as_vec().unwrap() {
+            if eval(&assertion["Assert"], &params) != Val::Bool(true) {
+                errors.push(format!(
+                    "{}: {}",
+                    rule_name.as_str().unwrap(),
+                    assertion["AssertDescription"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn fails_naming(result: Result<(), Vec<String>>, words: &[&str]) {
+    let errors = result.expect_err("the deploy should fail");
+    for word in words {
+        assert!(
+            errors.iter().any(|e| e.contains(word)),
+            "no error names {word}: {errors:?}"
+        );
+    }
+}
+
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
+
+#[test]
+fn a_deploy_must_choose_its_access_mode_and_what_it_needs() {
+    let t = template();
+    assert!(
+        t["Parameters"]["Access"]["Default"].is_badvalue(),
+        "Access has no default: no stack is public by accident"
+    );
+    fails_naming(deploy(&[]), &["[Access] must have values"]);
+    fails_naming(deploy(&[("Access", "none")]), &["'Access' must be one of"]);
+    assert_eq!(deploy(&[("Access", "public")]), Ok(()));
+    fails_naming(
+        deploy(&[("Access", "jwt")]),
+        &["needs JwtIssuer", "needs JwtAudience"],
+    );
+    fails_naming(
+        deploy(&[("Access", "jwt"), ("JwtIssuer", ISSUER)]),
+        &["needs JwtAudience"],
+    );
+    fails_naming(
+        deploy(&[("Access", "jwt"), ("JwtAudience", "client")]),
+        &["needs JwtIssuer"],
+    );
+    assert_eq!(
+        deploy(&[
+            ("Access", "jwt"),
+            ("JwtIssuer", ISSUER),
+            ("JwtAudience", "client")
+        ]),
+        Ok(())
+    );
+    // Public with an issuer would look protected and not be.
+    fails_naming(
+        deploy(&[
+            ("Access", "public"),
+            ("JwtIssuer", ISSUER),
+            ("JwtAudience", "client"),
+        ]),
+        &["Access=public ignores tokens"],
+    );
+    fails_naming(
+        deploy(&[
+            ("Access", "public"),
+            ("AlarmEmail", "ops@example.com"),
+            ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:ops"),
+        ]),
+        &["not both"],
+    );
+}
+
+/// `parameter_overrides` of one environment of samconfig.toml, as `Key="value"` pairs.
+fn samconfig_parameters(env: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(workspace_root().join("samconfig.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    let overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+        .as_str()
+        .unwrap_or_else(|| panic!("[{env}.deploy.parameters] parameter_overrides"));
+    overrides
+        .split_whitespace()
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{pair}"));
+            (key.to_string(), value.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+fn deploy_env(env: &str, replace: &[(&str, &str)]) -> Result<(), Vec<String>> {
+    let mut values = samconfig_parameters(env);
+    for (key, value) in replace {
+        let slot = values
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("{key}"));
+        slot.1 = value.to_string();
+    }
+    let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    deploy(&values)
+}
+
+#[test]
+fn samconfig_environments_choose_their_access_mode() {
+    let access = |env| {
+        samconfig_parameters(env)
+            .into_iter()
+            .find(|(k, _)| k == "Access")
+            .map(|(_, v)| v)
+    };
+    assert_eq!(
+        access("default").as_deref(),
+        Some("public"),
+        "the dev stack, on purpose"
+    );
+    assert_eq!(deploy_env("default", &[]), Ok(()));
+    assert_eq!(
+        access("dashboard").as_deref(),
+        Some("public"),
+        "the original page sends no token"
+    );
+    assert_eq!(deploy_env("dashboard", &[]), Ok(()));
+    // Production signs in, and fails until the placeholders are replaced.
+    assert_eq!(access("prod").as_deref(), Some("jwt"));
+    fails_naming(
+        deploy_env("prod", &[]),
+        &["JwtIssuer is still", "JwtAudience is still"],
+    );
+    assert_eq!(
+        deploy_env(
+            "prod",
+            &[("JwtIssuer", ISSUER), ("JwtAudience", "4pq3example5client")]
+        ),
+        Ok(())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The template CloudFormation deploys: template.yaml through SAM's transform.
+
+/// `template.yaml` after SAM's transform (aws-sam-translator from `.tools/venv`, offline,
+/// through tools/template.py), as JSON.
+fn translated(values: &[&str]) -> Value {
+    let python = workspace_root().join(".tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make tools` (make test does)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .current_dir(workspace_root())
+        .args(["tools/template.py", "translate", "template.yaml"])
+        .args(values)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tools/template.py translate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn of_type_json<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(k, r)| (k.as_str(), r))
+        .collect()
+}
+
+/// `*`-globs as IAM's `StringLike` reads them (no `?` in this template).
+fn glob_matches(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == value,
+        Some((head, tail)) => {
+            value.len() >= head.len() + tail.len()
+                && value.starts_with(head)
+                && glob_matches_suffix(tail, &value[head.len()..])
+        }
+    }
+}
+
+fn glob_matches_suffix(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => value.ends_with(pattern),
+        Some((head, tail)) => (0..=value.len())
+            .filter(|&i| value.is_char_boundary(i) && value[i..].starts_with(head))
+            .any(|i| glob_matches_suffix(tail, &value[i + head.len()..])),
+    }
+}
+
+fn table_resource() -> Value {
+    json!({ "Fn::GetAtt": ["ConversationsTable", "Arn"] })
+}
+
+fn index_resource(index: &str) -> Value {
+    json!({ "Fn::Sub": format!("${{ConversationsTable.Arn}}/index/{index}") })
+}
+
+/// One statement's grant, normalised: (actions, resources, condition).
+type Grant = (BTreeSet<String>, Vec<String>, Value);
+
+fn grants(role: &Value) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    for policy in role["Properties"]["Policies"].as_array().unwrap() {
+        for s in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            assert_eq!(s["Effect"], "Allow", "{s}");
+            assert!(s["NotAction"].is_null() && s["NotResource"].is_null(), "{s}");
+            let one_or_many = |v: &Value| match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            let actions = one_or_many(&s["Action"])
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            let mut resources: Vec<String> =
+                one_or_many(&s["Resource"]).iter().map(Value::to_string).collect();
+            resources.sort();
+            grants.push((actions, resources, s["Condition"].clone()));
+        }
+    }
+    grants.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    grants
+}
+
+fn grant(actions: &[&str], resources: &[Value], condition: Value) -> Grant {
+    let mut resources: Vec<String> = resources.iter().map(Value::to_string).collect();
+    resources.sort();
+    (
+        actions.iter().map(|a| a.to_string()).collect(),
+        resources,
+        condition,
+    )
+}
+
+/// The roles CloudFormation creates: each function has a role of its own that allows writing
+/// its own log group (no managed policy: SAM's generated roles carry
+/// AWSLambdaBasicExecutionRole, logs on `*`) and reading what its code reads, nothing else:
+/// get-conversations queries the three inbox indexes and gets conversation items (the
+/// per-conversation poll); get-conversation-messages gets and queries conversation items
+/// and their messages. Reads of the table are held to `C#…` keys, so neither can read a
+/// phone claim or a counter.
+#[test]
+fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
+    use shared::table;
+    let t = translated(&["Access=public"]);
+    let roles = of_type_json(&t, "AWS::IAM::Role");
+    let functions = of_type_json(&t, "AWS::Lambda::Function");
+    assert_eq!(functions.len(), 2);
+    assert_eq!(roles.len(), 2, "one role per function, no other");
+
+    let prefix = table::conversation_pk(7).strip_suffix('7').unwrap().to_string();
+    let leading_keys =
+        json!({ "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{prefix}*")] } });
+    let pattern = format!("{prefix}*");
+    assert!(glob_matches(&pattern, &table::conversation_pk(1)));
+    assert!(glob_matches(
+        &pattern,
+        &table::conversation_pk(9_007_199_254_740_991)
+    ));
+    assert!(!glob_matches(&pattern, &table::phone_pk("573001234567")));
+    assert!(!glob_matches(&pattern, table::COUNTER_PK));
+
+    let expected_reads = |binary: &str| match binary {
+        "get-conversations" => vec![
+            grant(
+                &["dynamodb:Query"],
+                &[
+                    index_resource(table::INDEX_BY_ACTIVITY),
+                    index_resource(table::INDEX_BY_STATUS),
+                    index_resource(table::INDEX_BY_CHANGE),
+                ],
+                Value::Null,
+            ),
+            grant(&["dynamodb:GetItem"], &[table_resource()], leading_keys.clone()),
+        ],
+        "get-conversation-messages" => vec![grant(
+            &["dynamodb:GetItem", "dynamodb:Query"],
+            &[table_resource()],
+            leading_keys.clone(),
+        )],
+        other => panic!("a function this test does not know: {other}"),
+    };
+
+    let mut used_roles = BTreeSet::new();
+    for (name, function) in functions {
+        let p = &function["Properties"];
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let role_name = p["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: Role"));
+        assert_eq!(p["Role"]["Fn::GetAtt"][1], "Arn");
+        assert!(used_roles.insert(role_name), "{role_name} shared");
+        let role = &t["Resources"][role_name];
+        assert_eq!(role["Type"], "AWS::IAM::Role", "{name}");
+        let rp = &role["Properties"];
+        for absent in ["ManagedPolicyArns", "PermissionsBoundary", "RoleName"] {
+            assert!(rp[absent].is_null(), "{role_name}: {absent} {}", rp[absent]);
+        }
+        assert_eq!(
+            rp["AssumeRolePolicyDocument"]["Statement"],
+            json!([{ "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" } }]),
+            "{role_name}: only Lambda assumes it"
+        );
+        let log_group = p["LoggingConfig"]["LogGroup"]["Ref"].as_str().unwrap();
+        assert_eq!(t["Resources"][log_group]["Type"], "AWS::Logs::LogGroup", "{name}");
+        let mut expected = expected_reads(binary);
+        expected.push(grant(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            &[json!({ "Fn::GetAtt": [log_group, "Arn"] })],
+            Value::Null,
+        ));
+        expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        assert_eq!(grants(role), expected, "{name} ({role_name})");
+    }
+}
+
+/// The deployed functions carry what `make sam-local` overrides (SAM's `--env-vars` only
+/// sets variables the template declares): `AWS_ENDPOINT_URL_DYNAMODB`, empty, which the
+/// functions take as unset (`shared::client::dynamodb_config`).
+#[test]
+fn translated_functions_declare_an_empty_dynamodb_endpoint() {
+    let t = translated(&["Access=public"]);
+    for (name, function) in of_type_json(&t, "AWS::Lambda::Function") {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["AWS_ENDPOINT_URL_DYNAMODB"], "", "{name}");
+        assert_eq!(
+            variables["TABLE_NAME"],
+            json!({ "Ref": "ConversationsTable" }),
+            "{name}"
+        );
+    }
+}
+
+/// A flood is bounded: the stage throttles every route (the defaults that docs/DESIGN.md
+/// prices), and a reserved-concurrency parameter of 0 sets none.
+#[test]
+fn the_stage_is_throttled_and_concurrency_reservations_are_optional() {
+    let source = template();
+    let t = translated(&["Access=public"]);
+    let stages = of_type_json(&t, "AWS::ApiGatewayV2::Stage");
+    assert_eq!(stages.len(), 1);
+    let settings = &stages[0].1["Properties"]["DefaultRouteSettings"];
+    for (setting, parameter) in [
+        ("ThrottlingRateLimit", "ThrottlingRateLimit"),
+        ("ThrottlingBurstLimit", "ThrottlingBurstLimit"),
+    ] {
+        assert_eq!(settings[setting], json!({ "Ref": parameter }));
+        let default = source["Parameters"][parameter]["Default"].as_i64().unwrap();
+        assert!(default > 0, "{parameter}");
+    }
+    let design = std::fs::read_to_string(workspace_root().join("docs/DESIGN.md")).unwrap();
+    let design = design.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rate = source["Parameters"]["ThrottlingRateLimit"]["Default"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        design.contains(&format!("(default **{rate} requests/s**)")),
+        "docs/DESIGN.md prices a flood at the default rate, {rate} requests/s"
+    );
+    for (name, function) in of_type_json(&t, "AWS::Lambda::Function") {
+        let reserved = &function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"];
+        let condition = reserved[0].as_str().unwrap_or_else(|| panic!("{name}"));
+        let parameter = reserved[1]["Ref"].as_str().unwrap();
+        assert_eq!(reserved[2], json!({ "Ref": "AWS::NoValue" }), "{name}");
+        let equals = &t["Conditions"][condition]["Fn::Not"][0]["Fn::Equals"];
+        assert_eq!(equals, &json!([{ "Ref": parameter }, "0"]), "{name}");
+        assert_eq!(
+            scalar(&source["Parameters"][parameter]["Default"]).as_deref(),
+            Some("0")
+        );
+    }
+}
+
+/// Each function has its day-one alarms (errors, throttles, p99 duration below its
+/// timeout), and so do the API (5xx rate) and the table (throttled requests); every alarm
+/// notifies the configured topic, if any, and goes back to OK the same way.
+#[test]
+fn every_function_the_api_and_the_table_have_alarms() {
+    let t = translated(&["Access=public"]);
+    let alarms = of_type_json(&t, "AWS::CloudWatch::Alarm");
+    let on = |namespace: &str, metric: &str, dimension: &str, target: &str| {
+        alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            let direct = p["Namespace"] == namespace
+                && p["MetricName"] == metric
+                && p["Dimensions"][0] == json!({ "Name": dimension, "Value": { "Ref": target } });
+            let math = p["Metrics"].as_array().is_some_and(|ms| {
+                ms.iter().any(|m| {
+                    let metric_of = &m["MetricStat"]["Metric"];
+                    metric_of["Namespace"] == namespace
+                        && metric_of["MetricName"] == metric
+                        && metric_of["Dimensions"][0]
+                            == json!({ "Name": dimension, "Value": { "Ref": target } })
+                })
+            });
+            direct || math
+        })
+    };
+    for (name, function) in of_type_json(&t, "AWS::Lambda::Function") {
+        for metric in ["Errors", "Throttles", "Duration"] {
+            assert!(
+                on("AWS/Lambda", metric, "FunctionName", name).is_some(),
+                "{name}: no {metric} alarm"
+            );
+        }
+        let (_, duration) = on("AWS/Lambda", "Duration", "FunctionName", name).unwrap();
+        let timeout_ms = function["Properties"]["Timeout"].as_f64().unwrap() * 1000.0;
+        let threshold = duration["Properties"]["Threshold"].as_f64().unwrap();
+        assert_eq!(duration["Properties"]["ExtendedStatistic"], "p99");
+        assert!(
+            threshold < timeout_ms,
+            "{name}: p99 alarm at {threshold} ms, timeout {timeout_ms} ms"
+        );
+    }
+    assert!(
+        on("AWS/ApiGateway", "5xx", "ApiId", "HttpApi").is_some(),
+        "no 5xx alarm"
+    );
+    assert!(
+        on(
+            "AWS/DynamoDB",
+            "ThrottledRequests",
+            "TableName",
+            "ConversationsTable"
+        )
+        .is_some(),
+        "no DynamoDB throttling alarm"
+    );
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(p["AlarmActions"], p["OKActions"], "{name}");
+        let actions = p["AlarmActions"]["Fn::If"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(actions[0], "AlarmTopicGiven", "{name}");
+        assert_eq!(actions[1], json!([{ "Ref": "AlarmTopicArn" }]), "{name}");
+        assert_eq!(
+            actions[2],
+            json!({ "Fn::If": ["AlarmTopicCreated", [{ "Ref": "AlarmTopic" }], { "Ref": "AWS::NoValue" }] }),
+            "{name}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Builds the DynamoDB client from the SDK's standard environment (`AWS_REGION`,
-//! credentials chain, `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB). Nothing here
-//! touches the network: credentials are resolved and TLS roots loaded on first use.
+//! credentials chain, `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB; empty means unset).
+//! Nothing here touches the network: credentials are resolved and TLS roots loaded on first
+//! use.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_types::service_config::ServiceConfigKey;
 
 /// Connect time-out: a healthy regional endpoint connects in a few ms; an endpoint that
 /// does not answer is better reported as 503 quickly than waited for.
@@ -47,5 +49,131 @@ pub async fn load_sdk_config() -> SdkConfig {
 }
 
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(config))
+}
+
+/// The client's configuration: the SDK's, except that an endpoint URL configured as the
+/// empty string counts as not configured. The SDK takes `AWS_ENDPOINT_URL_DYNAMODB=""` (or
+/// `AWS_ENDPOINT_URL=""`) as the endpoint "" and panics building the first request ("URL
+/// was unset"; with the functions' `panic = "abort"`, the process dies). The template
+/// declares the variable empty so that `sam local invoke --env-vars` can set it, and the
+/// deployed functions run with it empty.
+pub fn dynamodb_config(config: &SdkConfig) -> aws_sdk_dynamodb::Config {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
+    // The lookup the SDK made (service variable, then the global one, then the profile),
+    // unless the endpoint was set in code, which the SDK takes as it is.
+    let configured = || {
+        let key = ServiceConfigKey::builder()
+            .service_id("DynamoDB")
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()?;
+        config.service_config()?.load_config(key)
+    };
+    if !config.get_origin("endpoint_url").is_client_config()
+        && configured().is_some_and(|url| url.trim().is_empty())
+    {
+        // What the SDK falls back to without a DynamoDB endpoint: the global one, if any.
+        let global = config.endpoint_url().filter(|url| !url.trim().is_empty());
+        builder.set_endpoint_url(global.map(str::to_string));
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+    use aws_types::service_config::LoadServiceConfig;
+
+    use super::*;
+
+    /// The SDK's service configuration as the environment gives it: `AWS_ENDPOINT_URL_DYNAMODB`
+    /// (or the global `AWS_ENDPOINT_URL`) set to `value`.
+    #[derive(Debug)]
+    struct EndpointVariable(&'static str);
+
+    impl LoadServiceConfig for EndpointVariable {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            (key.env() == "AWS_ENDPOINT_URL").then(|| self.0.to_string())
+        }
+    }
+
+    /// Records the URL of the request about to be sent, then stops it: nothing leaves the
+    /// process.
+    #[derive(Debug, Default, Clone)]
+    struct CaptureUrl(Arc<Mutex<Option<String>>>);
+
+    impl Intercept for CaptureUrl {
+        fn name(&self) -> &'static str {
+            "CaptureUrl"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+            *self.0.lock().unwrap() = Some(context.request().uri().to_string());
+            Err("stopped before sending".into())
+        }
+    }
+
+    fn sdk_config(endpoint_variable: Option<&'static str>) -> SdkConfig {
+        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .http_client(https_client())
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                credentials,
+            ));
+        match endpoint_variable {
+            Some(value) => builder.service_config(EndpointVariable(value)).build(),
+            None => builder.build(),
+        }
+    }
+
+    /// Where a GetItem through this configuration goes: its URL, or the error that stopped
+    /// it before it had one.
+    async fn destination(config: aws_sdk_dynamodb::Config) -> Result<String, String> {
+        let capture = CaptureUrl::default();
+        let config = config.to_builder().interceptor(capture.clone()).build();
+        let error = aws_sdk_dynamodb::Client::from_conf(config)
+            .get_item()
+            .table_name("t")
+            .send()
+            .await
+            .expect_err("the interceptor stops every request");
+        let url = capture.0.lock().unwrap().take();
+        url.ok_or_else(|| format!("{:?}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))
+    }
+
+    /// Why `dynamodb_config` exists: the SDK's own configuration panics on the first request.
+    #[tokio::test]
+    #[should_panic(expected = "URL was unset")]
+    async fn the_sdk_takes_an_empty_endpoint_variable_as_the_endpoint() {
+        let plain = aws_sdk_dynamodb::Config::from(&sdk_config(Some("")));
+        let _ = destination(plain).await;
+    }
+
+    #[tokio::test]
+    async fn an_empty_endpoint_variable_means_the_regional_endpoint() {
+        for empty in ["", " "] {
+            let url = destination(dynamodb_config(&sdk_config(Some(empty)))).await;
+            assert_eq!(url.as_deref(), Ok("https://dynamodb.us-east-1.amazonaws.com/"));
+        }
+        let url = destination(dynamodb_config(&sdk_config(None))).await;
+        assert_eq!(url.as_deref(), Ok("https://dynamodb.us-east-1.amazonaws.com/"));
+    }
+
+    #[tokio::test]
+    async fn a_set_endpoint_variable_is_the_endpoint() {
+        let url = destination(dynamodb_config(&sdk_config(Some("http://172.17.0.1:8000")))).await;
+        assert_eq!(url.as_deref(), Ok("http://172.17.0.1:8000/"));
+    }
 }
