@@ -74,21 +74,19 @@ impl std::fmt::Display for Report {
 
 /// The pass 1 progress bar: bytes of the source.
 pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes}, {bytes_per_sec}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+    bar(len, what, "{bytes}/{total_bytes}, {bytes_per_sec}")
 }
 
 /// The pass 2 progress bar: rows written.
 pub fn rows_bar(len: u64, what: &str) -> ProgressBar {
+    bar(len, what, "{pos}/{len} rows, {per_sec}")
+}
+
+/// A bar of `len` units named `what`, its counts shown by `counts`.
+fn bar(len: u64, what: &str, counts: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}")
+        ProgressStyle::with_template(&format!("{{msg}} [{{bar:40}}] {counts}, eta {{eta}}"))
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
