@@ -7,14 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::Region;
-use aws_sdk_dynamodb::config::Credentials;
 use integration_tests::apigw::{Reply, event, invoke};
-use integration_tests::faults::{Fault, FaultyEndpoint, refused_url};
+use integration_tests::faults::{self, Fault, FaultyEndpoint, refused_url};
 use integration_tests::{dynamodb, seeded_app};
 use serde_json::json;
+use shared::client;
 use shared::http::App;
-use shared::{Store, client};
 use tokio::sync::OnceCell;
 
 /// The demo data in DynamoDB Local, shared by the tests here.
@@ -23,20 +21,9 @@ async fn demo() -> &'static App {
     APP.get_or_init(|| seeded_app("faults", &[])).await
 }
 
-/// The demo app, but talking to DynamoDB through `endpoint` with the production client
-/// configuration (`shared::client::config_loader`: time-outs, retry mode and attempts).
+/// The demo app, but talking to DynamoDB through `endpoint` (production client settings).
 async fn app_via(endpoint: &str) -> App {
-    let demo = demo().await;
-    let sdk = client::config_loader()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    App {
-        store: Store::new(client::dynamodb_client(&sdk), demo.store.table_name()),
-        config: demo.config.clone(),
-    }
+    faults::app_via(demo().await, endpoint).await
 }
 
 const REQUESTS: [&str; 3] = [
@@ -215,50 +202,4 @@ async fn a_read_that_fails_part_way_keeps_what_it_cost() {
     assert_eq!(failed.cost.round_trips, 2, "the GetItem and the refused Query");
     assert_eq!(failed.cost.items_read, 1, "the conversation item");
     assert!(failed.cost.capacity_units > 0.0);
-}
-
-/// The JSON log lines `work` writes, captured in-process (a current-thread runtime, so
-/// every task of the request runs on the thread that holds the subscriber).
-async fn logs_of<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<serde_json::Value>) {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let out = work.await;
-    drop(guard);
-    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    let lines = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    (out, lines)
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn the_access_log_of_a_failed_request_reports_what_dynamodb_was_asked() {
-    let endpoint = FaultyEndpoint::refusing(&dynamodb().endpoint, "Query");
-    let app = app_via(&endpoint.url).await;
-    let (reply, logs) = logs_of(invoke(&app, &event("GET", REQUESTS[2]))).await;
-    assert_eq!(reply.status, 500, "{}", reply.body);
-    let access = logs
-        .iter()
-        .find(|l| l["message"] == json!("request"))
-        .unwrap_or_else(|| panic!("no access log line in {logs:?}"));
-    assert_eq!(access["status"], json!(500));
-    assert_eq!(access["dynamodb_round_trips"], json!(2), "{access}");
-    assert_eq!(access["dynamodb_items_read"], json!(1), "{access}");
-    assert!(access["dynamodb_rcu"].as_f64().unwrap() > 0.0, "{access}");
 }

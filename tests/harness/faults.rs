@@ -6,8 +6,8 @@
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::http1::read_message;
 
@@ -38,6 +38,7 @@ pub enum Fault {
 pub struct FaultyEndpoint {
     pub url: String,
     requests: Arc<AtomicUsize>,
+    forwarded_nanos: Arc<AtomicU64>,
 }
 
 impl FaultyEndpoint {
@@ -60,16 +61,33 @@ impl FaultyEndpoint {
             .expect("an http:// upstream")
             .to_string();
         let requests = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&requests);
+        let forwarded_nanos = Arc::new(AtomicU64::new(0));
+        let (counter, waited) = (Arc::clone(&requests), Arc::clone(&forwarded_nanos));
         let plan = Arc::new(plan);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { break };
-                let (counter, plan, upstream) = (Arc::clone(&counter), Arc::clone(&plan), upstream.clone());
-                std::thread::spawn(move || serve(conn, &upstream, &counter, &*plan));
+                let (counter, waited, plan, upstream) = (
+                    Arc::clone(&counter),
+                    Arc::clone(&waited),
+                    Arc::clone(&plan),
+                    upstream.clone(),
+                );
+                std::thread::spawn(move || serve(conn, &upstream, &counter, &waited, &*plan));
             }
         });
-        FaultyEndpoint { url, requests }
+        FaultyEndpoint {
+            url,
+            requests,
+            forwarded_nanos,
+        }
+    }
+
+    /// A plain relay to DynamoDB Local that times it: `forwarded_time` is how long the
+    /// client's requests spent beyond this endpoint (what `make bench` subtracts from an
+    /// invocation as DynamoDB's share, measured outside the function).
+    pub fn timing(upstream: &str) -> FaultyEndpoint {
+        FaultyEndpoint::start(upstream, |_| Fault::Pass)
     }
 
     /// Refuses every request that calls `operation` (an error the SDK does not retry) and
@@ -87,6 +105,29 @@ impl FaultyEndpoint {
     /// Requests received so far (attempts, counting the SDK's retries).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Time spent so far on the forwarded requests, from the whole request read to its
+    /// answer in hand (before writing it back): DynamoDB's share, seen from outside.
+    pub fn forwarded_time(&self) -> Duration {
+        Duration::from_nanos(self.forwarded_nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// `app`, but talking to DynamoDB through `endpoint` with the production client
+/// configuration (`shared::client::config_loader`: time-outs, retry mode and attempts).
+pub async fn app_via(app: &shared::http::App, endpoint: &str) -> shared::http::App {
+    let sdk = shared::client::config_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    shared::http::App {
+        store: shared::Store::new(shared::client::dynamodb_client(&sdk), app.store.table_name()),
+        config: app.config.clone(),
     }
 }
 
@@ -123,8 +164,11 @@ fn serve(
     conn: TcpStream,
     upstream: &str,
     counter: &AtomicUsize,
+    waited: &AtomicU64,
     plan: &(dyn Fn(usize, &str, &[u8]) -> Fault + Send + Sync),
 ) {
+    // Answers are written in one piece, but no delayed-ACK stall may be timed as anyone's.
+    let _ = conn.set_nodelay(true);
     let mut writer = conn.try_clone().expect("clone the connection");
     let mut reader = BufReader::new(conn);
     while let Some((head, body)) = read_message(&mut reader) {
@@ -166,9 +210,13 @@ fn serve(
             | Fault::Reject
             | Fault::TransactionConflict => {}
             Fault::Pass => {
+                let started = Instant::now();
                 let Some(answer) = forward(upstream, &head, &body) else {
                     return;
                 };
+                // Counted before the answer is written: once the client has it, its wait is here.
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                waited.fetch_add(nanos, Ordering::SeqCst);
                 if writer.write_all(&answer).is_err() {
                     return;
                 }
@@ -180,6 +228,7 @@ fn serve(
 /// Sends the request to DynamoDB Local on a fresh connection and returns its whole response.
 fn forward(upstream: &str, head: &[String], body: &[u8]) -> Option<Vec<u8>> {
     let mut up = TcpStream::connect(upstream).ok()?;
+    let _ = up.set_nodelay(true);
     let mut request = Vec::new();
     for line in head {
         if line.to_ascii_lowercase().starts_with("connection:") {
