@@ -21,79 +21,69 @@ pub enum Scalar {
     Text(String),
 }
 
-/// One row of the legacy `conversations` table. Columns not listed are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ConversationRow {
-    pub id: Option<Scalar>,
-    pub phone_number: Option<Scalar>,
-    pub contact_name: Option<Scalar>,
-    pub status: Option<Scalar>,
-    pub ai_enabled: Option<Scalar>,
-    pub last_message_at: Option<Scalar>,
-    pub created_at: Option<Scalar>,
-    /// `ON UPDATE CURRENT_TIMESTAMP`: the last change of the row. Older exports may lack it.
-    #[serde(default)]
-    pub updated_at: Option<Scalar>,
-}
-
-/// One row of the legacy `messages` table. Columns not listed are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct MessageRow {
-    pub id: Option<Scalar>,
-    pub conversation_id: Option<Scalar>,
-    pub message_id: Option<Scalar>,
-    pub sender_type: Option<Scalar>,
-    pub message_text: Option<Scalar>,
-    pub audio_url: Option<Scalar>,
-    pub media_type: Option<Scalar>,
-    pub context_used: Option<Scalar>,
-    pub confidence_score: Option<Scalar>,
-    pub created_at: Option<Scalar>,
-}
-
-impl ConversationRow {
-    /// A row from (column, value) pairs, as an SQL dump gives them; other columns ignored.
-    pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Scalar>)>) -> Self {
-        let mut row = ConversationRow::default();
-        for (column, value) in pairs {
-            let slot = match column {
-                "id" => &mut row.id,
-                "phone_number" => &mut row.phone_number,
-                "contact_name" => &mut row.contact_name,
-                "status" => &mut row.status,
-                "ai_enabled" => &mut row.ai_enabled,
-                "last_message_at" => &mut row.last_message_at,
-                "created_at" => &mut row.created_at,
-                "updated_at" => &mut row.updated_at,
-                _ => continue,
-            };
-            *slot = value;
+/// A row type of a legacy table: one `Option<Scalar>` per column, named as the column,
+/// listed in the legacy schema's order (docs/api-contract.md, "Legacy data (for import)"),
+/// which is the one place the column names are spelled. Rows deserialize from JSON Lines
+/// (absent columns are `None`, others ignored) and build from a dump's (column, value)
+/// pairs; `COLUMNS` is the order of an INSERT without a column list.
+macro_rules! legacy_row {
+    ($(#[$doc:meta])* $name:ident { $($column:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, Deserialize)]
+        pub struct $name {
+            $(pub $column: Option<Scalar>,)+
         }
-        row
+
+        impl $name {
+            /// The table's columns in the legacy schema's order.
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($column)),+];
+
+            /// A row from (column, value) pairs, as an SQL dump gives them; other columns ignored.
+            pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Scalar>)>) -> Self {
+                let mut row = $name::default();
+                for (column, value) in pairs {
+                    let slot = match column {
+                        $(stringify!($column) => &mut row.$column,)+
+                        _ => continue,
+                    };
+                    *slot = value;
+                }
+                row
+            }
+        }
+    };
+}
+
+legacy_row! {
+    /// One row of the legacy `conversations` table. `updated_at` (`ON UPDATE
+    /// CURRENT_TIMESTAMP`) is the last change of the row; older exports may lack it.
+    /// `last_bot_message_at` is read but not imported.
+    ConversationRow {
+        id,
+        phone_number,
+        contact_name,
+        status,
+        ai_enabled,
+        last_message_at,
+        last_bot_message_at,
+        created_at,
+        updated_at,
     }
 }
 
-impl MessageRow {
-    /// A row from (column, value) pairs, as an SQL dump gives them; other columns ignored.
-    pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<Scalar>)>) -> Self {
-        let mut row = MessageRow::default();
-        for (column, value) in pairs {
-            let slot = match column {
-                "id" => &mut row.id,
-                "conversation_id" => &mut row.conversation_id,
-                "message_id" => &mut row.message_id,
-                "sender_type" => &mut row.sender_type,
-                "message_text" => &mut row.message_text,
-                "audio_url" => &mut row.audio_url,
-                "media_type" => &mut row.media_type,
-                "context_used" => &mut row.context_used,
-                "confidence_score" => &mut row.confidence_score,
-                "created_at" => &mut row.created_at,
-                _ => continue,
-            };
-            *slot = value;
-        }
-        row
+legacy_row! {
+    /// One row of the legacy `messages` table.
+    MessageRow {
+        id,
+        conversation_id,
+        message_id,
+        sender_type,
+        message_text,
+        audio_url,
+        media_type,
+        context_used,
+        confidence_score,
+        created_at,
     }
 }
 

@@ -8,7 +8,9 @@ use jiff::Timestamp;
 pub const MAX_ID: u64 = (1 << 53) - 1;
 
 /// An enum with a fixed name for each value, as stored and as the contract shows it:
-/// `ALL` (in declaration order), `as_str` and `parse`, from one list of names.
+/// `ALL` (in declaration order), `as_str` and `parse`, from one list of names. Exported
+/// for the other crates' fixed-name enums (convo-admin's legacy tables).
+#[macro_export]
 macro_rules! named_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $text:literal,)+ }) => {
         $(#[$meta])*

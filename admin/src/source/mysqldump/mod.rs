@@ -118,8 +118,12 @@ impl Source for DumpFile {
                     legacy::map_message(&MessageRow::from_columns(pairs), zone).map(Mapped::Message)
                 }
             };
-            let mapped = mapped
-                .map_err(|e| self.error(row.line, format!("{} row {}: {e}", row.table.name(), row.number)))?;
+            let mapped = mapped.map_err(|e| {
+                self.error(
+                    row.line,
+                    format!("{} row {}: {e}", row.table.as_str(), row.number),
+                )
+            })?;
             each(row.line, mapped)?;
         }
         bar.set_position(count.load(Ordering::Relaxed));

@@ -11,60 +11,32 @@ use std::io::Read;
 use jiff::tz::{Offset, TimeZone};
 
 use super::input::Input;
-use crate::legacy::Scalar;
+use crate::legacy::{ConversationRow, MessageRow, Scalar};
 
-/// The legacy tables the import reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Table {
-    Conversations,
-    Messages,
+shared::named_enum! {
+    /// The legacy tables the import reads.
+    #[derive(PartialOrd, Ord)]
+    pub enum Table {
+        Conversations = "conversations",
+        Messages = "messages",
+    }
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Conversations, Table::Messages];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Conversations => "conversations",
-            Table::Messages => "messages",
-        }
-    }
-
     /// Table names compare without case: a server with lower_case_table_names (Windows,
     /// macOS) may have dumped `Conversations`.
     fn from_name(name: &str) -> Option<Table> {
         Table::ALL
             .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(name))
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
     }
 
-    /// Column order of the legacy schema (docs/api-contract.md, "Legacy data (for import)"),
-    /// for an INSERT without a column list in a dump without the table's CREATE TABLE.
+    /// Column order of the legacy schema, for an INSERT without a column list in a dump
+    /// without the table's CREATE TABLE.
     fn contract_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Conversations => &[
-                "id",
-                "phone_number",
-                "contact_name",
-                "status",
-                "ai_enabled",
-                "last_message_at",
-                "last_bot_message_at",
-                "created_at",
-                "updated_at",
-            ],
-            Table::Messages => &[
-                "id",
-                "conversation_id",
-                "message_id",
-                "sender_type",
-                "message_text",
-                "audio_url",
-                "media_type",
-                "context_used",
-                "confidence_score",
-                "created_at",
-            ],
+            Table::Conversations => ConversationRow::COLUMNS,
+            Table::Messages => MessageRow::COLUMNS,
         }
     }
 }
@@ -212,7 +184,7 @@ impl<R: Read> DumpReader<R> {
                         found => {
                             return self.error(format!(
                                 "expected ',' or ';' after a row of `{}`, found {}",
-                                table.name(),
+                                table.as_str(),
                                 show(found)
                             ));
                         }
@@ -519,7 +491,7 @@ impl<R: Read> DumpReader<R> {
             found => {
                 return self.error(format!(
                     "expected '(' to start a row of `{}`, found {}",
-                    table.name(),
+                    table.as_str(),
                     show(found)
                 ));
             }
@@ -545,7 +517,7 @@ impl<R: Read> DumpReader<R> {
                 line,
                 reason: format!(
                     "row {number} of `{}` has {} values for {} columns",
-                    table.name(),
+                    table.as_str(),
                     values.len(),
                     self.columns.len()
                 ),
