@@ -128,9 +128,11 @@ contract: tools dynamodb-local
 	scripts/local-stack.sh contract
 
 LAMBDA_PACKAGES := -p get-conversations -p get-conversation-messages
+# The hello floor the functions' init and cold request are compared with (bench/hello).
+BENCH_PACKAGES := $(LAMBDA_PACKAGES) -p hello-floor
 
 bench: tools dynamodb-local
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(BENCH_PACKAGES)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
 	cargo build --release -p convo-admin
 	cargo build -p bench
@@ -167,7 +169,7 @@ bench-mysqldump: tools dynamodb-local
 ## printed; bench/results.md is left as it is.
 .PHONY: bench-functions
 bench-functions: tools dynamodb-local
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(BENCH_PACKAGES)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
 	cargo build -p bench
 	target/debug/bench functions

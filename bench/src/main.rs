@@ -3,11 +3,12 @@
 //! - DynamoDB items read and round trips per request, from DynamoDB's own answers, over a
 //!   10,000-message conversation and 5,000 conversations, and over pages of production's
 //!   largest items (DynamoDB Local);
-//! - init time of each real `bootstrap` (process start → first `/invocation/next` on a
-//!   local Runtime API), median of cold starts, beside a minimal Node.js and Python
-//!   function doing the same (SDK client constructed);
-//! - handler time per warm invocation without DynamoDB's share, peak memory after 500
-//!   invocations, bootstrap and zip sizes;
+//! - the functions as Lambda bills them (`functions.rs`): init (process start → first
+//!   `/invocation/next` on a local Runtime API) and cold request against a hello function
+//!   on the same runtime crates, CPU per warm invocation (event handed over → response,
+//!   minus DynamoDB's share measured at a relay in front of it), peak memory after 500
+//!   invocations, bootstrap and zip sizes; a minimal Node.js and Python function's init;
+//! - the memory size modelled from those (`model.rs`): duration and cost at 128–1,024 MB;
 //! - `convo-admin import` throughput for 100,000 messages;
 //! - `convo-admin import --mysqldump` for a generated dump of 1,000,000 messages: parse
 //!   rate alone (a dry run: read, map, validate), end-to-end rows/s into DynamoDB Local,
@@ -15,15 +16,14 @@
 //!
 //! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+mod functions;
+mod model;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::fixtures::{at, conversation};
-use integration_tests::runtime_api::{Report, RuntimeApi};
 use integration_tests::{apigw, dynamodb, sdk_config, workspace_root};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
@@ -31,9 +31,6 @@ use shared::model::{MediaType, Message, SenderType, Status};
 use shared::store::{ListQuery, ReadCost, Record};
 use shared::{Store, client};
 
-const FUNCTIONS: [&str; 2] = ["get-conversations", "get-conversation-messages"];
-const COLD_STARTS: usize = 15;
-const WARM_INVOCATIONS: usize = 500;
 const MESSAGES_IN_BIG_CONVERSATION: u64 = 10_000;
 const CONVERSATIONS: u64 = 5_000;
 const IMPORT_MESSAGES: u64 = 100_000;
@@ -378,241 +375,6 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
     }
 }
 
-/// A function process under the local Runtime API, with its log lines.
-struct Function {
-    child: Child,
-    logs: Receiver<String>,
-    started: Instant,
-}
-
-fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> Function {
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
-    let stdout = child.stdout.take().unwrap();
-    let (tx, logs) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Function { child, logs, started }
-}
-
-impl Function {
-    /// Init: from process start to the first request for an event.
-    fn init_time(&self, api: &RuntimeApi) -> Duration {
-        loop {
-            match api.expect("ask for its first event") {
-                Report::Next(at) => return at - self.started,
-                Report::Error(e) => panic!("init error: {e}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// One warm invocation: (event delivered → response received, DynamoDB's share from the
-    /// function's own log line, response body).
-    fn invoke(&self, api: &RuntimeApi, event: &[u8]) -> (Duration, Duration, Vec<u8>) {
-        api.send(event.to_vec());
-        let delivered = loop {
-            match api.expect("take the event") {
-                Report::Delivered(at) => break at,
-                Report::Error(e) => panic!("invocation error: {e}"),
-                _ => {}
-            }
-        };
-        let (answered, body) = loop {
-            match api.expect("answer") {
-                Report::Response { at, body } => break (at, body),
-                Report::Error(e) => panic!("invocation error: {e}"),
-                _ => {}
-            }
-        };
-        let dynamodb = loop {
-            let line = self
-                .logs
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the function's request log line");
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(us) = v["fields"]["dynamodb_us"].as_u64() {
-                break Duration::from_micros(us);
-            }
-        };
-        (answered - delivered, dynamodb, body)
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn function_env(table: &str) -> Vec<(String, String)> {
-    [
-        ("TABLE_NAME", table),
-        // Lambda sets both; boto3 reads only the second.
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb().endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn lambda_dir(function: &str) -> PathBuf {
-    workspace_root().join("target/lambda").join(function)
-}
-
-fn cold_starts(mut command: impl FnMut() -> Command, env: &[(String, String)]) -> Duration {
-    let times = (0..COLD_STARTS)
-        .map(|_| {
-            let api = RuntimeApi::start();
-            let f = spawn(&mut command(), &api, env);
-            f.init_time(&api)
-        })
-        .collect();
-    median(times)
-}
-
-fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duration> {
-    let env = function_env(table);
-    let mut inits = BTreeMap::new();
-    for function in FUNCTIONS {
-        let bootstrap = lambda_dir(function).join("bootstrap");
-        assert!(
-            bootstrap.exists(),
-            "{} missing: run `make bench`",
-            bootstrap.display()
-        );
-        let init = cold_starts(|| Command::new(&bootstrap), &env);
-        inits.insert(function, init);
-        r.check(
-            "Init (process start → first event request)",
-            format!("{function}, median of {COLD_STARTS}"),
-            ms(init),
-            "≤ 15 ms",
-            init <= Duration::from_millis(15),
-        );
-
-        let api = RuntimeApi::start();
-        let f = spawn(&mut Command::new(&bootstrap), &api, &env);
-        f.init_time(&api);
-        let url = warm_url(function);
-        let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
-        let mut handler = Vec::new();
-        let mut total = Vec::new();
-        for _ in 0..WARM_INVOCATIONS {
-            let (elapsed, dynamodb, body) = f.invoke(&api, &event);
-            let answer: serde_json::Value = serde_json::from_slice(&body).expect("a JSON answer");
-            assert_eq!(answer["statusCode"], 200, "unexpected answer: {answer}");
-            handler.push(elapsed.saturating_sub(dynamodb));
-            total.push(elapsed);
-        }
-        let handler = median(handler);
-        r.check(
-            "Warm invocation",
-            format!("{function}: handler time without DynamoDB, median of {WARM_INVOCATIONS} ({url})"),
-            ms(handler),
-            "≤ 1 ms",
-            handler <= Duration::from_millis(1),
-        );
-        r.add(
-            "Warm invocation",
-            format!("{function}: whole invocation against DynamoDB Local, median"),
-            ms(median(total)),
-        );
-        let rss = f.peak_rss_kib();
-        r.check(
-            "Memory",
-            format!("{function}: peak RSS (VmHWM) after {WARM_INVOCATIONS} invocations"),
-            format!("{:.1} MB", rss as f64 / 1024.0),
-            "≤ 32 MB",
-            rss > 0 && rss <= 32 * 1024,
-        );
-    }
-    inits
-}
-
-fn comparisons(r: &mut Results, inits: &BTreeMap<&'static str, Duration>, table: &str) {
-    let env = function_env(table);
-    let root = workspace_root();
-    let node_modules = root.join(".tools/node/node_modules");
-    let node_script = root.join("bench/runtimes/node/index.js");
-    let python = root.join(".tools/venv/bin/python");
-    let python_script = root.join("bench/runtimes/python/bootstrap.py");
-    let mut node_env = env.clone();
-    node_env.push(("NODE_MODULES_DIR".into(), node_modules.display().to_string()));
-    let node = cold_starts(
-        || {
-            let mut c = Command::new("node");
-            c.arg(&node_script);
-            c
-        },
-        &node_env,
-    );
-    let python = cold_starts(
-        || {
-            let mut c = Command::new(&python);
-            c.arg(&python_script);
-            c
-        },
-        &env,
-    );
-    let rust = inits.values().copied().max().unwrap_or_default();
-    r.add(
-        "Init (process start → first event request)",
-        "Node.js 20 + @aws-sdk/client-dynamodb (client constructed), median",
-        ms(node),
-    );
-    r.add(
-        "Init (process start → first event request)",
-        "Python 3.11 + boto3 (client constructed), median",
-        ms(python),
-    );
-    r.add(
-        "Init (process start → first event request)",
-        "ratio Node.js / Rust (slower Rust function)",
-        format!("{:.0}×", node.as_secs_f64() / rust.as_secs_f64()),
-    );
-    r.add(
-        "Init (process start → first event request)",
-        "ratio Python / Rust (slower Rust function)",
-        format!("{:.0}×", python.as_secs_f64() / rust.as_secs_f64()),
-    );
-}
-
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path)
         .unwrap_or_else(|_| panic!("{} missing: run `make bench`", path.display()))
@@ -620,8 +382,8 @@ fn file_size(path: &Path) -> u64 {
 }
 
 fn sizes(r: &mut Results) {
-    for function in FUNCTIONS {
-        let dir = lambda_dir(function);
+    for function in functions::FUNCTIONS {
+        let dir = functions::lambda_dir(function);
         let binary = file_size(&dir.join("bootstrap"));
         let zip = file_size(&dir.join("bootstrap.zip"));
         r.add(
@@ -1039,19 +801,10 @@ async fn only_functions() -> ExitCode {
     warm.ensure_table().await.expect("create the warm table");
     load_bench_data(&warm, 100, 400).await;
     eprintln!("measuring init, warm invocations, memory …");
-    tokio::task::block_in_place(|| init_and_warm(&mut r, &warm_table));
+    tokio::task::block_in_place(|| functions::init_and_warm(&mut r, &warm_table));
     sizes(&mut r);
     println!("{}", write_results(&r));
     ExitCode::SUCCESS
-}
-
-/// The two warm invocations the bench times: an inbox page of 100 and a page of 20 messages.
-fn warm_url(function: &str) -> &'static str {
-    if function == "get-conversations" {
-        "/api/get-conversations.php?status=pending_human"
-    } else {
-        "/api/get-conversation-messages.php?id=1&offset=0&limit=20"
-    }
 }
 
 /// `bench profile FUNCTION N` (`make profile`): N warm invocations of FUNCTION's timed
@@ -1067,7 +820,7 @@ async fn profile(function: &str, n: u32) -> ExitCode {
     let config = shared::config::Config::from_lookup(|k| (k == "TABLE_NAME").then(|| table.clone()))
         .expect("a valid configuration");
     let app = shared::http::App { store, config };
-    let url = warm_url(function);
+    let url = functions::warm_url(function);
     let endpoint = apigw::endpoint_of(url);
     let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
     let started = Instant::now();
@@ -1120,9 +873,9 @@ async fn main() -> ExitCode {
     warm.ensure_table().await.expect("create the warm table");
     load_bench_data(&warm, 100, 400).await;
     eprintln!("measuring init, warm invocations, memory …");
-    let inits = tokio::task::block_in_place(|| init_and_warm(&mut r, &warm_table));
+    let inits = tokio::task::block_in_place(|| functions::init_and_warm(&mut r, &warm_table));
     eprintln!("measuring Node.js and Python init …");
-    tokio::task::block_in_place(|| comparisons(&mut r, &inits, &warm_table));
+    tokio::task::block_in_place(|| functions::comparisons(&mut r, &inits, &warm_table));
     sizes(&mut r);
     eprintln!("measuring import throughput ({IMPORT_MESSAGES} messages) …");
     tokio::task::block_in_place(|| import_throughput(&mut r));

@@ -1,0 +1,418 @@
+//! The functions as Lambda bills them: each release `bootstrap` (and the hello floor) runs
+//! under a local Runtime API (`tests/harness/runtime_api.rs`), talking to DynamoDB Local
+//! through a timing relay (`FaultyEndpoint::timing`). An invocation's CPU is the time from
+//! the event handed over to the response received, minus the time its requests spent
+//! beyond the relay: the SDK's signing and parsing, the rendering and the runtime's own
+//! round trip all count, as on Lambda.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use integration_tests::faults::FaultyEndpoint;
+use integration_tests::runtime_api::{Report, RuntimeApi};
+use integration_tests::{apigw, dynamodb, workspace_root};
+
+use crate::model::{self, Measured};
+use crate::{Results, median, ms};
+
+pub const FUNCTIONS: [&str; 2] = ["get-conversations", "get-conversation-messages"];
+/// The floor: `bench/hello`, the same runtime crates and profile, no SDK.
+const HELLO: &str = "hello-floor";
+const COLD_STARTS: usize = 15;
+const WARM_INVOCATIONS: usize = 500;
+
+const INIT: &str = "Init and cold request, against the hello floor of the same run";
+const WARM: &str = "Warm invocation (billed CPU: event handed over → response received, minus DynamoDB)";
+const MEMORY: &str = "Memory";
+
+/// The two warm invocations the bench times: an inbox page of 100 (the legacy default
+/// limit) and a page of 20 messages.
+pub fn warm_url(function: &str) -> &'static str {
+    if function == "get-conversations" {
+        "/api/get-conversations.php?status=pending_human"
+    } else {
+        "/api/get-conversation-messages.php?id=1&offset=0&limit=20"
+    }
+}
+
+pub fn lambda_dir(function: &str) -> PathBuf {
+    workspace_root().join("target/lambda").join(function)
+}
+
+fn bootstrap(function: &str) -> PathBuf {
+    let path = lambda_dir(function).join("bootstrap");
+    assert!(path.exists(), "{} missing: run `make bench`", path.display());
+    path
+}
+
+/// A function process under the local Runtime API, with its log lines.
+struct Function {
+    child: Child,
+    logs: Receiver<String>,
+    started: Instant,
+}
+
+/// One invocation as the Runtime API and the relay saw it.
+struct Invocation {
+    /// Event handed over → response received.
+    elapsed: Duration,
+    /// The part of it the function's requests spent beyond the relay.
+    dynamodb: Duration,
+    /// Requests the function sent to DynamoDB.
+    requests: usize,
+    body: Vec<u8>,
+}
+
+impl Invocation {
+    /// What Lambda bills that is the function's own doing.
+    fn cpu(&self) -> Duration {
+        self.elapsed.saturating_sub(self.dynamodb)
+    }
+}
+
+fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> Function {
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, logs) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Function { child, logs, started }
+}
+
+impl Function {
+    /// Init: from process start to the first request for an event.
+    fn init_time(&self, api: &RuntimeApi) -> Duration {
+        loop {
+            match api.expect("ask for its first event") {
+                Report::Next(at) => return at - self.started,
+                Report::Error(e) => panic!("init error: {e}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// One invocation of `event`; `relay` is where the function's DynamoDB requests go.
+    fn invoke(&self, api: &RuntimeApi, event: &[u8], relay: Option<&FaultyEndpoint>) -> Invocation {
+        let (waited, sent) = relay.map_or((Duration::ZERO, 0), |r| (r.forwarded_time(), r.requests()));
+        api.send(event.to_vec());
+        let delivered = loop {
+            match api.expect("take the event") {
+                Report::Delivered(at) => break at,
+                Report::Error(e) => panic!("invocation error: {e}"),
+                _ => {}
+            }
+        };
+        let (answered, body) = loop {
+            match api.expect("answer") {
+                Report::Response { at, body } => break (at, body),
+                Report::Error(e) => panic!("invocation error: {e}"),
+                _ => {}
+            }
+        };
+        // The relay counts a request's time before it hands the answer back, so by the time
+        // the function has answered, its requests are all counted.
+        let (dynamodb, requests) = relay.map_or((Duration::ZERO, 0), |r| {
+            (r.forwarded_time() - waited, r.requests() - sent)
+        });
+        Invocation {
+            elapsed: answered - delivered,
+            dynamodb,
+            requests,
+            body,
+        }
+    }
+
+    /// The time the function's own access log line says it spent in SDK calls (the wait
+    /// for DynamoDB plus the SDK's signing and parsing), for the breakdown.
+    fn logged_sdk_time(&self) -> Duration {
+        loop {
+            let line = self
+                .logs
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the function's request log line");
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(us) = v["fields"]["dynamodb_us"].as_u64() {
+                return Duration::from_micros(us);
+            }
+        }
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        integration_tests::runtime_api::memory_kb(self.child.id(), "VmHWM").unwrap_or(0)
+    }
+
+    /// User + system CPU time the process has used so far (from /proc, in clock ticks).
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at state; utime and
+        // stime are the 14th and 15th fields of the line, the 12th and 13th after it.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse::<u64>().ok())
+            .sum();
+        // Linux reports these in USER_HZ, 100 on every architecture Lambda runs.
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment Lambda gives a function, DynamoDB at `endpoint`.
+pub fn function_env(table: &str, endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("TABLE_NAME", table),
+        // Lambda sets both; boto3 reads only the second.
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_SESSION_TOKEN", "bench"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Medians of `COLD_STARTS` cold starts: init, and with `event` the cold request (init plus
+/// the first invocation's CPU).
+pub struct Cold {
+    pub init: Duration,
+    pub request: Duration,
+}
+
+pub fn cold_starts(
+    mut command: impl FnMut() -> Command,
+    env: &[(String, String)],
+    event: Option<&[u8]>,
+    relay: Option<&FaultyEndpoint>,
+) -> Cold {
+    let mut inits = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..COLD_STARTS {
+        let api = RuntimeApi::start();
+        let f = spawn(&mut command(), &api, env);
+        let init = f.init_time(&api);
+        inits.push(init);
+        if let Some(event) = event {
+            let first = f.invoke(&api, event, relay);
+            assert_status_200(&first.body);
+            requests.push(init + first.cpu());
+        }
+    }
+    Cold {
+        init: median(inits),
+        request: if requests.is_empty() {
+            Duration::ZERO
+        } else {
+            median(requests)
+        },
+    }
+}
+
+fn assert_status_200(body: &[u8]) {
+    let answer: serde_json::Value = serde_json::from_slice(body).expect("a JSON answer");
+    assert_eq!(answer["statusCode"], 200, "unexpected answer: {answer}");
+}
+
+fn event_of(function: &str) -> Vec<u8> {
+    serde_json::to_vec(&apigw::event("GET", warm_url(function))).unwrap()
+}
+
+/// Init, cold request and warm CPU of each function against the hello floor, peak memory,
+/// and the memory-size model built from them. Returns each function's init.
+pub fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duration> {
+    let relay = FaultyEndpoint::timing(&dynamodb().endpoint);
+    let env = function_env(table, &relay.url);
+    let hello_bin = bootstrap(HELLO);
+    let hello = cold_starts(
+        || Command::new(&hello_bin),
+        &env,
+        Some(&event_of(FUNCTIONS[0])),
+        None,
+    );
+    r.add(
+        INIT,
+        format!("hello floor ({HELLO}): init, median of {COLD_STARTS}"),
+        ms(hello.init),
+    );
+    r.add(
+        INIT,
+        format!("hello floor: cold request (init + first invocation), median of {COLD_STARTS}"),
+        ms(hello.request),
+    );
+    let mut inits = BTreeMap::new();
+    let mut measured = Vec::new();
+    for function in FUNCTIONS {
+        let bin = bootstrap(function);
+        let event = event_of(function);
+        let cold = cold_starts(|| Command::new(&bin), &env, Some(&event), Some(&relay));
+        inits.insert(function, cold.init);
+        let init_ratio = cold.init.as_secs_f64() / hello.init.as_secs_f64();
+        r.check(
+            INIT,
+            format!("{function}: init, median of {COLD_STARTS}"),
+            format!("{} ({init_ratio:.2}× hello)", ms(cold.init)),
+            "≤ 1.5× hello",
+            init_ratio <= 1.5,
+        );
+        let cold_ratio = cold.request.as_secs_f64() / hello.request.as_secs_f64();
+        r.check(
+            INIT,
+            format!("{function}: cold request (init + first invocation − DynamoDB), median of {COLD_STARTS}"),
+            format!("{} ({cold_ratio:.2}× hello)", ms(cold.request)),
+            "≤ 2× hello",
+            cold_ratio <= 2.0,
+        );
+
+        let api = RuntimeApi::start();
+        let f = spawn(&mut Command::new(&bin), &api, &env);
+        f.init_time(&api);
+        let url = warm_url(function);
+        let (mut cpu, mut handler, mut total, mut dynamodb) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut requests = 0;
+        let process_cpu = f.cpu_time();
+        for _ in 0..WARM_INVOCATIONS {
+            let invocation = f.invoke(&api, &event, Some(&relay));
+            assert_status_200(&invocation.body);
+            let sdk = f.logged_sdk_time();
+            cpu.push(invocation.cpu());
+            handler.push(invocation.elapsed.saturating_sub(sdk));
+            total.push(invocation.elapsed);
+            dynamodb.push(invocation.dynamodb);
+            requests = requests.max(invocation.requests);
+        }
+        let process_cpu = (f.cpu_time() - process_cpu) / WARM_INVOCATIONS as u32;
+        let cpu = median(cpu);
+        r.check(
+            WARM,
+            format!("{function}: CPU per invocation, median of {WARM_INVOCATIONS} ({url})"),
+            ms(cpu),
+            "≤ 1 ms",
+            cpu <= Duration::from_millis(1),
+        );
+        r.add(
+            WARM,
+            format!("{function}: breakdown — the process's user + system CPU time per invocation (/proc)"),
+            ms(process_cpu),
+        );
+        r.add(
+            WARM,
+            format!("{function}: breakdown — handler alone (minus the time inside SDK calls, as the access log reports it)"),
+            ms(median(handler)),
+        );
+        r.add(
+            WARM,
+            format!(
+                "{function}: whole invocation against DynamoDB Local / DynamoDB's share at the relay, medians"
+            ),
+            format!("{} / {}", ms(median(total)), ms(median(dynamodb))),
+        );
+        let rss = f.peak_rss_kib();
+        r.check(
+            MEMORY,
+            format!("{function}: peak RSS (VmHWM) after {WARM_INVOCATIONS} invocations"),
+            format!("{:.1} MB", rss as f64 / 1024.0),
+            "≤ 32 MB",
+            rss > 0 && rss <= 32 * 1024,
+        );
+        measured.push(Measured {
+            function,
+            cpu,
+            cold: cold.request,
+            round_trips: requests,
+        });
+    }
+    model::memory_sizes(r, &measured);
+    inits
+}
+
+/// Node.js and Python functions doing the same init (SDK client constructed), for scale.
+pub fn comparisons(r: &mut Results, inits: &BTreeMap<&'static str, Duration>, table: &str) {
+    let env = function_env(table, &dynamodb().endpoint);
+    let root = workspace_root();
+    let node_modules = root.join(".tools/node/node_modules");
+    let node_script = root.join("bench/runtimes/node/index.js");
+    let python = root.join(".tools/venv/bin/python");
+    let python_script = root.join("bench/runtimes/python/bootstrap.py");
+    let mut node_env = env.clone();
+    node_env.push(("NODE_MODULES_DIR".into(), node_modules.display().to_string()));
+    let node = cold_starts(
+        || {
+            let mut c = Command::new("node");
+            c.arg(&node_script);
+            c
+        },
+        &node_env,
+        None,
+        None,
+    )
+    .init;
+    let python = cold_starts(
+        || {
+            let mut c = Command::new(&python);
+            c.arg(&python_script);
+            c
+        },
+        &env,
+        None,
+        None,
+    )
+    .init;
+    let rust = inits.values().copied().max().unwrap_or_default();
+    r.add(
+        INIT,
+        "Node.js 20 + @aws-sdk/client-dynamodb (client constructed): init, median",
+        ms(node),
+    );
+    r.add(
+        INIT,
+        "Python 3.11 + boto3 (client constructed): init, median",
+        ms(python),
+    );
+    r.add(
+        INIT,
+        "ratio Node.js / Rust init (slower Rust function)",
+        format!("{:.0}×", node.as_secs_f64() / rust.as_secs_f64()),
+    );
+    r.add(
+        INIT,
+        "ratio Python / Rust init (slower Rust function)",
+        format!("{:.0}×", python.as_secs_f64() / rust.as_secs_f64()),
+    );
+}
