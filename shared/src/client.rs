@@ -1,14 +1,13 @@
 //! Builds the DynamoDB client from the SDK's standard environment (`AWS_REGION`,
 //! credentials chain, `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB; empty means unset).
-//! Nothing here touches the network: credentials are resolved and TLS roots loaded on first
-//! use.
+//! Nothing here touches the network: credentials are resolved on first use.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_types::service_config::ServiceConfigKey;
 
 /// Connect time-out: a healthy regional endpoint connects in a few ms; an endpoint that
@@ -22,10 +21,41 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 /// The SDK's standard retry mode (exponential back-off with jitter, throttling aware).
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// The roots AWS service endpoints' certificates chain to: Amazon Trust Services' Amazon
+/// Root CA 1–4 and Starfield Services Root G2, which cross-signs them (PEM, from Debian's
+/// ca-certificates). DynamoDB, STS and the SSO portal all serve ATS certificates.
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+/// What a TLS connection trusts. By default only the roots above, compiled in: the
+/// platform's store (rustls-native-certs) reads and parses every file under
+/// /etc/ssl/certs when the client is built, 5 of the functions' 7 ms of init here. A
+/// deployment whose endpoint presents another chain (a TLS-inspecting proxy, a private
+/// endpoint with its own CA) sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, and then the platform's
+/// store is used, read from those as OpenSSL reads them.
+pub fn trust_store(platform_requested: bool) -> TrustStore {
+    if platform_requested {
+        TrustStore::empty().with_native_roots(true)
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES)
+    }
+}
+
+fn platform_roots_requested() -> bool {
+    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
 /// HTTPS on rustls with the `ring` provider: one TLS stack, smaller than aws-lc.
 fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    let context = TlsContext::builder()
+        .with_trust_store(trust_store(platform_roots_requested()))
+        .build()
+        // Only an invalid extra server name fails here, and none is given.
+        .unwrap_or_default();
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
         .build_https()
 }
 
@@ -79,6 +109,25 @@ pub fn dynamodb_config(config: &SdkConfig) -> aws_sdk_dynamodb::Config {
         builder.set_endpoint_url(global.map(str::to_string));
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod trust {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_amazon_trust_services_roots() {
+        assert_eq!(AMAZON_TRUST_SERVICES.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert_eq!(AMAZON_TRUST_SERVICES.matches("-----END CERTIFICATE-----").count(), 5);
+    }
+
+    #[test]
+    fn the_platform_store_only_when_a_certificate_variable_asks_for_it() {
+        let amazon = format!("{:?}", trust_store(false));
+        assert!(amazon.contains("enable_native_roots: false"), "{amazon}");
+        let platform = format!("{:?}", trust_store(true));
+        assert!(platform.contains("enable_native_roots: true"), "{platform}");
+    }
 }
 
 #[cfg(test)]
