@@ -208,40 +208,53 @@ pub fn function_env(table: &str, endpoint: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// Medians of `COLD_STARTS` cold starts: init, and with `event` the cold request (init plus
-/// the first invocation's CPU).
+/// Medians of cold starts: init, and with an event the cold request (init plus the first
+/// invocation's CPU).
+#[derive(Default)]
 pub struct Cold {
     pub init: Duration,
     pub request: Duration,
 }
 
-pub fn cold_starts(
-    mut command: impl FnMut() -> Command,
-    env: &[(String, String)],
-    event: Option<&[u8]>,
-    relay: Option<&FaultyEndpoint>,
-) -> Cold {
-    let mut inits = Vec::new();
-    let mut requests = Vec::new();
+/// How to start one kind of function cold, and what to ask it first.
+pub struct Starter<'a> {
+    pub command: Box<dyn Fn() -> Command + 'a>,
+    pub env: &'a [(String, String)],
+    pub event: Option<&'a [u8]>,
+    pub relay: Option<&'a FaultyEndpoint>,
+}
+
+/// `COLD_STARTS` rounds, each starting every kind once in turn, so that the kinds compared
+/// share whatever the machine is doing meanwhile (the hello floor's median moved from 1.6
+/// to 2.8 ms between two runs taken minutes apart).
+pub fn cold_starts(starters: &[Starter<'_>]) -> Vec<Cold> {
+    let mut inits = vec![Vec::new(); starters.len()];
+    let mut requests = vec![Vec::new(); starters.len()];
     for _ in 0..COLD_STARTS {
-        let api = RuntimeApi::start();
-        let f = spawn(&mut command(), &api, env);
-        let init = f.init_time(&api);
-        inits.push(init);
-        if let Some(event) = event {
-            let first = f.invoke(&api, event, relay);
-            assert_status_200(&first.body);
-            requests.push(init + first.cpu());
+        for (i, s) in starters.iter().enumerate() {
+            let api = RuntimeApi::start();
+            let f = spawn(&mut (s.command)(), &api, s.env);
+            let init = f.init_time(&api);
+            inits[i].push(init);
+            if let Some(event) = s.event {
+                let first = f.invoke(&api, event, s.relay);
+                assert_status_200(&first.body);
+                requests[i].push(init + first.cpu());
+            }
         }
     }
-    Cold {
-        init: median(inits),
-        request: if requests.is_empty() {
-            Duration::ZERO
-        } else {
-            median(requests)
-        },
-    }
+    inits
+        .into_iter()
+        .zip(requests)
+        .map(|(init, request)| Cold {
+            init: median(init),
+            request: if request.is_empty() {
+                Duration::ZERO
+            } else {
+                median(request)
+            },
+        })
+        .collect()
 }
 
 fn assert_status_200(body: &[u8]) {
@@ -258,13 +271,25 @@ fn event_of(function: &str) -> Vec<u8> {
 pub fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Duration> {
     let relay = FaultyEndpoint::timing(&dynamodb().endpoint);
     let env = function_env(table, &relay.url);
-    let hello_bin = bootstrap(HELLO);
-    let hello = cold_starts(
-        || Command::new(&hello_bin),
-        &env,
-        Some(&event_of(FUNCTIONS[0])),
-        None,
-    );
+    let bins: Vec<PathBuf> = std::iter::once(HELLO).chain(FUNCTIONS).map(bootstrap).collect();
+    let events: Vec<Vec<u8>> = std::iter::once(FUNCTIONS[0])
+        .chain(FUNCTIONS)
+        .map(event_of)
+        .collect();
+    let starters: Vec<Starter<'_>> = bins
+        .iter()
+        .zip(&events)
+        .enumerate()
+        .map(|(i, (bin, event))| Starter {
+            command: Box::new(move || Command::new(bin)),
+            env: &env,
+            event: Some(event.as_slice()),
+            // The hello floor never calls DynamoDB.
+            relay: (i > 0).then_some(&relay),
+        })
+        .collect();
+    let mut colds = cold_starts(&starters).into_iter();
+    let hello = colds.next().unwrap_or_default();
     r.add(
         INIT,
         format!("hello floor ({HELLO}): init, median of {COLD_STARTS}"),
@@ -277,10 +302,8 @@ pub fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Dur
     );
     let mut inits = BTreeMap::new();
     let mut measured = Vec::new();
-    for function in FUNCTIONS {
-        let bin = bootstrap(function);
-        let event = event_of(function);
-        let cold = cold_starts(|| Command::new(&bin), &env, Some(&event), Some(&relay));
+    for ((function, bin), event) in FUNCTIONS.into_iter().zip(&bins[1..]).zip(&events[1..]) {
+        let cold = colds.next().unwrap_or_default();
         inits.insert(function, cold.init);
         let init_ratio = cold.init.as_secs_f64() / hello.init.as_secs_f64();
         r.check(
@@ -300,7 +323,7 @@ pub fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Dur
         );
 
         let api = RuntimeApi::start();
-        let f = spawn(&mut Command::new(&bin), &api, &env);
+        let f = spawn(&mut Command::new(bin), &api, &env);
         f.init_time(&api);
         let url = warm_url(function);
         let (mut cpu, mut handler, mut total, mut dynamodb) =
@@ -308,7 +331,7 @@ pub fn init_and_warm(r: &mut Results, table: &str) -> BTreeMap<&'static str, Dur
         let mut requests = 0;
         let process_cpu = f.cpu_time();
         for _ in 0..WARM_INVOCATIONS {
-            let invocation = f.invoke(&api, &event, Some(&relay));
+            let invocation = f.invoke(&api, event, Some(&relay));
             assert_status_200(&invocation.body);
             let sdk = f.logged_sdk_time();
             cpu.push(invocation.cpu());
@@ -372,28 +395,32 @@ pub fn comparisons(r: &mut Results, inits: &BTreeMap<&'static str, Duration>, ta
     let python_script = root.join("bench/runtimes/python/bootstrap.py");
     let mut node_env = env.clone();
     node_env.push(("NODE_MODULES_DIR".into(), node_modules.display().to_string()));
-    let node = cold_starts(
-        || {
-            let mut c = Command::new("node");
-            c.arg(&node_script);
-            c
+    let runtimes = cold_starts(&[
+        Starter {
+            command: Box::new(|| {
+                let mut c = Command::new("node");
+                c.arg(&node_script);
+                c
+            }),
+            env: &node_env,
+            event: None,
+            relay: None,
         },
-        &node_env,
-        None,
-        None,
-    )
-    .init;
-    let python = cold_starts(
-        || {
-            let mut c = Command::new(&python);
-            c.arg(&python_script);
-            c
+        Starter {
+            command: Box::new(|| {
+                let mut c = Command::new(&python);
+                c.arg(&python_script);
+                c
+            }),
+            env: &env,
+            event: None,
+            relay: None,
         },
-        &env,
-        None,
-        None,
-    )
-    .init;
+    ]);
+    let (node, python) = match runtimes.as_slice() {
+        [node, python] => (node.init, python.init),
+        _ => unreachable!("two runtimes started"),
+    };
     let rust = inits.values().copied().max().unwrap_or_default();
     r.add(
         INIT,

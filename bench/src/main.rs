@@ -764,11 +764,18 @@ fn only_mysqldump() -> ExitCode {
         "measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …"
     );
     dump_import(&mut r);
-    let fresh = write_results(&r);
+    println!("{}", update_sections(&r, "make bench-mysqldump"));
+    ExitCode::SUCCESS
+}
+
+/// A partial run's figures into bench/results.md: each of its sections replaces the
+/// section of that name (or goes before the notes), marked with the run that measured it;
+/// the others stay. Returns the new sections.
+fn update_sections(r: &Results, run: &str) -> String {
+    let fresh = write_results(r);
     let path = workspace_root().join("bench/results.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let heading = "\n## mysqldump import\n";
-    let section = |md: &str| -> Option<(usize, usize)> {
+    let mut md = std::fs::read_to_string(&path).unwrap_or_default();
+    let section = |md: &str, heading: &str| -> Option<(usize, usize)> {
         let start = md.find(heading)?;
         let rest = start + heading.len();
         let end = md[rest..]
@@ -777,22 +784,40 @@ fn only_mysqldump() -> ExitCode {
             .map_or(md.len(), |e| rest + e);
         Some((start, end))
     };
-    let (s, e) = section(&fresh).expect("the dump section");
-    let new_section = &fresh[s..e];
-    let md = match section(&existing) {
-        Some((a, b)) => format!("{}{new_section}{}", &existing[..a], &existing[b..]),
-        None => match existing.find("\nNotes:") {
-            Some(n) => format!("{}{new_section}\n{}", &existing[..n], &existing[n..]),
-            None => format!("{existing}{new_section}"),
-        },
-    };
+    let mut sections = String::new();
+    let mut headings: Vec<&str> = Vec::new();
+    for f in &r.figures {
+        if !headings.contains(&f.section) {
+            headings.push(f.section);
+        }
+    }
+    for name in headings {
+        let heading = format!("\n## {name}\n");
+        let Some((s, e)) = section(&fresh, &heading) else {
+            continue;
+        };
+        let new_section = format!(
+            "{heading}\n_Measured by `{run}`, {}, commit {}._\n{}",
+            Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+            commit(),
+            &fresh[s + heading.len()..e]
+        );
+        md = match section(&md, &heading) {
+            Some((a, b)) => format!("{}{new_section}{}", &md[..a], &md[b..]),
+            None => match md.find("\nNotes:") {
+                Some(n) => format!("{}{new_section}\n{}", &md[..n], &md[n..]),
+                None => format!("{md}{new_section}"),
+            },
+        };
+        sections.push_str(&new_section);
+    }
     std::fs::write(&path, &md).expect("write bench/results.md");
-    println!("{new_section}");
-    ExitCode::SUCCESS
+    sections
 }
 
-/// `bench functions` measures only the functions (init, warm invocations, memory, size)
-/// and prints the figures, leaving bench/results.md alone: the quick check of a change.
+/// `bench functions` (`make bench-functions`) measures only the functions (init and cold
+/// request against the hello floor, warm CPU, memory, the memory-size model, size) and
+/// replaces those sections of bench/results.md: the quick check of a change.
 async fn only_functions() -> ExitCode {
     let mut r = Results::default();
     let sdk = sdk_config().await;
@@ -803,8 +828,12 @@ async fn only_functions() -> ExitCode {
     eprintln!("measuring init, warm invocations, memory …");
     tokio::task::block_in_place(|| functions::init_and_warm(&mut r, &warm_table));
     sizes(&mut r);
-    println!("{}", write_results(&r));
-    ExitCode::SUCCESS
+    println!("{}", update_sections(&r, "make bench-functions"));
+    if r.broken().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `bench profile FUNCTION N` (`make profile`): N warm invocations of FUNCTION's timed

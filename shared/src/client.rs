@@ -117,8 +117,16 @@ mod trust {
 
     #[test]
     fn the_compiled_in_roots_are_the_five_amazon_trust_services_roots() {
-        assert_eq!(AMAZON_TRUST_SERVICES.matches("-----BEGIN CERTIFICATE-----").count(), 5);
-        assert_eq!(AMAZON_TRUST_SERVICES.matches("-----END CERTIFICATE-----").count(), 5);
+        assert_eq!(
+            AMAZON_TRUST_SERVICES
+                .matches("-----BEGIN CERTIFICATE-----")
+                .count(),
+            5
+        );
+        assert_eq!(
+            AMAZON_TRUST_SERVICES.matches("-----END CERTIFICATE-----").count(),
+            5
+        );
     }
 
     #[test]
