@@ -7,6 +7,7 @@ mod poll;
 mod read;
 mod schema;
 mod size;
+mod wire;
 mod write;
 
 use std::sync::Arc;

@@ -8,42 +8,73 @@
 use std::time::Instant;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 
 use super::ReadCost;
+use super::wire::{Pairs, QueryPage, TakeBody, WireCapacity, WireItem};
 use crate::error::StoreError;
 use crate::item::Item;
 
 /// Runs `query` (everything set but `Limit` and `ExclusiveStartKey`, which this sets) from
 /// `start` (a page cursor's key, or the beginning) until `want` items are in or the key
 /// range is exhausted, adding each answer's cost to `cost`. Each follow-up asks only for
-/// the items still missing, so the items read stay ≤ `want`.
+/// the items still missing, so the items read stay ≤ `want`. Answers are read by
+/// `wire` (their items as attribute pairs, not the SDK's maps).
 pub(super) async fn query_items(
     query: QueryFluentBuilder,
     start: Option<Item>,
     want: usize,
     cost: &mut ReadCost,
-) -> Result<Vec<Item>, StoreError> {
-    let mut items: Vec<Item> = Vec::new();
+) -> Result<Vec<Pairs>, StoreError> {
+    let mut items: Vec<Pairs> = Vec::new();
     let mut start = start;
     while items.len() < want {
         let missing = want - items.len();
         let started = Instant::now();
+        let body = TakeBody::default();
         let sent = query
             .clone()
             .limit(i32::try_from(missing).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .customize()
+            .interceptor(body.clone())
             .send()
             .await;
-        let out = cost.answered(sent, started)?;
-        cost.add(
-            out.scanned_count().max(out.count()) as usize,
-            out.consumed_capacity(),
-            started,
-        );
-        items.extend(out.items.unwrap_or_default());
-        start = out.last_evaluated_key;
+        let sdk_output = cost.answered(sent, started)?;
+        let page = match body.page().await {
+            Ok(Some(page)) => page,
+            // Not taken (no successful answer reached the interceptor): the SDK read the
+            // answer itself, so its output is the page.
+            Ok(None) => QueryPage {
+                count: sdk_output.count().max(0) as usize,
+                scanned_count: sdk_output.scanned_count().max(0) as usize,
+                consumed_capacity: sdk_output.consumed_capacity().map(|c| WireCapacity {
+                    capacity_units: c.capacity_units(),
+                }),
+                items: sdk_output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|item| WireItem(item.into_iter().collect()))
+                    .collect(),
+                last_evaluated_key: sdk_output
+                    .last_evaluated_key
+                    .map(|key| WireItem(key.into_iter().collect())),
+            },
+            Err(e) => {
+                cost.add(0, None, started);
+                return Err(e);
+            }
+        };
+        let capacity = page
+            .consumed_capacity
+            .as_ref()
+            .and_then(|c| c.capacity_units)
+            .map(|units| ConsumedCapacity::builder().capacity_units(units).build());
+        cost.add(page.scanned_count.max(page.count), capacity.as_ref(), started);
+        items.extend(page.items.into_iter().map(|item| item.0));
+        start = page.last_evaluated_key.map(|key| key.into_item());
         if start.is_none() {
             break;
         }

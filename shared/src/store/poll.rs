@@ -7,9 +7,10 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::paging::query_items;
 use super::read::{ReadError, metered};
+use super::wire::Pairs;
 use super::{ReadCost, Store};
 use crate::error::StoreError;
-use crate::item::{self, Item, s};
+use crate::item::{self, s};
 use crate::model::Status;
 use crate::table;
 
@@ -56,7 +57,7 @@ impl Store {
         t: Timestamp,
         bound: usize,
         filter: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
-        map: impl Fn(Item) -> Result<T, StoreError>,
+        map: impl Fn(Pairs) -> Result<T, StoreError>,
     ) -> Result<Changes<T>, ReadError> {
         let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
             let query = self
