@@ -159,6 +159,42 @@ pub fn conversation_to_item(c: &Conversation) -> Item {
         .done()
 }
 
+/// The attributes `conversation_from_item` reads. A Query that needs only conversations asks
+/// for these (`projection`), leaving the key and index attributes (pk, sk, inbox, activity,
+/// changed: a fifth of a short conversation item) on the server: fewer bytes on the wire
+/// and to read. Read units are the same (DynamoDB charges for the whole item).
+pub const CONVERSATION_ATTRIBUTES: [&str; 13] = [
+    ID,
+    PHONE_NUMBER,
+    CONTACT_NAME,
+    STATUS,
+    AI_ENABLED,
+    LAST_MESSAGE_AT,
+    CREATED_AT,
+    UPDATED_AT,
+    MESSAGE_COUNT,
+    LAST_MESSAGE_ID,
+    LAST_MESSAGE,
+    LAST_SENDER_TYPE,
+    LAST_MESSAGE_CREATED_AT,
+];
+
+/// A `ProjectionExpression` of `names` through placeholders `#a0`, `#a1`, … (several are
+/// DynamoDB reserved words, `status` among them), with the placeholders' bindings.
+pub fn projection(names: &[&'static str]) -> (String, Vec<(String, &'static str)>) {
+    let bindings: Vec<(String, &'static str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (format!("#a{i}"), *name))
+        .collect();
+    let expression = bindings
+        .iter()
+        .map(|(placeholder, _)| placeholder.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    (expression, bindings)
+}
+
 pub fn conversation_from_item(item: impl Attributes) -> Result<Conversation, StoreError> {
     let mut it = reader(item, "conversation");
     let last_message = match (
@@ -348,7 +384,31 @@ mod tests {
         assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
         assert_eq!(item["changed"], s("2024-01-15T14:31:00Z#0000000000000007"));
         assert!(!item.contains_key("contact_name"));
-        assert_eq!(conversation_from_item(item).unwrap(), c);
+        assert_eq!(conversation_from_item(item.clone()).unwrap(), c);
+        // What the inbox's projection returns maps to the same conversation, with or
+        // without a contact name.
+        let projected = |item: &Item| -> Item {
+            item.iter()
+                .filter(|(name, _)| CONVERSATION_ATTRIBUTES.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect()
+        };
+        assert_eq!(conversation_from_item(projected(&item)).unwrap(), c);
+        let named = Conversation {
+            contact_name: Some("Ana".into()),
+            ..c.clone()
+        };
+        assert_eq!(
+            conversation_from_item(projected(&conversation_to_item(&named))).unwrap(),
+            named
+        );
+    }
+
+    #[test]
+    fn a_projection_names_every_attribute_through_a_placeholder() {
+        let (expression, names) = projection(&[STATUS, ID]);
+        assert_eq!(expression, "#a0, #a1");
+        assert_eq!(names, vec![("#a0".to_string(), STATUS), ("#a1".to_string(), ID)]);
     }
 
     #[test]

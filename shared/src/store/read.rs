@@ -132,6 +132,13 @@ impl Store {
                 .expression_attribute_names("#p", partition_attr)
                 .expression_attribute_values(":p", s(partition))
                 .scan_index_forward(false);
+            let (projection, names) = item::projection(&item::CONVERSATION_ATTRIBUTES);
+            let query = names
+                .into_iter()
+                .fold(query, |q, (placeholder, name)| {
+                    q.expression_attribute_names(placeholder, name)
+                })
+                .projection_expression(projection);
             let mut conversations = query_items(query, start_key, limit + 1, cost)
                 .await?
                 .into_iter()
