@@ -94,9 +94,13 @@ impl TakeBody {
             .await
             .map_err(|e| StoreError::Unavailable(format!("reading DynamoDB's answer: {e}")))?
             .into_bytes();
-        let page = serde_json::from_slice(&bytes).map_err(|e| {
+        let invalid = |e: &dyn std::fmt::Display| {
             StoreError::Dynamo(format!("DynamoDB's Query answer is not what it documents: {e}"))
-        })?;
+        };
+        // UTF-8 checked once for the whole body, then read as text: serde_json's byte
+        // reader checks every string again (3% of a warm inbox page).
+        let text = std::str::from_utf8(&bytes).map_err(|e| invalid(&e))?;
+        let page = serde_json::from_str(text).map_err(|e| invalid(&e))?;
         Ok(Some(page))
     }
 }
