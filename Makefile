@@ -17,7 +17,7 @@ help:
 	@echo "make dev      local stack: DynamoDB Local, table, demo data, cargo lambda watch on :9000 (Ctrl-C stops)"
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
-	@echo "make bench-functions  the functions' part of make bench alone (init, warm, memory, size), printed"
+	@echo "make bench-functions  the functions' part of make bench alone (init and cold request vs a hello floor, warm CPU, memory, memory-size model, size) into bench/results.md"
 	@echo "make profile  perf over N warm invocations of one function in process: where the CPU goes"
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
@@ -165,8 +165,9 @@ bench-mysqldump: tools dynamodb-local
 	cargo build -p bench
 	target/debug/bench mysqldump
 
-## The functions' part of `make bench` alone (init, warm invocations, memory, zip size),
-## printed; bench/results.md is left as it is.
+## The functions' part of `make bench` alone (init and cold request against the hello floor,
+## warm CPU, memory, the memory-size model, zip size), written into those sections of
+## bench/results.md (marked with the run and commit); fails when a budget breaks.
 .PHONY: bench-functions
 bench-functions: tools dynamodb-local
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(BENCH_PACKAGES)

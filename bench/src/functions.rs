@@ -28,6 +28,7 @@ const WARM_INVOCATIONS: usize = 500;
 const INIT: &str = "Init and cold request, against the hello floor of the same run";
 const WARM: &str = "Warm invocation (billed CPU: event handed over → response received, minus DynamoDB)";
 const MEMORY: &str = "Memory";
+const OTHER_RUNTIMES: &str = "Init of the same function on other runtimes (wall)";
 
 /// The two warm invocations the bench times: an inbox page of 100 (the legacy default
 /// limit) and a page of 20 messages.
@@ -459,22 +460,22 @@ pub fn comparisons(r: &mut Results, inits: &BTreeMap<&'static str, Duration>, ta
     };
     let rust = inits.values().copied().max().unwrap_or_default();
     r.add(
-        INIT,
+        OTHER_RUNTIMES,
         "Node.js 20 + @aws-sdk/client-dynamodb (client constructed): init, median",
         ms(node),
     );
     r.add(
-        INIT,
+        OTHER_RUNTIMES,
         "Python 3.11 + boto3 (client constructed): init, median",
         ms(python),
     );
     r.add(
-        INIT,
+        OTHER_RUNTIMES,
         "ratio Node.js / Rust init (slower Rust function)",
         format!("{:.0}×", node.as_secs_f64() / rust.as_secs_f64()),
     );
     r.add(
-        INIT,
+        OTHER_RUNTIMES,
         "ratio Python / Rust init (slower Rust function)",
         format!("{:.0}×", python.as_secs_f64() / rust.as_secs_f64()),
     );
