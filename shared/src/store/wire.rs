@@ -89,9 +89,12 @@ impl TakeBody {
     pub async fn page(&self) -> Result<Option<QueryPage>, StoreError> {
         let body = self.0.lock().ok().and_then(|mut slot| slot.take());
         let Some(body) = body else { return Ok(None) };
-        let bytes = ByteStream::new(body)
-            .collect()
+        // Read after the SDK's operation returned, so outside its time-outs: bounded here
+        // like one attempt.
+        let read = tokio::time::timeout(crate::client::ATTEMPT_TIMEOUT, ByteStream::new(body).collect());
+        let bytes = read
             .await
+            .map_err(|_| StoreError::Unavailable("DynamoDB's answer did not arrive in time".into()))?
             .map_err(|e| StoreError::Unavailable(format!("reading DynamoDB's answer: {e}")))?
             .into_bytes();
         let invalid = |e: &dyn std::fmt::Display| {
