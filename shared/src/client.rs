@@ -33,7 +33,7 @@ const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
 /// deployment whose endpoint presents another chain (a TLS-inspecting proxy, a private
 /// endpoint with its own CA) sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, and then the platform's
 /// store is used, read from those as OpenSSL reads them.
-pub fn trust_store(platform_requested: bool) -> TrustStore {
+fn trust_store(platform_requested: bool) -> TrustStore {
     if platform_requested {
         TrustStore::empty().with_native_roots(true)
     } else {

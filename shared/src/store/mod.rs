@@ -106,13 +106,18 @@ pub struct ReadCost {
 
 impl ReadCost {
     fn add(&mut self, items_read: usize, capacity: Option<&ConsumedCapacity>, started: Instant) {
+        self.add_units(items_read, capacity.and_then(|c| c.capacity_units()), started);
+    }
+
+    /// `add` with the read units as a number (a Query answer read from the wire).
+    fn add_units(&mut self, items_read: usize, capacity_units: Option<f64>, started: Instant) {
         self.dynamodb_time += started.elapsed();
         self.round_trips += 1;
         self.sequential_trips += 1;
         self.items_read = self
             .items_read
             .saturating_add(u32::try_from(items_read).unwrap_or(u32::MAX));
-        self.capacity_units += capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0);
+        self.capacity_units += capacity_units.unwrap_or(0.0);
     }
 
     /// A request's outcome: a failure (after the SDK's retries) read nothing, but it was a

@@ -8,10 +8,10 @@
 use std::time::Instant;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::ReadCost;
-use super::wire::{Pairs, QueryPage, TakeBody, WireCapacity, WireItem};
+use super::wire::{Pairs, QueryPage, TakeBody};
 use crate::error::StoreError;
 use crate::item::Item;
 
@@ -46,33 +46,14 @@ pub(super) async fn query_items(
             Ok(Some(page)) => page,
             // Not taken (no successful answer reached the interceptor): the SDK read the
             // answer itself, so its output is the page.
-            Ok(None) => QueryPage {
-                count: sdk_output.count().max(0) as usize,
-                scanned_count: sdk_output.scanned_count().max(0) as usize,
-                consumed_capacity: sdk_output.consumed_capacity().map(|c| WireCapacity {
-                    capacity_units: c.capacity_units(),
-                }),
-                items: sdk_output
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|item| WireItem(item.into_iter().collect()))
-                    .collect(),
-                last_evaluated_key: sdk_output
-                    .last_evaluated_key
-                    .map(|key| WireItem(key.into_iter().collect())),
-            },
+            Ok(None) => QueryPage::from(sdk_output),
             Err(e) => {
                 cost.add(0, None, started);
                 return Err(e);
             }
         };
-        let capacity = page
-            .consumed_capacity
-            .as_ref()
-            .and_then(|c| c.capacity_units)
-            .map(|units| ConsumedCapacity::builder().capacity_units(units).build());
-        cost.add(page.scanned_count.max(page.count), capacity.as_ref(), started);
+        let units = page.consumed_capacity.as_ref().and_then(|c| c.capacity_units);
+        cost.add_units(page.scanned_count.max(page.count), units, started);
         items.extend(page.items.into_iter().map(|item| item.0));
         start = page.last_evaluated_key.map(|key| key.into_item());
         if start.is_none() {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::body::SdkBody;
@@ -50,6 +51,22 @@ pub struct WireCapacity {
 /// One item (or key) of an answer: its attributes in the answer's order.
 #[derive(Debug, Default)]
 pub struct WireItem(pub Pairs);
+
+impl From<QueryOutput> for QueryPage {
+    /// The page of an answer the SDK read itself.
+    fn from(out: QueryOutput) -> QueryPage {
+        let pairs = |item: Item| WireItem(item.into_iter().collect());
+        QueryPage {
+            count: usize::try_from(out.count()).unwrap_or(0),
+            scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
+            consumed_capacity: out.consumed_capacity().map(|c| WireCapacity {
+                capacity_units: c.capacity_units(),
+            }),
+            items: out.items.unwrap_or_default().into_iter().map(pairs).collect(),
+            last_evaluated_key: out.last_evaluated_key.map(pairs),
+        }
+    }
+}
 
 impl WireItem {
     /// As a map, for an `ExclusiveStartKey`.
@@ -241,6 +258,31 @@ mod tests {
         assert_eq!(second["bs"], AttributeValue::Bs(vec![Blob::new("hi")]));
         let key = p.last_evaluated_key.unwrap().into_item();
         assert_eq!(key["sk"], AttributeValue::S("META".into()));
+    }
+
+    #[test]
+    fn an_answer_the_sdk_read_itself_is_the_same_page() {
+        let item = Item::from([("pk".to_string(), AttributeValue::S("C#1".into()))]);
+        let out = QueryOutput::builder()
+            .items(item.clone())
+            .count(1)
+            .scanned_count(2)
+            .last_evaluated_key("pk", AttributeValue::S("C#1".into()))
+            .consumed_capacity(
+                aws_sdk_dynamodb::types::ConsumedCapacity::builder()
+                    .capacity_units(0.5)
+                    .build(),
+            )
+            .build();
+        let p = QueryPage::from(out);
+        assert_eq!((p.count, p.scanned_count), (1, 2));
+        assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(0.5));
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(
+            p.items[0].0,
+            vec![("pk".to_string(), AttributeValue::S("C#1".into()))]
+        );
+        assert_eq!(p.last_evaluated_key.map(WireItem::into_item), Some(item));
     }
 
     #[test]
