@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Makes tests/fixtures/mysqldump/*: dumps of the legacy schema written by the real
-# mysqldump (MariaDB from Debian's packages), with rows that are hard to get right
-# (escapes, NUL and Ctrl-Z bytes, 4-byte UTF-8, NULLs, a 60 KB text, equal timestamps)
-# and a table the import must ignore. Run once by hand (as root, or with sudo for the
-# package install); the output is committed, so CI needs no MariaDB.
+# Makes tests/fixtures/mysqldump/*: dumps of the legacy schema (tests/fixtures/legacy/schema.sql)
+# written by the real mysqldump (MariaDB from Debian's packages), with rows that are hard
+# to get right (escapes, NUL and Ctrl-Z bytes, 4-byte UTF-8, NULLs, a 60 KB text, equal
+# timestamps) and a table the import must ignore. Run once by hand (as root, or with sudo
+# for the package install); the output is committed, so the mysqldump tests need no MariaDB.
 #
 #   scripts/make-mysqldump-fixtures.sh
 #
@@ -38,35 +38,11 @@ mariadb-admin --socket="$SOCK" -uroot --wait=30 --connect-timeout=1 ping >/dev/n
 
 sql() { mariadb --socket="$SOCK" -uroot --default-character-set=utf8mb4 "$@"; }
 
-sql <<'SQL'
-CREATE DATABASE legacy CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-USE legacy;
--- The legacy schema, as ../shared/api-contract.md describes it.
-CREATE TABLE conversations (
-  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  phone_number VARCHAR(50) NOT NULL UNIQUE,
-  contact_name VARCHAR(255) NULL,
-  status ENUM('active','closed','pending_human') NOT NULL DEFAULT 'active',
-  ai_enabled BOOLEAN NOT NULL DEFAULT 1,
-  last_message_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  last_bot_message_at TIMESTAMP NULL DEFAULT NULL,
-  created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE TABLE messages (
-  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  conversation_id INT NOT NULL,
-  message_id VARCHAR(255) NULL COMMENT 'WhatsApp id, e.g. ''wamid.…''',
-  sender_type ENUM('user','bot','human') NOT NULL,
-  message_text TEXT NOT NULL,
-  audio_url VARCHAR(512) NULL,
-  media_type ENUM('text','audio','image','video','document') NOT NULL DEFAULT 'text',
-  context_used TEXT NULL,
-  confidence_score FLOAT NULL,
-  created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  KEY idx_conversation (conversation_id, created_at),
-  CONSTRAINT fk_conversation FOREIGN KEY (conversation_id) REFERENCES conversations (id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+# The legacy schema (conversations, messages) from its one copy, then the rest.
+{
+  printf '%s\n' "CREATE DATABASE legacy CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;" "USE legacy;"
+  cat tests/fixtures/legacy/schema.sql
+  cat <<'SQL'
 -- A table of the old application that the import must skip.
 CREATE TABLE settings (
   name VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -105,6 +81,7 @@ INSERT INTO settings VALUES
   ('empty', NULL),
   ('semi;colon', 'INSERT INTO `messages` VALUES (1);');
 SQL
+} | sql
 
 dump() { mariadb-dump --socket="$SOCK" -uroot --default-character-set=utf8mb4 --skip-dump-date "$@" legacy; }
 dump >"$OUT/legacy.sql"
