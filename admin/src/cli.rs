@@ -13,11 +13,13 @@ use crate::source::Source;
 use crate::source::demo::Demo;
 use crate::source::jsonl::JsonlFiles;
 use crate::source::mysqldump::DumpFile;
+use crate::sync::{self, legacy_db::LegacyDb};
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use shared::Store;
 use shared::store::{EnsureTableError, TableCheck};
+use tokio::sync::watch;
 
 /// Admin tool of the Conversations API: table set-up, demo data, legacy import.
 ///
@@ -67,6 +69,53 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Bring the table up to date with the live legacy MySQL database: new conversations and
+    /// messages, changed statuses, names and AI flags. One run converges and exits;
+    /// --follow keeps polling until SIGINT or SIGTERM. Needs only SELECT on MySQL. The
+    /// checkpoint is kept in the table, so a restart resumes where it stopped.
+    Sync {
+        /// The legacy database, mysql://user:password@host:3306/database (add
+        /// ?require_ssl=true for TLS). Prefer LEGACY_MYSQL_URL: a flag's password shows in `ps`.
+        #[arg(
+            long,
+            env = "LEGACY_MYSQL_URL",
+            hide_env_values = true,
+            value_name = "mysql://user:password@host:3306/database"
+        )]
+        mysql: String,
+        /// Keep polling until SIGINT or SIGTERM (then finish the round in flight and save the
+        /// checkpoint).
+        #[arg(long)]
+        follow: bool,
+        /// Time between rounds of --follow (e.g. 2s, 500ms, 1m).
+        #[arg(long, default_value = "2s", value_parser = duration)]
+        interval: Duration,
+        /// How long after its id is drawn a MySQL transaction may still commit a row and be
+        /// picked up (ids are re-read for this long).
+        #[arg(long, default_value = "60s", value_parser = duration)]
+        window: Duration,
+        /// New message ids read per round.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        batch: u64,
+    },
+}
+
+/// `2s`, `500ms`, `1m`, or a number of seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: write e.g. 2s, 500ms or 1m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// The SDK configuration of the functions, with patience for bulk work: their time-outs
@@ -160,6 +209,44 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                 None => println!("{report}"),
             }
         }
+        Command::Sync {
+            mysql,
+            follow,
+            interval,
+            window,
+            batch,
+        } => {
+            let store = store(cli.table, config)?;
+            let legacy = LegacyDb::new(&mysql)?;
+            let options = sync::Options {
+                follow,
+                interval,
+                window,
+                batch: batch as usize,
+            };
+            let (stop, stopped) = watch::channel(false);
+            tokio::spawn(async move {
+                stop_signal().await;
+                let _ = stop.send(true);
+            });
+            let result = sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout()).await;
+            legacy.disconnect().await;
+            println!("{}", result?);
+        }
     }
     Ok(())
+}
+
+/// SIGINT or SIGTERM (what systemd sends to stop a unit).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }

@@ -29,7 +29,7 @@ pub async fn import(store: Option<&Store>, source: Arc<dyn Source>, what: &str) 
         let bar = report::rows_bar(count, what);
         let written = write::write(store, source, plan, &bar).await;
         bar.finish_and_clear();
-        report.requests = written?;
+        report.written = Some(written?);
     }
     report.elapsed = started.elapsed();
     Ok(report)

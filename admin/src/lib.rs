@@ -5,11 +5,17 @@
 //! read by `plan` (pass 1: validate, position) and again by `write` (pass 2: write),
 //! driven by `import`; `report` shows it. Imports point down that list, never back up:
 //! `source` knows nothing of the pipeline, `plan` nothing of the table.
+//!
+//! `sync` reads the live legacy MySQL database instead; an import into a table that holds
+//! an older copy of the same data and `sync` bring a conversation up to date by the same
+//! rule, `change::plan`, written by `Store::apply_change`.
 
+pub mod change;
 pub mod cli;
 pub mod import;
 pub mod legacy;
 pub mod plan;
 pub mod report;
 pub mod source;
+pub mod sync;
 pub mod write;

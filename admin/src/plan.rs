@@ -6,10 +6,10 @@
 //! here writes nothing. `write` is pass 2, which reads the source again; `Recheck` is how
 //! it knows it reads what was planned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use indicatif::ProgressBar;
-use shared::model::{Conversation, LastMessage, Message};
+use shared::model::{Conversation, LastMessage, Message, Placed};
 
 use crate::source::{Kind, Mapped, Origin, PlanError, ReadSummary, Source};
 
@@ -48,6 +48,26 @@ impl Plan {
         // `conversations` is sorted by id (it comes out of a BTreeMap).
         let i = self.conversations.binary_search_by_key(&id, |c| c.id).ok()?;
         Some(&self.conversations[i])
+    }
+
+    /// The planned places of the messages of these conversations, by position.
+    pub fn placed_in(&self, conversations: &HashSet<u64>) -> HashMap<u64, Vec<Placed>> {
+        let mut placed: HashMap<u64, Vec<Placed>> = HashMap::new();
+        for e in self
+            .positions
+            .iter()
+            .filter(|e| conversations.contains(&e.conversation_id))
+        {
+            placed.entry(e.conversation_id).or_default().push(Placed {
+                id: e.id,
+                position: e.line_or_position,
+                created_at: jiff::Timestamp::from_second(e.created).unwrap_or_default(),
+            });
+        }
+        for run in placed.values_mut() {
+            run.sort_unstable_by_key(|p| p.position);
+        }
+        placed
     }
 
     pub fn max_ids(&self) -> (u64, u64) {

@@ -8,6 +8,7 @@ use shared::model::{Conversation, Status};
 
 use crate::plan::Plan;
 use crate::source::{ReadSummary, Source};
+use crate::write::Written;
 
 /// The import's final report.
 #[derive(Debug, Clone)]
@@ -18,7 +19,8 @@ pub struct Report {
     pub messages: usize,
     pub summary: ReadSummary,
     pub per_status: Vec<(Status, usize)>,
-    pub requests: u32,
+    /// What was written (None for a dry run).
+    pub written: Option<Written>,
     pub elapsed: Duration,
 }
 
@@ -31,7 +33,7 @@ impl Report {
             messages: plan.message_count(),
             summary: plan.summary.clone(),
             per_status: per_status(&plan.conversations),
-            requests: 0,
+            written: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -61,13 +63,24 @@ impl std::fmt::Display for Report {
             .map(|(s, n)| format!("{} {n}", s.as_str()))
             .collect();
         writeln!(f, "conversations per status: {}", statuses.join(", "))?;
+        if let Some(w) = self.written.filter(|w| w.updated + w.unchanged > 0) {
+            writeln!(
+                f,
+                "already in the table: {} conversations; {} brought up to date ({} messages added, \
+                 {} moved up for older ones), {} unchanged",
+                w.updated + w.unchanged,
+                w.updated,
+                w.added,
+                w.moved,
+                w.unchanged
+            )?;
+        }
         let secs = self.elapsed.as_secs_f64();
         let rows = (self.conversations + self.messages) as f64;
         write!(f, "took {secs:.2} s ({:.0} rows/s", rows / secs.max(1e-9))?;
-        if self.dry_run {
-            write!(f, "); dry run: nothing written")
-        } else {
-            write!(f, ", {} BatchWriteItem requests)", self.requests)
+        match self.written {
+            None => write!(f, "); dry run: nothing written"),
+            Some(w) => write!(f, ", {} write requests)", w.requests),
         }
     }
 }

@@ -1,19 +1,30 @@
-//! Pass 2 of every import, and the writes: checks the table (phone numbers, conversations
-//! that lived on since), raises the id counters past the imported ids (before any row is
-//! written, so a live writer never draws one), then reads the source again and writes its
-//! messages in streaming chunks, then the conversations — a conversation item is what makes
-//! its messages visible, so an interrupted import never shows a conversation whose messages
-//! are missing, and re-running it completes it. Concurrent BatchWriteItem requests.
+//! Pass 2 of every import, and the writes: compares the plan with the table (phone numbers;
+//! conversations already there), raises the id counters past the imported ids (before any
+//! row is written, so a live writer never draws one), then reads the source again and writes
+//! the messages of new conversations in streaming chunks, then those conversations — a
+//! conversation item is what makes its messages visible, so an interrupted import never
+//! shows a conversation whose messages are missing, and re-running it completes it.
+//! Concurrent BatchWriteItem requests.
+//!
+//! A conversation the table already holds is a catch-up: an older import of the same
+//! database. Unchanged, it is skipped; changed, only the difference is written, by the rule
+//! `sync` uses (`change::plan`, `Store::apply_change`), and after the same checks: the
+//! table's copy may hold nothing the source lacks (a message, a later change), so data
+//! written since by other means is never overwritten. Those checks run before anything is
+//! written; the new messages of a changed conversation are held in memory until pass 2 has
+//! read them all.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
 use shared::Store;
-use shared::model::Conversation;
-use shared::store::Record;
+use shared::model::{Conversation, MediaType, Message, Placed, SenderType};
+use shared::store::{ChangeOutcome, Record};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::change::{self, Refusal};
 use crate::plan::{Plan, Recheck};
 use crate::source::{Kind, Mapped, Origin, PlanError, Source};
 
@@ -28,11 +39,13 @@ pub enum ImportError {
         "phone number {phone:?} of conversation {id} already belongs to conversation {owner} in the table"
     )]
     PhoneConflict { phone: String, id: u64, owner: u64 },
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error(
-        "conversation {id} already exists in the table with other data ({what}); \
-         an import only adds conversations or rewrites them unchanged"
+        "conversation {0} changed in the table while the import ran; nothing of the import was \
+         shown for it: re-run the import"
     )]
-    ConversationConflict { id: u64, what: String },
+    ChangedMeanwhile(u64),
     #[error(transparent)]
     Store(#[from] shared::StoreError),
 }
@@ -50,17 +63,29 @@ fn changed(origin: Origin, what: String) -> PlanError {
     }
 }
 
-/// Pass 2 and the writes: the table checks, the id counters, then messages as the source is
-/// read again, then conversations. Returns the number of BatchWriteItem requests.
+/// What an import wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub requests: u32,
+    /// Conversations the table held, brought up to date / already up to date.
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Messages the updated conversations gained, and those moved up for older ones.
+    pub added: u64,
+    pub moved: u64,
+}
+
+/// Pass 2 and the writes: the table checks, the id counters, then messages of new
+/// conversations as the source is read again, the catch-up changes, the new conversations.
 pub async fn write(
     store: &Store,
     source: Arc<dyn Source>,
     plan: Arc<Plan>,
     bar: &ProgressBar,
-) -> Result<u32, anyhow::Error> {
+) -> Result<Written, anyhow::Error> {
     // A file changed since pass 1 is refused before anything is written.
     source.check_unchanged()?;
-    check_against_table(store, &plan.conversations).await?;
+    let table = Arc::new(compare_with_table(store, &plan).await?);
     // Counters first: a conversation or message created by a live writer while the import
     // runs must never draw an id the import is about to write (it would be overwritten).
     let (max_conversation, max_message) = plan.max_ids();
@@ -75,8 +100,10 @@ pub async fn write(
     let (tx, mut rx) = mpsc::channel::<Vec<Record>>(4);
     let reader = {
         let plan = plan.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), PlanError> {
+        let table = table.clone();
+        tokio::task::spawn_blocking(move || -> Result<HashMap<u64, Vec<Message>>, PlanError> {
             let mut chunk = Vec::with_capacity(RECORDS_PER_TASK);
+            let mut catch_up: HashMap<u64, Vec<Message>> = HashMap::new();
             let hidden = ProgressBar::hidden();
             let mut recheck = Recheck::new(&plan);
             source.read(&hidden, &mut |line, row| {
@@ -86,6 +113,15 @@ pub async fn write(
                 m.position = recheck
                     .message(&m)
                     .map_err(|what| changed(source.origin(Kind::Message, line), what))?;
+                if let Some(c) = table.catch_up.get(&m.conversation_id) {
+                    if m.position >= c.from {
+                        catch_up.entry(m.conversation_id).or_default().push(m);
+                    }
+                    return Ok(());
+                }
+                if !table.new.contains(&m.conversation_id) {
+                    return Ok(());
+                }
                 chunk.push(Record::Message(m));
                 if chunk.len() == RECORDS_PER_TASK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(RECORDS_PER_TASK));
@@ -103,7 +139,7 @@ pub async fn write(
             if !chunk.is_empty() && tx.blocking_send(chunk).is_err() {
                 return Err(writer_gone(source.as_ref()));
             }
-            Ok(())
+            Ok(catch_up)
         })
     };
     let written = async {
@@ -117,30 +153,81 @@ pub async fn write(
     drop(rx);
     let read = reader.await?;
     written?;
-    read?;
+    let mut catch_up = read?;
 
-    for chunk in plan.conversations.chunks(RECORDS_PER_TASK) {
-        writer
-            .push(chunk.iter().cloned().map(Record::Conversation).collect())
-            .await?;
+    let mut result = Written {
+        unchanged: table.unchanged,
+        ..Written::default()
+    };
+    for c in plan
+        .conversations
+        .iter()
+        .filter(|c| table.catch_up.contains_key(&c.id))
+    {
+        let known = &table.catch_up[&c.id];
+        let desired = catch_up.remove(&c.id).unwrap_or_default();
+        let Some(change) =
+            change::plan(c, Some(&known.current), &known.tail, desired).map_err(ImportError::from)?
+        else {
+            result.unchanged += 1;
+            continue;
+        };
+        match store.apply_change(&change).await.map_err(ImportError::from)? {
+            ChangeOutcome::Applied(cost) => {
+                result.requests += cost.transactions + cost.batch_requests;
+                result.updated += 1;
+                let moved = change.moved();
+                result.added += change.messages.len() as u64 - moved;
+                result.moved += moved;
+                bar.inc(change.messages.len() as u64 + 1);
+            }
+            ChangeOutcome::Conflict => return Err(ImportError::ChangedMeanwhile(c.id).into()),
+        }
+    }
+
+    let new: Vec<Record> = plan
+        .conversations
+        .iter()
+        .filter(|c| table.new.contains(&c.id))
+        .cloned()
+        .map(Record::Conversation)
+        .collect();
+    for chunk in new.chunks(RECORDS_PER_TASK) {
+        writer.push(chunk.to_vec()).await?;
     }
     writer.wait_all().await?;
-    Ok(writer.requests())
+    result.requests += writer.requests();
+    Ok(result)
 }
 
-/// Pass 2 stops reading when the writer has failed; the writer's error is the one shown.
-fn writer_gone(source: &dyn Source) -> PlanError {
-    PlanError {
-        origin: source.origin(Kind::Message, 0),
-        reason: "stopped reading: writing failed".into(),
-    }
+/// What the table holds of the planned conversations.
+#[derive(Debug, Default)]
+pub struct TableState {
+    /// Not in the table: written whole.
+    pub new: HashSet<u64>,
+    /// In the table with other data: brought up to date by `change`.
+    pub catch_up: HashMap<u64, CatchUp>,
+    /// In the table as planned.
+    pub unchanged: usize,
 }
 
-/// What every import checks before writing: the table may hold conversations already (an
-/// earlier import, live data), and an import must neither move a phone number to another
-/// conversation nor overwrite a conversation that has lived on since (new messages,
-/// another status): re-running an import is fine only while nothing has changed.
-pub async fn check_against_table(store: &Store, conversations: &[Conversation]) -> Result<(), ImportError> {
+/// A conversation an older import put in the table, and where it starts to differ.
+#[derive(Debug)]
+pub struct CatchUp {
+    current: Conversation,
+    /// The table's messages from the first position that differs from the plan, newest first.
+    tail: Vec<Placed>,
+    /// That position: the planned messages from here on are the change's.
+    from: u64,
+}
+
+/// What every import checks before writing, and what it finds: the table may hold
+/// conversations already (an earlier import, live data). An import must neither move a
+/// phone number to another conversation nor overwrite data the source does not have (a
+/// message, a later change): `change::plan` is run on the planned messages' places here,
+/// so a refusal comes before anything is written.
+pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState, ImportError> {
+    let conversations = &plan.conversations;
     let phones: Vec<String> = conversations.iter().map(|c| c.phone_number.clone()).collect();
     let owners = store.phone_owners(&phones).await?;
     for c in conversations {
@@ -155,24 +242,62 @@ pub async fn check_against_table(store: &Store, conversations: &[Conversation]) 
         }
     }
     let ids: Vec<u64> = conversations.iter().map(|c| c.id).collect();
-    let existing = store.get_conversations(&ids).await?;
+    let mut existing = store.current_conversations(&ids).await?;
+    let differing: HashSet<u64> = conversations
+        .iter()
+        .filter(|c| existing.get(&c.id).is_some_and(|current| current != *c))
+        .map(|c| c.id)
+        .collect();
+    let mut placed = plan.placed_in(&differing);
+    let mut state = TableState::default();
     for c in conversations {
-        if let Some(current) = existing.get(&c.id)
-            && current != c
-        {
-            let what = if current.phone_number != c.phone_number {
-                format!("phone number {:?}", current.phone_number)
-            } else {
-                format!(
-                    "{} messages, status {}",
-                    current.message_count,
-                    current.status.as_str()
-                )
-            };
-            return Err(ImportError::ConversationConflict { id: c.id, what });
+        let Some(current) = existing.remove(&c.id) else {
+            state.new.insert(c.id);
+            continue;
+        };
+        if !differing.contains(&c.id) {
+            state.unchanged += 1;
+            continue;
         }
+        let run = placed.remove(&c.id).unwrap_or_default();
+        // Down from the newest message to the first one already at its planned place.
+        let tail = store
+            .message_tail(c.id, current.message_count, |p| {
+                run.get(p.position as usize).map(|q| q.id) != Some(p.id)
+            })
+            .await?;
+        let from = current.message_count - tail.len() as u64;
+        // The same rule as the write, on the planned places alone (texts are read in pass 2).
+        let stubs = run.iter().skip(from as usize).map(|p| stub(c.id, p)).collect();
+        change::plan(c, Some(&current), &tail, stubs)?;
+        state.catch_up.insert(c.id, CatchUp { current, tail, from });
     }
-    Ok(())
+    Ok(state)
+}
+
+/// A planned message by its place alone.
+fn stub(conversation_id: u64, p: &Placed) -> Message {
+    Message {
+        id: p.id,
+        conversation_id,
+        position: p.position,
+        sender_type: SenderType::Customer,
+        message_text: String::new(),
+        audio_url: None,
+        media_type: MediaType::Text,
+        context_used: None,
+        confidence_score: None,
+        created_at: p.created_at,
+        whatsapp_id: None,
+    }
+}
+
+/// Pass 2 stops reading when the writer has failed; the writer's error is the one shown.
+fn writer_gone(source: &dyn Source) -> PlanError {
+    PlanError {
+        origin: source.origin(Kind::Message, 0),
+        reason: "stopped reading: writing failed".into(),
+    }
 }
 
 /// Writes chunks of records with at most CONCURRENCY chunks in flight, advancing the

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 
 use crate::error::StoreError;
-use crate::model::{Conversation, LastMessage, MediaType, Message, SenderType, Status};
+use crate::model::{
+    Conversation, LastMessage, MediaType, Message, Placed, SenderType, Status, SyncCheckpoint,
+};
 use crate::table::{self, *};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -262,6 +264,37 @@ pub fn message_from_item(item: impl Attributes) -> Result<Message, StoreError> {
         confidence_score: it.opt_number(CONFIDENCE_SCORE)?,
         created_at: it.time(CREATED_AT)?,
         whatsapp_id: it.opt_string(WHATSAPP_ID)?,
+    })
+}
+
+/// The attributes `placed_from_item` reads: a message's place, without its texts.
+pub const PLACED_ATTRIBUTES: [&str; 3] = [ID, POSITION, CREATED_AT];
+
+pub fn placed_from_item(item: impl Attributes) -> Result<Placed, StoreError> {
+    let mut it = reader(item, "message");
+    Ok(Placed {
+        id: it.number(ID)?,
+        position: it.number(POSITION)?,
+        created_at: it.time(CREATED_AT)?,
+    })
+}
+
+pub fn checkpoint_to_item(sk: &str, c: &SyncCheckpoint) -> Item {
+    Builder::new(5)
+        .set(PK, s(SYNC_PK))
+        .set(SK, s(sk))
+        .set(SYNC_MESSAGE_ID, n(c.settled_message_id))
+        .set(SYNC_CONVERSATIONS_SINCE, time(c.conversations_since))
+        .set(SYNC_SAVED_AT, time(c.saved_at))
+        .done()
+}
+
+pub fn checkpoint_from_item(item: impl Attributes) -> Result<SyncCheckpoint, StoreError> {
+    let mut it = reader(item, "sync checkpoint");
+    Ok(SyncCheckpoint {
+        settled_message_id: it.number(SYNC_MESSAGE_ID)?,
+        conversations_since: it.time(SYNC_CONVERSATIONS_SINCE)?,
+        saved_at: it.time(SYNC_SAVED_AT)?,
     })
 }
 

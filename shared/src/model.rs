@@ -143,6 +143,32 @@ impl Message {
     }
 }
 
+/// Where a message is in its conversation, as far as ordering goes: what a sync compares
+/// of the messages already in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub id: u64,
+    pub position: u64,
+    pub created_at: Timestamp,
+}
+
+impl Placed {
+    /// The contract's order, as `Message::chronological_key`.
+    pub fn chronological_key(&self) -> (Timestamp, u64) {
+        (self.created_at, self.id)
+    }
+}
+
+/// How far `convo-admin sync` has brought the table: every legacy message with an id up to
+/// `settled_message_id` is applied, and every conversation row changed before
+/// `conversations_since` (by the legacy `updated_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncCheckpoint {
+    pub settled_message_id: u64,
+    pub conversations_since: Timestamp,
+    pub saved_at: Timestamp,
+}
+
 /// What a caller supplies to create a conversation; the store assigns the id.
 #[derive(Debug, Clone)]
 pub struct NewConversation {

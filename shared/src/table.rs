@@ -9,6 +9,7 @@
 //! | message       | `C#<conversation>` | `M#<position:016>`  | –                                          |
 //! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
+//! | sync checkpoint | `SYNC`           | `mysql`             | –                                          |
 //!
 //! `M#…` sorts before `META` (`#` < `E`), so one descending query from `META` returns the
 //! conversation followed by its newest messages: the first page in one round trip.
@@ -74,6 +75,14 @@ pub const PHONE_SK: &str = "PHONE";
 pub const COUNTER_PK: &str = "COUNTER";
 pub const CONVERSATION_COUNTER_SK: &str = "conversation";
 pub const MESSAGE_COUNTER_SK: &str = "message";
+/// Where `convo-admin sync` keeps its checkpoint (sort key: the source, `SYNC_MYSQL_SK`).
+pub const SYNC_PK: &str = "SYNC";
+pub const SYNC_MYSQL_SK: &str = "mysql";
+/// Checkpoint attributes: messages with ids up to this one are all applied...
+pub const SYNC_MESSAGE_ID: &str = "settled_message_id";
+/// ...and conversations changed (legacy `updated_at`) before this time.
+pub const SYNC_CONVERSATIONS_SINCE: &str = "conversations_since";
+pub const SYNC_SAVED_AT: &str = "saved_at";
 
 /// Width of the zero-padded numbers in keys: 2^53 - 1 has 16 digits.
 const NUMBER_WIDTH: usize = 16;

@@ -2,6 +2,7 @@
 //! (`docs/DESIGN.md` lists them with their cost).
 
 mod bulk;
+mod change;
 mod paging;
 mod poll;
 mod read;
@@ -20,6 +21,7 @@ use aws_sdk_dynamodb::types::ConsumedCapacity;
 use crate::error::StoreError;
 
 pub use bulk::Record;
+pub use change::{Change, ChangeCost, ChangeOutcome};
 pub use poll::{ChangedConversation, Changes, INDEX_LAG_MARGIN, SAME_SECOND_MARGIN};
 pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
 pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line};

@@ -26,7 +26,7 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 /// How a transaction ended.
-enum TxOutcome {
+pub(super) enum TxOutcome {
     Done,
     /// Cancelled: per item of the request, `Some(item as it is now)` where its condition
     /// failed (the item is returned when the request asked for it with
@@ -37,7 +37,7 @@ enum TxOutcome {
 
 impl TxOutcome {
     /// The current item behind a failed condition at `index`, if that condition failed.
-    fn failed(&self, index: usize) -> Option<Option<&Item>> {
+    pub(super) fn failed(&self, index: usize) -> Option<Option<&Item>> {
         match self {
             TxOutcome::Cancelled(reasons) => reasons.get(index)?.as_ref().map(Option::as_ref),
             TxOutcome::Done => None,
@@ -50,7 +50,7 @@ impl Store {
     /// whose first try committed but whose answer was lost, DynamoDB answers the retry with
     /// success instead of applying it twice (tokens are one per call, as a token reused
     /// with other parameters is an error).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
         let token = format!("{:032x}", fastrand::u128(..));
         match self
             .client

@@ -1,0 +1,470 @@
+//! `convo-admin sync`: brings the table up to date with the live legacy MySQL database, once
+//! or (`--follow`) every few seconds, so the bot can keep writing to MySQL while the
+//! dashboard already reads the new API.
+//!
+//! A round reads what is new in MySQL — message ids above the highest it has read, the
+//! ids a late commit added below it (see "Out-of-order commits"), conversation rows whose
+//! `updated_at` moved — and brings each conversation they touch up to date through
+//! `change::plan` and `Store::apply_change`, the same code a catch-up import uses.
+//!
+//! **Out-of-order commits.** InnoDB hands out auto-increment ids when a row is inserted,
+//! not when it commits, so id 101 can become visible before id 100. A round therefore
+//! re-reads the ids of the last `window` (default 60 s) of rounds, below the highest id
+//! read, and applies those it has not applied yet. An id is *settled* once it was below the
+//! highest id read a whole window ago: a transaction open longer than that when it
+//! commits is the one thing missed (the legacy PHP commits each insert at once).
+//! Conversation rows are read the same way, from `updated_at` one window back.
+//!
+//! **Nothing lost, nothing doubled.** The checkpoint (settled message id, conversation
+//! time) lives in the table itself, saved after each round's writes. After a `kill -9`, the
+//! next run starts from it and re-reads everything since: a message already in the table is
+//! recognised by its id at its position (`change::plan`) and not written again.
+
+pub mod legacy_db;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use jiff::{SignedDuration, Timestamp};
+use shared::Store;
+use shared::model::{Conversation, SyncCheckpoint};
+use shared::store::ChangeOutcome;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::change::{self, Refusal};
+use legacy_db::{LegacyDb, NewId};
+
+/// Where the checkpoint is kept (`SYNC / mysql`).
+const CHECKPOINT: &str = shared::table::SYNC_MYSQL_SK;
+/// Conversations brought up to date at once.
+const CONCURRENCY: usize = 8;
+/// Attempts at one conversation that another writer keeps changing.
+const MAX_CONFLICTS: u32 = 5;
+/// An idle `--follow` says so at most this often.
+const IDLE_REPORT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub follow: bool,
+    /// Between rounds of `--follow`.
+    pub interval: Duration,
+    /// How long a commit may lag behind its id (see the module's comment).
+    pub window: Duration,
+    /// New message ids read per round (more follow in the next round, at once).
+    pub batch: usize,
+}
+
+/// What one round, or a whole run, did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Messages written at their place (moved ones not counted).
+    pub messages: u64,
+    /// Messages moved up one place for an older message.
+    pub moved: u64,
+    /// Conversations written (created, changed, or given messages).
+    pub conversations: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.messages += other.messages;
+        self.moved += other.moved;
+        self.conversations += other.conversations;
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} messages, {} conversations written",
+            self.messages, self.conversations
+        )?;
+        if self.moved > 0 {
+            write!(f, " ({} messages moved up for older ones)", self.moved)?;
+        }
+        Ok(())
+    }
+}
+
+/// The end of a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub rounds: u64,
+    pub counts: Counts,
+    pub elapsed: Duration,
+    pub checkpoint: SyncCheckpoint,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sync: {} rounds in {:.1} s: {}; checkpoint: messages settled through id {}, \
+             conversations changed since {}",
+            self.rounds,
+            self.elapsed.as_secs_f64(),
+            self.counts,
+            self.checkpoint.settled_message_id,
+            self.checkpoint.conversations_since
+        )
+    }
+}
+
+/// What a round did, for its line.
+struct Round {
+    counts: Counts,
+    /// Longest time from a row's legacy timestamp to its write here.
+    lag: Option<SignedDuration>,
+    /// More new ids wait: the next round starts at once.
+    more: bool,
+}
+
+/// The sync's memory between rounds; only `settled` and `conversations_since` are saved.
+struct State {
+    settled: u64,
+    /// The highest message id read.
+    high: u64,
+    conversations_since: Timestamp,
+    /// Ids above `settled` already applied.
+    applied: HashSet<u64>,
+    /// Conversation rows as last applied: an unchanged row re-read in the window is skipped.
+    rows: HashMap<u64, Conversation>,
+    /// (MySQL time of a round, `high` after it), for settling.
+    observed: VecDeque<(Timestamp, u64)>,
+    /// What the id counters were raised to.
+    counters: (u64, u64),
+}
+
+/// Runs rounds until MySQL has nothing new (or, with `follow`, until `stop` turns true),
+/// printing a line per round with work to `out`.
+pub async fn run(
+    store: &Store,
+    legacy: &LegacyDb,
+    options: &Options,
+    mut stop: watch::Receiver<bool>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let saved = store
+        .sync_checkpoint(CHECKPOINT)
+        .await
+        .context("reading the sync checkpoint")?;
+    let mut state = State {
+        settled: saved.map_or(0, |c| c.settled_message_id),
+        high: saved.map_or(0, |c| c.settled_message_id),
+        conversations_since: saved.map_or(Timestamp::UNIX_EPOCH, |c| c.conversations_since),
+        applied: HashSet::new(),
+        rows: HashMap::new(),
+        observed: VecDeque::new(),
+        counters: (0, 0),
+    };
+    match saved {
+        Some(c) => writeln!(
+            out,
+            "sync from {} into {}: resuming after message {}, conversations changed since {} (saved {})",
+            legacy.name(),
+            store.table_name(),
+            c.settled_message_id,
+            c.conversations_since,
+            c.saved_at
+        )?,
+        None => writeln!(
+            out,
+            "sync from {} into {}: first run, every conversation is compared",
+            legacy.name(),
+            store.table_name()
+        )?,
+    }
+    let mut totals = Counts::default();
+    let mut rounds = 0u64;
+    let mut idle_since = Instant::now();
+    let mut failures = 0u32;
+    let checkpoint = loop {
+        let result = state.round(store, legacy, options).await;
+        rounds += 1;
+        let round = match result {
+            Ok(round) => {
+                failures = 0;
+                round
+            }
+            // A refusal needs a person; anything else (MySQL or DynamoDB away) is retried
+            // by --follow with back-off, from the last checkpoint's state in memory.
+            Err(e) if !options.follow || e.downcast_ref::<Refusal>().is_some() => return Err(e),
+            Err(e) => {
+                failures += 1;
+                let wait = options.interval * 2u32.pow(failures.min(5));
+                writeln!(
+                    out,
+                    "round {rounds} failed: {e:#}; retrying in {} s",
+                    wait.as_secs()
+                )?;
+                if wait_or_stop(&mut stop, wait).await {
+                    break state.checkpoint();
+                }
+                continue;
+            }
+        };
+        totals.add(round.counts);
+        if !round.counts.is_empty() {
+            let lag = round
+                .lag
+                .map_or(String::new(), |l| format!(", lag {:.0} s", l.as_secs_f64()));
+            writeln!(out, "round {rounds}: {}{lag}", round.counts)?;
+            idle_since = Instant::now();
+        } else if options.follow && idle_since.elapsed() >= IDLE_REPORT {
+            writeln!(
+                out,
+                "round {rounds}: nothing new for {} s",
+                idle_since.elapsed().as_secs()
+            )?;
+            idle_since = Instant::now();
+        }
+        if *stop.borrow() {
+            break state.checkpoint();
+        }
+        if round.more {
+            continue;
+        }
+        if !options.follow {
+            break state.checkpoint();
+        }
+        if wait_or_stop(&mut stop, options.interval).await {
+            break state.checkpoint();
+        }
+    };
+    Ok(Summary {
+        rounds,
+        counts: totals,
+        elapsed: started.elapsed(),
+        checkpoint,
+    })
+}
+
+/// Sleeps `wait`, or less when `stop` turns true; whether it did.
+async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    // A closed channel (nobody can ask to stop any more) waits the time out.
+    let asked = tokio::time::timeout(wait, stop.wait_for(|s| *s)).await;
+    matches!(asked, Ok(Ok(_)))
+}
+
+impl State {
+    fn checkpoint(&self) -> SyncCheckpoint {
+        SyncCheckpoint {
+            settled_message_id: self.settled,
+            conversations_since: self.conversations_since,
+            saved_at: shared::model::now_seconds(),
+        }
+    }
+
+    async fn round(&mut self, store: &Store, legacy: &LegacyDb, options: &Options) -> anyhow::Result<Round> {
+        let now = legacy.now().await?;
+        let new = legacy.message_ids_after(self.high, options.batch).await?;
+        let more = new.len() == options.batch;
+        let late: Vec<u64> = legacy
+            .message_ids_between(self.settled, self.high)
+            .await?
+            .into_iter()
+            .filter(|id| !self.applied.contains(id))
+            .collect();
+        let mut candidates = legacy.message_ids(&late).await?;
+        candidates.extend(new.iter().copied());
+        let rows: Vec<Conversation> = legacy
+            .conversations_changed_since(self.conversations_since)
+            .await?
+            .into_iter()
+            .filter(|c| self.rows.get(&c.id) != Some(c))
+            .collect();
+
+        // Each conversation touched, with the oldest key of its new messages.
+        let mut touched: BTreeMap<u64, Option<(Timestamp, u64)>> = BTreeMap::new();
+        for c in &rows {
+            touched.entry(c.id).or_insert(None);
+        }
+        for m in &candidates {
+            let key = touched.entry(m.conversation_id).or_insert(None);
+            *key = Some(key.map_or(m.chronological_key(), |k| k.min(m.chronological_key())));
+        }
+        let mut rows: HashMap<u64, Conversation> = rows.into_iter().map(|c| (c.id, c)).collect();
+        let missing: Vec<u64> = touched
+            .keys()
+            .filter(|id| !rows.contains_key(id))
+            .copied()
+            .collect();
+        for c in legacy.conversations(&missing).await? {
+            rows.insert(c.id, c);
+        }
+        if let Some(id) = touched.keys().find(|id| !rows.contains_key(id)) {
+            bail!("conversation {id} has new messages but no row in MySQL's conversations table");
+        }
+        self.raise_counters(store, &rows, &candidates).await?;
+
+        let ids: Vec<u64> = touched.keys().copied().collect();
+        let mut current = store.current_conversations(&ids).await?;
+        let mut tasks: JoinSet<anyhow::Result<(u64, Counts)>> = JoinSet::new();
+        let mut counts = Counts::default();
+        let mut done: Vec<u64> = Vec::with_capacity(ids.len());
+        for (id, from) in touched {
+            while tasks.len() >= CONCURRENCY {
+                let (id, c) = joined(tasks.join_next().await)?;
+                counts.add(c);
+                done.push(id);
+            }
+            let (store, legacy) = (store.clone(), legacy.clone());
+            let row = rows[&id].clone();
+            let current = current.remove(&id);
+            tasks
+                .spawn(async move { Ok((id, bring_up_to_date(&store, &legacy, row, current, from).await?)) });
+        }
+        while let Some(result) = tasks.join_next().await {
+            let (id, c) = joined(Some(result))?;
+            counts.add(c);
+            done.push(id);
+        }
+        // Every touched conversation is up to date: its rows and messages are applied.
+        for id in done {
+            if let Some(row) = rows.remove(&id) {
+                self.rows.insert(id, row);
+            }
+        }
+        let applied_at = legacy.now().await.unwrap_or(now);
+        let lag = candidates
+            .iter()
+            .map(|m| applied_at.duration_since(m.created_at))
+            .max()
+            .filter(|_| counts.messages + counts.moved > 0);
+        self.applied.extend(candidates.iter().map(|m| m.id));
+        self.high = self.high.max(new.last().map_or(0, |m| m.id));
+        self.settle(now, options.window);
+        store
+            .save_sync_checkpoint(CHECKPOINT, &self.checkpoint())
+            .await
+            .context("saving the sync checkpoint")?;
+        Ok(Round { counts, lag, more })
+    }
+
+    /// Advances the checkpoint to what a window ago was the highest id read; forgets what
+    /// is settled.
+    fn settle(&mut self, now: Timestamp, window: Duration) {
+        self.observed.push_back((now, self.high));
+        let window = SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX);
+        while let Some(&(at, high)) = self.observed.front() {
+            if now.duration_since(at) < window {
+                break;
+            }
+            self.settled = self.settled.max(high);
+            self.observed.pop_front();
+        }
+        let settled = self.settled;
+        self.applied.retain(|id| *id > settled);
+        let since = now.checked_sub(window).unwrap_or(Timestamp::UNIX_EPOCH);
+        self.conversations_since = self.conversations_since.max(since);
+        let keep_after = self.conversations_since;
+        self.rows.retain(|_, c| c.updated_at >= keep_after);
+    }
+
+    /// Keeps the table's id counters above every legacy id, so that a conversation or
+    /// message created through the new API never takes an id the sync is about to write.
+    async fn raise_counters(
+        &mut self,
+        store: &Store,
+        rows: &HashMap<u64, Conversation>,
+        candidates: &[NewId],
+    ) -> anyhow::Result<()> {
+        let conversation = rows.keys().copied().max().unwrap_or(0).max(self.counters.0);
+        let message = candidates
+            .iter()
+            .map(|m| m.id)
+            .max()
+            .unwrap_or(0)
+            .max(self.counters.1);
+        if (conversation, message) != self.counters {
+            store.raise_id_counters(conversation, message).await?;
+            self.counters = (conversation, message);
+        }
+        Ok(())
+    }
+}
+
+fn joined(
+    result: Option<Result<anyhow::Result<(u64, Counts)>, tokio::task::JoinError>>,
+) -> anyhow::Result<(u64, Counts)> {
+    match result {
+        Some(Ok(r)) => r,
+        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Some(Err(e)) => Err(e.into()),
+        None => bail!("no task to wait for"),
+    }
+}
+
+/// Brings one conversation up to date with its MySQL row and, when it has new messages
+/// from `from` on, its messages from that key on (all of them when it is not in the table:
+/// also for a row alone, so a conversation is never created without its messages). A conversation whose count and newest message already match MySQL's is in step
+/// as far as messages go (a restart re-reads the window; a first run compares everything).
+async fn bring_up_to_date(
+    store: &Store,
+    legacy: &LegacyDb,
+    row: Conversation,
+    mut current: Option<Conversation>,
+    from: Option<(Timestamp, u64)>,
+) -> anyhow::Result<Counts> {
+    let id = row.id;
+    for _ in 0..MAX_CONFLICTS {
+        let in_step = match (&current, from) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(c), Some(_)) => {
+                let (count, newest) = legacy.message_count_and_newest(id).await?;
+                count == c.message_count && newest == c.last_message.as_ref().map(|m| m.id)
+            }
+        };
+        let (tail, desired) = if in_step {
+            (Vec::new(), Vec::new())
+        } else {
+            // Not in the table: all its messages; else those from the oldest new one on.
+            let key = current.as_ref().and(from);
+            let tail = match &current {
+                None => Vec::new(),
+                Some(c) => {
+                    store
+                        .message_tail(id, c.message_count, |p| {
+                            key.is_none_or(|k| p.chronological_key() >= k)
+                        })
+                        .await?
+                }
+            };
+            (tail, legacy.messages_from(id, key).await?)
+        };
+        let Some(change) = change::plan(&row, current.as_ref(), &tail, desired)? else {
+            return Ok(Counts::default());
+        };
+        match store.apply_change(&change).await? {
+            ChangeOutcome::Applied(_) => {
+                let moved = change.moved();
+                return Ok(Counts {
+                    messages: change.messages.len() as u64 - moved,
+                    moved,
+                    conversations: 1,
+                });
+            }
+            ChangeOutcome::Conflict => {
+                current = store.current_conversations(&[id]).await?.remove(&id);
+            }
+        }
+    }
+    bail!(
+        "conversation {id} changed under the sync {MAX_CONFLICTS} times in a row: something else \
+         writes to it in the table"
+    )
+}

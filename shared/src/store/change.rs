@@ -1,0 +1,358 @@
+//! Bringing one conversation up to date with a source that is the truth for it (the legacy
+//! MySQL for `convo-admin sync`, a newer dump for a catch-up import): the messages the
+//! table has at its end (`message_tail`), then the change written so that a reader always
+//! sees a consistent conversation (`apply_change`), and the sync's checkpoint.
+//!
+//! A change is a run of positions from the first one that differs to the new end: new
+//! messages after the newest, and — when a message is older than messages already in the
+//! table — the newer ones moved up one place each. It is written in transactions, each
+//! with the conversation item on the condition that its count is still the one the
+//! previous step left: a reader sees the conversation before, after, or at a step boundary,
+//! where every position below the count holds the right message. A writer that got there
+//! first makes the change a `Conflict`, and nothing of it is lost: the caller re-reads.
+
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+
+use super::write::TxOutcome;
+use super::{Record, Store, backoff};
+use crate::error::{StoreError, classify};
+use crate::item::{self, Item, n, s};
+use crate::model::{Conversation, Message, Placed, SyncCheckpoint};
+use crate::table;
+
+/// TransactWriteItems' limits: 100 actions and 4 MB in one request. The byte budget keeps
+/// room for the request's own names and expressions.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+const MAX_TRANSACTION_BYTES: usize = 3_500_000;
+/// Messages read a page when following a conversation's tail downwards.
+const TAIL_PAGE: i32 = 100;
+/// Attempts of one step that met a transaction conflict (nobody's condition failed).
+const MAX_STEP_ATTEMPTS: u32 = 100;
+
+/// What a conversation must become.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its final state: the source's fields, the final count and newest-message summary.
+    pub conversation: Conversation,
+    /// Its count in the table when the change was planned; `None`: it is not in the table
+    /// yet, and is created with its phone claim.
+    pub expected_count: Option<u64>,
+    /// The messages to write, at consecutive positions ending at the final count − 1.
+    /// Those below `expected_count` replace what is there (they moved up).
+    pub messages: Vec<Message>,
+}
+
+impl Change {
+    /// Positions below the current count that this change rewrites.
+    pub fn moved(&self) -> u64 {
+        let below = self.expected_count.unwrap_or(0);
+        self.messages.iter().filter(|m| m.position < below).count() as u64
+    }
+}
+
+/// How applying a change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Applied(ChangeCost),
+    /// Another writer changed the conversation since it was read (its count, or it was
+    /// created): nothing more was written; plan again from what the table holds now.
+    Conflict,
+}
+
+/// The requests a change took.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeCost {
+    pub transactions: u32,
+    pub batch_requests: u32,
+}
+
+impl Store {
+    /// The messages at the end of a conversation of `count` messages, newest first, as long
+    /// as `keep` accepts them (the first it refuses is not returned). Strongly consistent,
+    /// only the attributes of `Placed`, 100 a page.
+    pub async fn message_tail(
+        &self,
+        conversation_id: u64,
+        count: u64,
+        mut keep: impl FnMut(&Placed) -> bool,
+    ) -> Result<Vec<Placed>, StoreError> {
+        let mut tail = Vec::new();
+        let Some(last) = count.checked_sub(1) else {
+            return Ok(tail);
+        };
+        let (projection, names) = item::projection(&item::PLACED_ATTRIBUTES);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+                .set_expression_attribute_names(Some(
+                    names
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .chain([("#pk".into(), table::PK.into()), ("#sk".into(), table::SK.into())])
+                        .collect(),
+                ))
+                .projection_expression(&projection)
+                .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+                .expression_attribute_values(":first", s(table::message_sk(0)))
+                .expression_attribute_values(":last", s(table::message_sk(last)))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(TAIL_PAGE)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for it in out.items.unwrap_or_default() {
+                let placed = item::placed_from_item(it)?;
+                if !keep(&placed) {
+                    return Ok(tail);
+                }
+                tail.push(placed);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(tail);
+            }
+        }
+    }
+
+    /// The conversations of these ids that exist, read strongly consistent (a change is
+    /// planned on them).
+    pub async fn current_conversations(
+        &self,
+        ids: &[u64],
+    ) -> Result<std::collections::HashMap<u64, Conversation>, StoreError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        chunk
+                            .iter()
+                            .map(|id| item::key(table::conversation_pk(*id), table::META_SK))
+                            .collect(),
+                    ))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?,
+            );
+            let mut attempt = 0;
+            while let Some(keys) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for it in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let c = item::conversation_from_item(it)?;
+                    found.insert(c.id, c);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Throttled("unprocessed keys after 8 retries".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes a change: see the module's comment. Positions below the current count that
+    /// do not fit in one transaction with the conversation (over 98 messages, or ~3.5 MB)
+    /// are first written on their own, so readers may then briefly see a message twice or
+    /// miss one; an interruption there is mended by planning and applying again.
+    pub async fn apply_change(&self, change: &Change) -> Result<ChangeOutcome, StoreError> {
+        let final_count = change.conversation.message_count;
+        let first = change.messages.first().map_or(final_count, |m| m.position);
+        let consecutive = change
+            .messages
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.position == first + i as u64 && m.conversation_id == change.conversation.id);
+        if !consecutive || first + change.messages.len() as u64 != final_count {
+            return Err(StoreError::Dynamo(format!(
+                "change of conversation {} is not a run of positions ending at its count {final_count}",
+                change.conversation.id
+            )));
+        }
+        let mut cost = ChangeCost::default();
+        let mut items: Vec<(Item, usize)> = Vec::with_capacity(change.messages.len());
+        for m in &change.messages {
+            let it = super::message_item(m)?;
+            let size = item::size(&it);
+            items.push((it, size));
+        }
+        let meta_bytes = item::size(&super::conversation_item(&change.conversation)?);
+        let fits = |run: &[(Item, usize)]| {
+            run.len() + 2 <= MAX_TRANSACTION_ITEMS
+                && run.iter().map(|(_, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
+        };
+        // Moved positions are consistent only all together: in the first step when they
+        // fit in it, else written first on their own.
+        let moved = change.moved() as usize;
+        let mut start = 0;
+        if moved > 0 && !fits(&items[..moved]) {
+            let records: Vec<Record> = change.messages[..moved]
+                .iter()
+                .cloned()
+                .map(Record::Message)
+                .collect();
+            cost.batch_requests += self.put_records(&records).await?;
+            start = moved;
+        }
+        let mut expected = change.expected_count;
+        loop {
+            // As many messages as fit, the conversation item with them (one message always
+            // fits: items are at most 400 KB).
+            let rest = &items[start..];
+            let mut take = 0;
+            while take < rest.len() && fits(&rest[..=take]) {
+                take += 1;
+            }
+            let end = start + take;
+            let conversation = if end == items.len() {
+                change.conversation.clone()
+            } else {
+                let newest = &change.messages[end - 1];
+                Conversation {
+                    message_count: newest.position + 1,
+                    last_message: Some(newest.summary()),
+                    ..change.conversation.clone()
+                }
+            };
+            let step: Vec<Item> = rest[..take].iter().map(|(it, _)| it.clone()).collect();
+            if !self.change_step(step, &conversation, expected).await? {
+                return Ok(ChangeOutcome::Conflict);
+            }
+            cost.transactions += 1;
+            expected = Some(conversation.message_count);
+            start = end;
+            if start == items.len() {
+                return Ok(ChangeOutcome::Applied(cost));
+            }
+        }
+    }
+
+    /// One transaction: the messages, and the conversation as they leave it, on condition
+    /// that its count is `expected` (or, for `None`, that it does not exist, its phone
+    /// claim written with it). False when the condition failed.
+    async fn change_step(
+        &self,
+        messages: Vec<Item>,
+        conversation: &Conversation,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let meta_at = messages.len();
+        let mut base: Vec<TransactWriteItem> = messages
+            .into_iter()
+            .map(|it| {
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(it))
+                    .build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        let meta = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(super::conversation_item(conversation)?))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let meta = match expected {
+            Some(count) => meta
+                .condition_expression("#count = :count")
+                .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                .expression_attribute_values(":count", n(count)),
+            None => meta
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", table::PK),
+        };
+        base.push(
+            TransactWriteItem::builder()
+                .put(meta.build().map_err(|e| StoreError::Dynamo(e.to_string()))?)
+                .build(),
+        );
+        if expected.is_none() {
+            let claim = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item::phone_item(
+                    &conversation.phone_number,
+                    conversation.id,
+                )))
+                .condition_expression("attribute_not_exists(#pk) OR #cid = :cid")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#cid", table::CONVERSATION_ID)
+                .expression_attribute_values(":cid", n(conversation.id))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+            base.push(TransactWriteItem::builder().put(claim).build());
+        }
+        for attempt in 0..MAX_STEP_ATTEMPTS {
+            let outcome = self.transact(base.clone()).await?;
+            if let TxOutcome::Done = outcome {
+                return Ok(true);
+            }
+            if let Some(claim) = outcome.failed(meta_at + 1) {
+                let phone = conversation.phone_number.clone();
+                return Err(match claim.map(|c| item::phone_owner(c.clone())).transpose()? {
+                    Some((_, owner)) => StoreError::PhoneTaken(phone, owner),
+                    None => StoreError::PhoneTakenUnknownOwner(phone),
+                });
+            }
+            if outcome.failed(meta_at).is_some() {
+                return Ok(false);
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Contention(MAX_STEP_ATTEMPTS))
+    }
+
+    /// The sync checkpoint kept under `SYNC / sk`, if a sync saved one.
+    pub async fn sync_checkpoint(&self, sk: &str) -> Result<Option<SyncCheckpoint>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(table::SYNC_PK.into(), sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify::<GetItemError>)?;
+        out.item.map(item::checkpoint_from_item).transpose()
+    }
+
+    pub async fn save_sync_checkpoint(
+        &self,
+        sk: &str,
+        checkpoint: &SyncCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::checkpoint_to_item(sk, checkpoint)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+}
