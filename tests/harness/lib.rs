@@ -1,6 +1,7 @@
 //! Test harness: a real DynamoDB API — AWS's DynamoDB Local, in memory, from the
 //! project's tools folder (`make dynamodb-local`) — started once per test binary on a free
 //! loopback port and gone when the test binary exits. Each test gets a table of its own.
+//! The legacy MySQL side has a real MariaDB server the same way ([`mariadb`]).
 
 pub mod apigw;
 pub mod bootstrap_checks;
@@ -8,6 +9,7 @@ pub mod contract;
 pub mod faults;
 pub mod fixtures;
 pub mod http1;
+pub mod mariadb;
 pub mod openapi;
 pub mod runtime_api;
 
