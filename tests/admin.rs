@@ -224,7 +224,7 @@ async fn an_import_does_not_overwrite_a_conversation_that_changed_since() {
     let before = all_items(&store).await;
     let err = import_fixture(&table, "messages.jsonl").await.unwrap_err();
     assert!(
-        format!("{err:#}").contains("conversation 1 already exists in the table with other data (6 messages"),
+        format!("{err:#}").contains("conversation 1 changed in the table"),
         "{err:#}"
     );
     assert_eq!(all_items(&store).await, before);

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod faults;
 pub mod fixtures;
 pub mod http1;
+pub mod legacy_api;
 pub mod mariadb;
 pub mod openapi;
 pub mod runtime_api;

@@ -51,8 +51,10 @@ impl LegacyDb {
         };
         let name = format!("{}:{}/{db}", opts.ip_or_hostname(), opts.tcp_port());
         let opts = OptsBuilder::from_opts(opts)
-            // TIMESTAMPs in UTC: MySQL converts them by the session's zone.
-            .init(vec!["SET time_zone = '+00:00'"])
+            // TIMESTAMPs in UTC: MySQL converts them by the session's zone. `setup`, not
+            // `init`: the pool resets a connection when it comes back (COM_RESET_CONNECTION,
+            // which restores the server's zone), and only `setup` runs again after that.
+            .setup(vec!["SET time_zone = '+00:00'"])
             .pool_opts(PoolOpts::default().with_constraints(PoolConstraints::new(1, 8).expect("1 <= 8")));
         Ok(LegacyDb {
             pool: Pool::new(opts),

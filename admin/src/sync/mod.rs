@@ -122,7 +122,8 @@ impl fmt::Display for Summary {
 /// What a round did, for its line.
 struct Round {
     counts: Counts,
-    /// Longest time from a row's legacy timestamp to its write here.
+    /// From the newest message's legacy `created_at` to the end of its round: how far
+    /// behind MySQL the table is (a backlog's old rows do not count).
     lag: Option<SignedDuration>,
     /// More new ids wait: the next round starts at once.
     more: bool,
@@ -342,7 +343,7 @@ impl State {
         let lag = candidates
             .iter()
             .map(|m| applied_at.duration_since(m.created_at))
-            .max()
+            .min()
             .filter(|_| counts.messages + counts.moved > 0);
         self.applied.extend(candidates.iter().map(|m| m.id));
         self.high = self.high.max(new.last().map_or(0, |m| m.id));

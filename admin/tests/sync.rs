@@ -1,0 +1,376 @@
+//! `convo-admin sync` and catch-up imports against a real MariaDB server (the legacy schema,
+//! started by the harness) and DynamoDB Local: at the end of each test every API answer
+//! equals what the legacy queries give on the MySQL data (`legacy_api::api_matches`).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use convo_admin::cli::{Cli, run};
+use convo_admin::sync::{self, legacy_db};
+use integration_tests::legacy_api::{Expected, api_matches, app_for, expected};
+use integration_tests::mariadb::{LegacyDb, mariadb};
+use integration_tests::{all_items, dynamodb, sdk_config, unique_table_name};
+use mysql_async::prelude::Queryable;
+use shared::Store;
+
+/// How long a test waits for the sync to show what MySQL holds (a loaded 2-core machine).
+const CONVERGE: Duration = Duration::from_secs(180);
+
+async fn admin(table: &str, args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["convo-admin", "--table", table];
+    argv.extend_from_slice(args);
+    run(Cli::try_parse_from(argv)?, &sdk_config().await).await
+}
+
+async fn store_for(table: &str) -> Store {
+    Store::new(shared::client::dynamodb_client(&sdk_config().await), table)
+}
+
+/// A table and a legacy database, both new.
+async fn setup(prefix: &str) -> (String, LegacyDb) {
+    let table = unique_table_name(prefix);
+    admin(&table, &["create-table"]).await.unwrap();
+    (table, mariadb().database(prefix).await)
+}
+
+async fn sql(db: &LegacyDb, statements: &str) {
+    let mut conn = db.admin().await;
+    conn.query_drop(statements)
+        .await
+        .unwrap_or_else(|e| panic!("{statements}\n{e}"));
+    conn.disconnect().await.unwrap();
+}
+
+/// Legacy rows that are hard to get right: equal times ordered by id, an id order that is
+/// not the time order, a 60 KB text with RAG context, NULLs, a score, a conversation without
+/// messages. Times are the legacy server's (-05:00, the session's zone).
+const SEED: &str = "
+INSERT INTO conversations (id, phone_number, contact_name, status, ai_enabled, last_message_at, created_at, updated_at) VALUES
+  (1, '573001112233', 'María José 🎉', 'active', 1, '2024-01-15 09:30:25', '2024-01-10 04:00:00', '2024-01-15 09:30:25'),
+  (2, '5550102', NULL, 'pending_human', 0, '2024-01-15 08:15:00', '2024-01-12 06:30:00', '2024-01-15 08:15:00'),
+  (3, '573009998877', '', 'closed', 0, '2024-01-14 20:00:00', '2024-01-01 00:00:00', '2024-01-14 20:00:00');
+INSERT INTO messages (id, conversation_id, message_id, sender_type, message_text, audio_url, media_type, context_used, confidence_score, created_at) VALUES
+  (10, 1, 'wamid.1', 'user', 'Hola 👋', NULL, 'text', NULL, NULL, '2024-01-15 09:30:00'),
+  (11, 1, NULL, 'bot', REPEAT('respuesta larga ', 4000), NULL, 'text', REPEAT('contexto RAG ', 5000), 0.92, '2024-01-15 09:30:05'),
+  (12, 1, NULL, 'human', 'It''s \"quoted\"', '/uploads/audios/a.ogg', 'audio', NULL, NULL, '2024-01-15 09:30:25'),
+  (22, 2, NULL, 'user', 'same second, highest id', NULL, 'text', NULL, NULL, '2024-01-15 08:15:00'),
+  (20, 2, NULL, 'user', 'same second, lowest id', NULL, 'text', NULL, NULL, '2024-01-15 08:15:00'),
+  (19, 2, NULL, 'bot', 'before them, with a lower id', NULL, 'image', '', 0.5, '2024-01-15 08:14:59');
+";
+
+/// Runs `convo-admin sync` once (in-process) and returns nothing: its lines go to stdout.
+async fn sync_once(table: &str, db: &LegacyDb) -> anyhow::Result<()> {
+    admin(table, &["sync", "--mysql", &db.reader_url]).await
+}
+
+async fn assert_matches(table: &str, db: &LegacyDb) -> Expected {
+    let want = expected(db).await;
+    if let Err(e) = api_matches(&app_for(table).await, &want).await {
+        panic!("the API differs from the legacy data: {e}");
+    }
+    want
+}
+
+/// Messages in the table, counted item by item (a message written twice, or left beyond a
+/// conversation's count, shows here even where no page shows it).
+async fn message_items(table: &str) -> usize {
+    all_items(&store_for(table).await)
+        .await
+        .iter()
+        .filter(|it| {
+            it.get("sk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk.starts_with("M#"))
+        })
+        .count()
+}
+
+async fn mysql_messages(db: &LegacyDb) -> usize {
+    let mut conn = db.admin().await;
+    let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM messages").await.unwrap();
+    conn.disconnect().await.unwrap();
+    n.unwrap_or(0) as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_brings_new_changed_and_older_rows_and_a_second_changes_nothing() {
+    let (table, db) = setup("once").await;
+    sql(&db, SEED).await;
+    sync_once(&table, &db).await.unwrap();
+    assert_matches(&table, &db).await;
+
+    // What the bot and the dashboard do next: new messages (one dated before conversation
+    // 1's newest, as a late commit would be), a status, an AI flag, a name, a new
+    // conversation with its messages.
+    sql(
+        &db,
+        "INSERT INTO messages (id, conversation_id, sender_type, message_text, media_type, created_at) VALUES
+           (30, 1, 'user', 'newest', 'text', '2024-01-15 09:31:00'),
+           (31, 1, 'user', 'older than two already there', 'text', '2024-01-15 09:30:01');
+         UPDATE conversations SET last_message_at = '2024-01-15 09:31:00' WHERE id = 1;
+         UPDATE conversations SET status = 'active' WHERE id = 2;
+         UPDATE conversations SET ai_enabled = 1, contact_name = 'Ana' WHERE id = 3;
+         INSERT INTO conversations (id, phone_number, status) VALUES (4, '573000000004', 'pending_human');
+         INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (4, 'user', 'first'), (4, 'bot', 'second');",
+    )
+    .await;
+    sync_once(&table, &db).await.unwrap();
+    assert_matches(&table, &db).await;
+    assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+
+    // Nothing new: a run writes nothing.
+    let before = all_items(&store_for(&table).await)
+        .await
+        .into_iter()
+        .filter(|it| it.get("pk").and_then(|v| v.as_s().ok()) != Some(&"SYNC".to_string()))
+        .collect::<Vec<_>>();
+    sync_once(&table, &db).await.unwrap();
+    let after = all_items(&store_for(&table).await)
+        .await
+        .into_iter()
+        .filter(|it| it.get("pk").and_then(|v| v.as_s().ok()) != Some(&"SYNC".to_string()))
+        .collect::<Vec<_>>();
+    assert_eq!(after, before);
+}
+
+/// Waits until the API answers as the legacy data says, or fails after CONVERGE with the
+/// last difference. Polls: the sync runs on its own clock.
+async fn converge(table: &str, db: &LegacyDb) {
+    let app = app_for(table).await;
+    let started = Instant::now();
+    loop {
+        let want = expected(db).await;
+        let last = match api_matches(&app, &want).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        assert!(
+            started.elapsed() < CONVERGE,
+            "the API still differs from the legacy data after {CONVERGE:?}: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_committed_after_a_later_id_is_not_lost() {
+    let (table, db) = setup("late").await;
+    sql(&db, SEED).await;
+    // Transaction A draws id 40 and stays open; B draws 41 and commits first.
+    let mut a = db.admin().await;
+    a.query_drop("START TRANSACTION").await.unwrap();
+    a.query_drop(
+        "INSERT INTO messages (id, conversation_id, sender_type, message_text) VALUES (40, 2, 'user', 'A: committed last')",
+    )
+    .await
+    .unwrap();
+    sql(
+        &db,
+        "INSERT INTO messages (id, conversation_id, sender_type, message_text) VALUES (41, 2, 'bot', 'B: committed first')",
+    )
+    .await;
+
+    let store = store_for(&table).await;
+    let legacy = legacy_db::LegacyDb::new(&db.reader_url).unwrap();
+    let options = sync::Options {
+        follow: true,
+        interval: Duration::from_millis(100),
+        window: Duration::from_secs(60),
+        batch: 1000,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follow = {
+        let (store, legacy) = (store.clone(), legacy.clone());
+        tokio::spawn(
+            async move { sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout()).await },
+        )
+    };
+    // B is in the table (message 41 shown, 40 not yet committed)...
+    converge(&table, &db).await;
+    let page = store.message_page(2, 0, 20).await.unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [19, 20, 22, 41]
+    );
+    // ...then A commits, with a lower id and an earlier time: it takes its place before B.
+    a.query_drop("COMMIT").await.unwrap();
+    a.disconnect().await.unwrap();
+    converge(&table, &db).await;
+    let page = store.message_page(2, 0, 20).await.unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [19, 20, 22, 40, 41]
+    );
+
+    stop.send(true).unwrap();
+    let summary = follow.await.unwrap().unwrap();
+    assert!(summary.counts.moved <= 1, "{summary}");
+    assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+    legacy.disconnect().await;
+}
+
+/// `convo-admin sync --follow` as a process, reading MySQL as the SELECT-only user.
+fn start_sync(table: &str, db: &LegacyDb, log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_convo-admin"))
+        .args(["sync", "--follow", "--interval", "200ms", "--window", "1s"])
+        .env("TABLE_NAME", table)
+        .env("LEGACY_MYSQL_URL", &db.reader_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start convo-admin sync --follow")
+}
+
+/// What the bot and the dashboard do to MySQL: write `n` changes, most of them messages
+/// (some dated a few seconds back, as a slow insert would be), new conversations, status
+/// and AI-flag changes.
+async fn live_writer(db: &LegacyDb, first: usize, n: usize) {
+    let mut conn = db.admin().await;
+    for i in first..first + n {
+        let conversation = 1 + (i * 7) % 3;
+        let statement = match i % 10 {
+            0 => format!("INSERT INTO conversations (phone_number) VALUES ('57300{i:05}')"),
+            1 => format!(
+                "UPDATE conversations SET status = ELT(1 + {i} % 3, 'active', 'closed', 'pending_human') WHERE id = {conversation}"
+            ),
+            2 => format!("UPDATE conversations SET ai_enabled = 1 - ai_enabled WHERE id = {conversation}"),
+            3 => format!(
+                "INSERT INTO messages (conversation_id, sender_type, message_text, created_at) \
+                 VALUES ({conversation}, 'user', 'late {i}', NOW() - INTERVAL 3 SECOND)"
+            ),
+            // Half to the three first conversations, whose late messages (above) are then
+            // older than their newest: those move up one place.
+            4..=6 => format!(
+                "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES ({conversation}, 'user', 'now {i}'); \
+                 UPDATE conversations SET last_message_at = NOW() WHERE id = {conversation}"
+            ),
+            _ => format!(
+                "INSERT INTO messages (conversation_id, sender_type, message_text, context_used, confidence_score) \
+                 VALUES ((SELECT MAX(id) FROM conversations), 'bot', 'reply {i}', 'RAG {i}', 0.75); \
+                 UPDATE conversations SET last_message_at = NOW() WHERE id = (SELECT MAX(m.conversation_id) FROM messages m)"
+            ),
+        };
+        conn.query_drop(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}\n{e}"));
+        // Paces the writer (about 100 changes a second); nothing waits on it.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    conn.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
+    let (table, db) = setup("kill").await;
+    sql(&db, SEED).await;
+    let log = std::env::temp_dir().join(format!("{table}.log"));
+    let mut child = start_sync(&table, &db, &log);
+    live_writer(&db, 0, 150).await;
+    // SIGKILL in the middle of the writes: whatever round was in flight is cut short.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    live_writer(&db, 150, 50).await;
+    let mut child = start_sync(&table, &db, &log);
+    live_writer(&db, 200, 150).await;
+    converge(&table, &db).await;
+    assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+
+    // SIGTERM: the round in flight ends, the checkpoint is saved, the exit is clean.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}\n{output}");
+    assert!(output.contains("resuming after message"), "{output}");
+    assert!(output.lines().any(|l| l.starts_with("sync: ")), "{output}");
+    // Late messages were put before newer ones, and ids settled (window 1 s).
+    assert!(output.contains("moved up for older ones"), "{output}");
+    assert!(!output.contains("settled through id 0,"), "{output}");
+    let checkpoint = store_for(&table).await.sync_checkpoint("mysql").await.unwrap();
+    assert!(checkpoint.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_dump_catches_up_an_older_import_and_an_older_one_is_refused() {
+    let (table, db) = setup("catchup").await;
+    sql(&db, SEED).await;
+    let dir = std::env::temp_dir().join(format!("{table}-dumps"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (older, newer) = (dir.join("older.sql"), dir.join("newer.sql"));
+    db.dump(&older, &[]);
+    let import = |path: &Path| {
+        let path = path.display().to_string();
+        let table = table.clone();
+        async move { admin(&table, &["import", "--mysqldump", &path]).await }
+    };
+    import(&older).await.unwrap();
+    assert_matches(&table, &db).await;
+
+    sql(
+        &db,
+        "INSERT INTO messages (id, conversation_id, sender_type, message_text, created_at) VALUES
+           (50, 1, 'bot', 'after the first dump', '2024-01-15 09:32:00'),
+           (51, 2, 'user', 'older than conversation 2''s newest', '2024-01-15 08:14:00');
+         UPDATE conversations SET status = 'closed', last_message_at = '2024-01-15 09:32:00' WHERE id = 1;
+         INSERT INTO conversations (id, phone_number) VALUES (5, '573005555555');
+         INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (5, 'user', 'hola');",
+    )
+    .await;
+    db.dump(&newer, &[]);
+    import(&newer).await.unwrap();
+    assert_matches(&table, &db).await;
+    assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+
+    // The same dump again changes nothing; the older one would take data back: refused,
+    // before anything is written.
+    import(&newer).await.unwrap();
+    let before = all_items(&store_for(&table).await).await;
+    let refused = import(&older).await.unwrap_err();
+    let text = format!("{refused:#}");
+    assert!(text.contains("left as it is"), "{text}");
+    assert_eq!(all_items(&store_for(&table).await).await, before);
+    assert_matches(&table, &db).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_leaves_a_conversation_alone_when_the_table_has_data_mysql_lacks() {
+    let (table, db) = setup("foreign").await;
+    sql(&db, SEED).await;
+    sync_once(&table, &db).await.unwrap();
+    // Written to the table by something else than the sync.
+    store_for(&table)
+        .await
+        .append_message(
+            1,
+            shared::NewMessage::text(shared::model::SenderType::Human, "not in MySQL"),
+        )
+        .await
+        .unwrap();
+    sql(
+        &db,
+        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (1, 'user', 'new in MySQL')",
+    )
+    .await;
+    let err = sync_once(&table, &db).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("conversation 1") && text.contains("left as it is"),
+        "{text}"
+    );
+}

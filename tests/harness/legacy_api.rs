@@ -1,0 +1,196 @@
+//! What the legacy endpoints answered, computed from the legacy MySQL data with the legacy
+//! queries' order (conversations by `last_message_at` desc, then `id` desc; messages by
+//! `created_at`, then `id`), and a check that the API answers the same for every
+//! conversation and every page: what a sync or a catch-up import must achieve.
+
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+use shared::Store;
+use shared::http::App;
+
+use crate::apigw::Target;
+use crate::mariadb::LegacyDb;
+use crate::sdk_config;
+
+/// Messages a page of the comparison reads (the contract's maximum).
+const PAGE: usize = 20;
+
+/// The functions' handlers over `table`, configured as the legacy dashboard's stack
+/// (`SENDER_TYPE_NAMES=user-bot-human`: the legacy column values), times in UTC.
+pub async fn app_for(table: &str) -> App {
+    let sdk = sdk_config().await;
+    let config = shared::config::Config::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(table.to_string()),
+        "SENDER_TYPE_NAMES" => Some("user-bot-human".into()),
+        _ => None,
+    })
+    .expect("a valid configuration");
+    App {
+        store: Store::new(shared::client::dynamodb_client(&sdk), &config.table_name),
+        config,
+    }
+}
+
+/// `DATE_FORMAT` of a TIMESTAMP column in the session's zone (UTC here), as the API writes times.
+fn time(column: &str) -> String {
+    format!("DATE_FORMAT({column}, '%Y-%m-%d %H:%i:%s')")
+}
+
+fn text(v: Option<String>) -> Value {
+    v.map_or(Value::Null, Value::String)
+}
+
+/// The inbox and every conversation's messages as the legacy data says, oldest first.
+pub struct Expected {
+    pub conversations: Vec<Value>,
+    pub messages: Vec<(u64, Vec<Value>)>,
+}
+
+pub async fn expected(db: &LegacyDb) -> Expected {
+    let mut conn = db.admin().await;
+    conn.query_drop("SET time_zone = '+00:00'")
+        .await
+        .expect("set time_zone");
+    let newest = |column: &str| {
+        format!(
+            "(SELECT {column} FROM messages m WHERE m.conversation_id = c.id \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT 1)"
+        )
+    };
+    let sql = format!(
+        "SELECT c.id, c.phone_number, c.contact_name, c.status, c.ai_enabled, {}, {}, {}, {}, {} \
+         FROM conversations c ORDER BY c.last_message_at DESC, c.id DESC",
+        time("c.last_message_at"),
+        time("c.created_at"),
+        newest("m.message_text"),
+        newest("m.sender_type"),
+        newest(&time("m.created_at")),
+    );
+    type Row = (
+        u64,
+        String,
+        Option<String>,
+        String,
+        u8,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = conn.query(sql).await.expect("the legacy inbox query");
+    let mut messages = Vec::new();
+    let mut conversations = Vec::new();
+    for (id, phone, name, status, ai, last_at, created, last, sender, last_created) in rows {
+        conversations.push(json!({
+            "id": id, "phone_number": phone, "contact_name": text(name), "status": status,
+            "ai_enabled": ai, "last_message_at": last_at, "created_at": created,
+            "last_message": text(last), "last_sender_type": text(sender),
+            "last_message_created_at": text(last_created),
+        }));
+        let sql = format!(
+            "SELECT id, sender_type, message_text, audio_url, media_type, context_used, \
+             confidence_score, {} FROM messages WHERE conversation_id = {id} ORDER BY created_at, id",
+            time("created_at")
+        );
+        type MessageRow = (
+            u64,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<MessageRow> = conn.query(sql).await.expect("the legacy messages query");
+        let list = rows
+            .into_iter()
+            .map(|(mid, sender, body, audio, media, context, score, created)| {
+                let score = score.map_or(Value::Null, |s| json!(s.parse::<f64>().expect("a FLOAT")));
+                json!({
+                    "id": mid, "sender_type": sender, "message_text": body, "audio_url": text(audio),
+                    "media_type": media, "context_used": text(context), "confidence_score": score,
+                    "created_at": created,
+                })
+            })
+            .collect();
+        messages.push((id, list));
+    }
+    conn.disconnect().await.expect("disconnect");
+    Expected {
+        conversations,
+        messages,
+    }
+}
+
+/// The fields of `got` that `want` names, for a readable difference.
+fn pick(got: &Value, want: &Value) -> Value {
+    let keys = want.as_object().expect("an object");
+    Value::Object(keys.keys().map(|k| (k.clone(), got[k].clone())).collect())
+}
+
+/// Whether every answer of the API (the whole inbox, every page of every conversation's
+/// messages) equals the legacy data's; the first difference otherwise.
+pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
+    let api = Target::InProcess(app);
+    let inbox = api.get("/api/conversations?limit=1000").await;
+    let got = inbox.body["conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if got.len() != want.conversations.len() {
+        return Err(format!(
+            "inbox: {} conversations, the legacy data has {}",
+            got.len(),
+            want.conversations.len()
+        ));
+    }
+    for (i, (g, w)) in got.iter().zip(&want.conversations).enumerate() {
+        let g = pick(g, w);
+        if &g != w {
+            return Err(format!("inbox row {i}: API {g}\nlegacy {w}"));
+        }
+    }
+    for (id, messages) in &want.messages {
+        let total = messages.len();
+        let mut offset = 0;
+        loop {
+            let page = api
+                .get(&format!(
+                    "/api/conversations/{id}/messages?limit={PAGE}&offset={offset}"
+                ))
+                .await;
+            if page.status != 200 {
+                return Err(format!("conversation {id} offset {offset}: HTTP {}", page.status));
+            }
+            if page.body["total"] != json!(total) {
+                return Err(format!(
+                    "conversation {id}: total {} where the legacy data has {total}",
+                    page.body["total"]
+                ));
+            }
+            let got = page.body["messages"].as_array().cloned().unwrap_or_default();
+            let end = total.saturating_sub(offset);
+            let want = &messages[end.saturating_sub(PAGE)..end];
+            if got.len() != want.len() {
+                return Err(format!(
+                    "conversation {id} offset {offset}: {} messages, the legacy data has {}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+            for (g, w) in got.iter().zip(want) {
+                let g = pick(g, w);
+                if &g != w {
+                    return Err(format!("conversation {id} offset {offset}: API {g}\nlegacy {w}"));
+                }
+            }
+            offset += PAGE;
+            if offset >= total {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
