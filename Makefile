@@ -18,6 +18,7 @@ help:
 	@echo "make contract the contract suite over HTTP against cargo lambda watch"
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
 	@echo "make bench-functions  the functions' part of make bench alone (init and cold request vs a hello floor, warm CPU, memory, memory-size model, size) into bench/results.md"
+	@echo "make bench-sync  the sync part of make bench alone (first run rows/s, --follow lag at 20 messages/s, MariaDB) into bench/results.md"
 	@echo "make profile  perf over N warm invocations of one function in process: where the CPU goes"
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
@@ -149,7 +150,7 @@ LAMBDA_PACKAGES := -p get-conversations -p get-conversation-messages
 # The hello floor the functions' init and cold request are compared with (bench/hello).
 BENCH_PACKAGES := $(LAMBDA_PACKAGES) -p hello-floor
 
-bench: tools dynamodb-local
+bench: tools dynamodb-local mariadb
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(BENCH_PACKAGES)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
 	cargo build --release -p convo-admin
@@ -182,6 +183,14 @@ bench-mysqldump: tools dynamodb-local
 	cargo build --release -p convo-admin
 	cargo build -p bench
 	target/debug/bench mysqldump
+
+## The sync part of `make bench` alone (a first run's rows/s, --follow's lag at 20
+## messages/s), against a private MariaDB server; written into its section of bench/results.md.
+.PHONY: bench-sync
+bench-sync: dynamodb-local mariadb
+	cargo build --release -p convo-admin
+	cargo build -p bench
+	target/debug/bench sync
 
 ## The functions' part of `make bench` alone (init and cold request against the hello floor,
 ## warm CPU, memory, the memory-size model, zip size), written into those sections of

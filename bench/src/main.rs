@@ -12,12 +12,15 @@
 //! - `convo-admin import` throughput for 100,000 messages;
 //! - `convo-admin import --mysqldump` for a generated dump of 1,000,000 messages: parse
 //!   rate alone (a dry run: read, map, validate), end-to-end rows/s into DynamoDB Local,
-//!   peak RSS.
+//!   peak RSS;
+//! - `convo-admin sync` (`sync.rs`) against a private MariaDB server: a first run's rows/s,
+//!   and `--follow`'s lag from commit in MySQL to visible in the API at 20 messages/s.
 //!
 //! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
 
 mod functions;
 mod model;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -881,6 +884,12 @@ async fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("mysqldump") => return tokio::task::block_in_place(only_mysqldump),
         Some("functions") => return only_functions().await,
+        Some("sync") => {
+            let mut r = Results::default();
+            sync::sync(&mut r).await;
+            println!("{}", update_sections(&r, "make bench-sync"));
+            return ExitCode::SUCCESS;
+        }
         Some("profile") => {
             let function = args.get(2).map_or("get-conversations", String::as_str);
             let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(5_000);
@@ -920,6 +929,8 @@ async fn main() -> ExitCode {
         "measuring mysqldump import ({DUMP_MESSAGES} messages; several minutes against DynamoDB Local) …"
     );
     tokio::task::block_in_place(|| dump_import(&mut r));
+    eprintln!("measuring sync from MariaDB …");
+    sync::sync(&mut r).await;
 
     let md = write_results(&r);
     std::fs::write(workspace_root().join("bench/results.md"), &md).expect("write bench/results.md");

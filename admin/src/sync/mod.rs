@@ -143,6 +143,11 @@ struct State {
     observed: VecDeque<(Timestamp, u64)>,
     /// What the id counters were raised to.
     counters: (u64, u64),
+    /// Conversations found in step with MySQL (count and newest message), and when: a later
+    /// batch's message of theirs created a whole window before that was counted then, and
+    /// is not looked at again (a first run reads every id: one count per conversation, not
+    /// one per batch).
+    verified: HashMap<u64, Timestamp>,
 }
 
 /// Runs rounds until MySQL has nothing new (or, with `follow`, until `stop` turns true),
@@ -167,6 +172,7 @@ pub async fn run(
         rows: HashMap::new(),
         observed: VecDeque::new(),
         counters: (0, 0),
+        verified: HashMap::new(),
     };
     match saved {
         Some(c) => writeln!(
@@ -281,6 +287,13 @@ impl State {
             .collect();
         let mut candidates = legacy.message_ids(&late).await?;
         candidates.extend(new.iter().copied());
+        let window = SignedDuration::try_from(options.window).unwrap_or(SignedDuration::MAX);
+        let (counted, candidates): (Vec<NewId>, Vec<NewId>) = candidates.into_iter().partition(|m| {
+            self.verified
+                .get(&m.conversation_id)
+                .is_some_and(|at| m.created_at.checked_add(window).is_ok_and(|t| t < *at))
+        });
+        self.applied.extend(counted.iter().map(|m| m.id));
         let rows: Vec<Conversation> = legacy
             .conversations_changed_since(self.conversations_since)
             .await?
@@ -313,14 +326,19 @@ impl State {
 
         let ids: Vec<u64> = touched.keys().copied().collect();
         let mut current = store.current_conversations(&ids).await?;
-        let mut tasks: JoinSet<anyhow::Result<(u64, Counts)>> = JoinSet::new();
+        let mut tasks: JoinSet<anyhow::Result<(u64, Brought)>> = JoinSet::new();
         let mut counts = Counts::default();
         let mut done: Vec<u64> = Vec::with_capacity(ids.len());
+        let mut finish = |(id, brought): (u64, Brought), verified: &mut HashMap<u64, Timestamp>| {
+            counts.add(brought.counts);
+            if brought.in_step {
+                verified.insert(id, now);
+            }
+            done.push(id);
+        };
         for (id, from) in touched {
             while tasks.len() >= CONCURRENCY {
-                let (id, c) = joined(tasks.join_next().await)?;
-                counts.add(c);
-                done.push(id);
+                finish(joined(tasks.join_next().await)?, &mut self.verified);
             }
             let (store, legacy) = (store.clone(), legacy.clone());
             let row = rows[&id].clone();
@@ -329,9 +347,7 @@ impl State {
                 .spawn(async move { Ok((id, bring_up_to_date(&store, &legacy, row, current, from).await?)) });
         }
         while let Some(result) = tasks.join_next().await {
-            let (id, c) = joined(Some(result))?;
-            counts.add(c);
-            done.push(id);
+            finish(joined(Some(result))?, &mut self.verified);
         }
         // Every touched conversation is up to date: its rows and messages are applied.
         for id in done {
@@ -399,8 +415,8 @@ impl State {
 }
 
 fn joined(
-    result: Option<Result<anyhow::Result<(u64, Counts)>, tokio::task::JoinError>>,
-) -> anyhow::Result<(u64, Counts)> {
+    result: Option<Result<anyhow::Result<(u64, Brought)>, tokio::task::JoinError>>,
+) -> anyhow::Result<(u64, Brought)> {
     match result {
         Some(Ok(r)) => r,
         Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -413,13 +429,20 @@ fn joined(
 /// from `from` on, its messages from that key on (all of them when it is not in the table:
 /// also for a row alone, so a conversation is never created without its messages). A conversation whose count and newest message already match MySQL's is in step
 /// as far as messages go (a restart re-reads the window; a first run compares everything).
+/// What bringing a conversation up to date did.
+struct Brought {
+    counts: Counts,
+    /// Its messages were found in step by their count and newest.
+    in_step: bool,
+}
+
 async fn bring_up_to_date(
     store: &Store,
     legacy: &LegacyDb,
     row: Conversation,
     mut current: Option<Conversation>,
     from: Option<(Timestamp, u64)>,
-) -> anyhow::Result<Counts> {
+) -> anyhow::Result<Brought> {
     let id = row.id;
     for _ in 0..MAX_CONFLICTS {
         let in_step = match (&current, from) {
@@ -447,16 +470,23 @@ async fn bring_up_to_date(
             };
             (tail, legacy.messages_from(id, key).await?)
         };
+        let counted = in_step && from.is_some();
         let Some(change) = change::plan(&row, current.as_ref(), &tail, desired)? else {
-            return Ok(Counts::default());
+            return Ok(Brought {
+                counts: Counts::default(),
+                in_step: counted,
+            });
         };
         match store.apply_change(&change).await? {
             ChangeOutcome::Applied(_) => {
                 let moved = change.moved();
-                return Ok(Counts {
-                    messages: change.messages.len() as u64 - moved,
-                    moved,
-                    conversations: 1,
+                return Ok(Brought {
+                    counts: Counts {
+                        messages: change.messages.len() as u64 - moved,
+                        moved,
+                        conversations: 1,
+                    },
+                    in_step: counted,
                 });
             }
             ChangeOutcome::Conflict => {

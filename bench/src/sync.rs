@@ -1,0 +1,208 @@
+//! `convo-admin sync` (the release binary) against a private MariaDB server and DynamoDB
+//! Local: the throughput of a first run over a loaded legacy database, then the lag of
+//! `--follow` at a steady 20 messages a second for 60 s, from each insert's commit in
+//! MySQL to the message being visible through the store's page read (the API's read).
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::mariadb::{LegacyDb, mariadb};
+use integration_tests::{dynamodb, sdk_config, unique_table_name, workspace_root};
+use mysql_async::prelude::Queryable;
+use shared::{Store, client};
+
+use crate::{Results, timed_admin};
+
+const SECTION: &str = "sync from MySQL";
+const CONVERSATIONS: u64 = 2_000;
+const MESSAGES_PER_CONVERSATION: u64 = 25;
+const RATE: u64 = 20;
+const SECONDS: u64 = 60;
+
+/// The legacy database: CONVERSATIONS conversations of MESSAGES_PER_CONVERSATION messages,
+/// every 5th a bot reply with 4 KB of RAG context.
+async fn load(db: &LegacyDb) {
+    let mut conn = db.admin().await;
+    let rows: Vec<String> = (1..=CONVERSATIONS)
+        .map(|c| format!("({c}, '57{c:010}', 'Contact {c}', NOW() - INTERVAL {c} MINUTE)"))
+        .collect();
+    for chunk in rows.chunks(1000) {
+        conn.query_drop(format!(
+            "INSERT INTO conversations (id, phone_number, contact_name, last_message_at) VALUES {}",
+            chunk.join(",")
+        ))
+        .await
+        .expect("insert conversations");
+    }
+    let context = "contexto RAG ".repeat(300);
+    let mut batch = Vec::with_capacity(1000);
+    for c in 1..=CONVERSATIONS {
+        for m in 0..MESSAGES_PER_CONVERSATION {
+            batch.push(if m % 5 == 4 {
+                format!(
+                    "({c}, 'bot', 'Respuesta {m}: con gusto te ayudo con tu pedido.', '{context}', 0.9, NOW() - INTERVAL {} SECOND)",
+                    c * 60 - m
+                )
+            } else {
+                format!(
+                    "({c}, 'user', 'Mensaje {m} del cliente', NULL, NULL, NOW() - INTERVAL {} SECOND)",
+                    c * 60 - m
+                )
+            });
+            if batch.len() == 1000 {
+                insert_messages(&mut conn, &batch).await;
+                batch.clear();
+            }
+        }
+    }
+    insert_messages(&mut conn, &batch).await;
+    conn.disconnect().await.expect("disconnect");
+}
+
+async fn insert_messages(conn: &mut mysql_async::Conn, rows: &[String]) {
+    if rows.is_empty() {
+        return;
+    }
+    conn.query_drop(format!(
+        "INSERT INTO messages (conversation_id, sender_type, message_text, context_used, confidence_score, created_at) VALUES {}",
+        rows.join(",")
+    ))
+    .await
+    .expect("insert messages");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub async fn sync(r: &mut Results) {
+    let _ = dynamodb();
+    let db = mariadb().database("bench_sync").await;
+    eprintln!(
+        "loading {} messages into MariaDB …",
+        CONVERSATIONS * MESSAGES_PER_CONVERSATION
+    );
+    load(&db).await;
+    let table = unique_table_name("bench-sync");
+    tokio::task::block_in_place(|| timed_admin(&["--table", &table, "create-table"]));
+
+    let rows = CONVERSATIONS * (MESSAGES_PER_CONVERSATION + 1);
+    eprintln!("first sync of {rows} rows …");
+    let (secs, rss) =
+        tokio::task::block_in_place(|| timed_admin(&["--table", &table, "sync", "--mysql", &db.reader_url]));
+    r.add(
+        SECTION,
+        format!(
+            "first run into an empty table: {} messages, {CONVERSATIONS} conversations (each through the change path: transactions of up to 98 messages)",
+            CONVERSATIONS * MESSAGES_PER_CONVERSATION
+        ),
+        format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
+    );
+    r.add(SECTION, "peak RSS of that run", crate::mb(rss));
+    let (secs, _) =
+        tokio::task::block_in_place(|| timed_admin(&["--table", &table, "sync", "--mysql", &db.reader_url]));
+    r.add(
+        SECTION,
+        "a second run, nothing new (a restart with no checkpoint would compare the same way)",
+        format!("{secs:.1} s"),
+    );
+
+    eprintln!("measuring lag: {RATE} messages/s for {SECONDS} s under sync --follow …");
+    let admin = workspace_root().join("target/release/convo-admin");
+    let mut follow = Command::new(&admin)
+        .args(["--table", &table, "sync", "--follow"])
+        .env("LEGACY_MYSQL_URL", &db.reader_url)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start convo-admin sync --follow");
+    let store = Store::new(client::dynamodb_client(&sdk_config().await), &table);
+    let lags = steady_writes(&db, &store).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &follow.id().to_string()])
+        .status();
+    let status = follow.wait().expect("wait for sync --follow");
+    assert!(status.success(), "sync --follow ended with {status}");
+    let mut lags = lags;
+    lags.sort_unstable();
+    r.add(
+        SECTION,
+        format!(
+            "lag at {RATE} messages/s for {SECONDS} s, --follow at its default 2 s interval: commit in MySQL → visible in the API ({} messages)",
+            lags.len()
+        ),
+        format!(
+            "p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            percentile(&lags, 0.5).as_secs_f64(),
+            percentile(&lags, 0.99).as_secs_f64(),
+            lags.last().map_or(0.0, Duration::as_secs_f64)
+        ),
+    );
+}
+
+/// Inserts RATE messages a second for SECONDS seconds (autocommit, each with its
+/// conversation's last_message_at, as the legacy webhook does) while polling the store for
+/// each one; returns each message's lag.
+async fn steady_writes(db: &LegacyDb, store: &Store) -> Vec<Duration> {
+    let mut conn = db.admin().await;
+    let total = RATE * SECONDS;
+    let mut pending: HashMap<u64, (u64, Instant)> = HashMap::new();
+    let mut lags = Vec::with_capacity(total as usize);
+    let started = Instant::now();
+    let mut written = 0;
+    let deadline = Duration::from_secs(SECONDS + 60);
+    while (written < total || !pending.is_empty()) && started.elapsed() < deadline {
+        // Writes due by now, at the steady rate.
+        let due = (started.elapsed().as_secs_f64() * RATE as f64) as u64;
+        while written < due.min(total) {
+            let conversation = 1 + (written * 7919) % CONVERSATIONS;
+            conn.query_drop(format!(
+                "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES ({conversation}, 'user', 'live {written}')"
+            ))
+            .await
+            .expect("insert a live message");
+            let committed = Instant::now();
+            let id: u64 = conn
+                .query_first("SELECT LAST_INSERT_ID()")
+                .await
+                .unwrap()
+                .unwrap();
+            conn.query_drop(format!(
+                "UPDATE conversations SET last_message_at = NOW() WHERE id = {conversation}"
+            ))
+            .await
+            .expect("update the conversation");
+            pending.insert(id, (conversation, committed));
+            written += 1;
+        }
+        // Which pending messages the API shows now.
+        let mut by_conversation: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (id, (c, _)) in &pending {
+            by_conversation.entry(*c).or_default().push(*id);
+        }
+        for (c, ids) in by_conversation {
+            let page = store.message_page(c, 0, 20).await.expect("read a page");
+            for id in ids {
+                if page.messages.iter().any(|m| m.id == id) {
+                    let (_, committed) = pending.remove(&id).unwrap();
+                    lags.push(committed.elapsed());
+                }
+            }
+        }
+        // The next write is due in 1/RATE s; polling faster than that only adds load.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        pending.is_empty(),
+        "{} messages never became visible",
+        pending.len()
+    );
+    conn.disconnect().await.expect("disconnect");
+    lags
+}
