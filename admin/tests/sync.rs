@@ -374,3 +374,33 @@ async fn sync_leaves_a_conversation_alone_when_the_table_has_data_mysql_lacks() 
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_too_large_for_one_transaction_are_written_in_steps() {
+    let (table, db) = setup("large").await;
+    // 130 AI replies of 30 KB with 30 KB of RAG context (legacy TEXT columns hold 64 KB):
+    // 7.8 MB, several transactions of at most 3.5 MB.
+    sql(
+        &db,
+        "INSERT INTO conversations (id, phone_number, last_message_at) VALUES (1, '573001', '2024-01-15 10:02:10');
+         INSERT INTO messages (conversation_id, sender_type, message_text, context_used, confidence_score, created_at)
+           SELECT 1, 'bot', CONCAT(seq, ' ', REPEAT('respuesta ', 3000)), REPEAT('RAG ', 7500), 0.8,
+                  '2024-01-15 10:00:00' + INTERVAL seq SECOND FROM seq_1_to_130;",
+    )
+    .await;
+    sync_once(&table, &db).await.unwrap();
+    assert_matches(&table, &db).await;
+    // A message older than all 130: every one of them moves up a place, more than one
+    // transaction holds.
+    sql(
+        &db,
+        "INSERT INTO messages (conversation_id, sender_type, message_text, created_at)
+           VALUES (1, 'user', 'the oldest, committed last', '2024-01-15 09:59:00')",
+    )
+    .await;
+    sync_once(&table, &db).await.unwrap();
+    assert_matches(&table, &db).await;
+    assert_eq!(message_items(&table).await, 131);
+    let page = store_for(&table).await.message_page(1, 130, 20).await.unwrap();
+    assert_eq!(page.messages[0].message_text, "the oldest, committed last");
+}
