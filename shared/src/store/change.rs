@@ -195,58 +195,61 @@ impl Store {
             )));
         }
         let mut cost = ChangeCost::default();
-        let mut items: Vec<(Item, usize)> = Vec::with_capacity(change.messages.len());
+        let mut sized: Vec<(&Message, Item, usize)> = Vec::with_capacity(change.messages.len());
         for m in &change.messages {
             let it = super::message_item(m)?;
             let size = item::size(&it);
-            items.push((it, size));
+            sized.push((m, it, size));
         }
         let meta_bytes = item::size(&super::conversation_item(&change.conversation)?);
-        let fits = |run: &[(Item, usize)]| {
+        let fits = |run: &[(&Message, Item, usize)]| {
             run.len() + 2 <= MAX_TRANSACTION_ITEMS
-                && run.iter().map(|(_, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
+                && run.iter().map(|(_, _, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
         };
         // Moved positions are consistent only all together: in the first step when they
         // fit in it, else written first on their own.
-        let moved = change.moved() as usize;
-        let mut start = 0;
-        if moved > 0 && !fits(&items[..moved]) {
-            let records: Vec<Record> = change.messages[..moved]
+        let moved = (change.moved() as usize).min(sized.len());
+        let (moved_run, after_moved) = sized.split_at(moved);
+        let mut rest: &[(&Message, Item, usize)] = &sized;
+        if moved > 0 && !fits(moved_run) {
+            let records: Vec<Record> = moved_run
                 .iter()
-                .cloned()
-                .map(Record::Message)
+                .map(|(m, _, _)| Record::Message((*m).clone()))
                 .collect();
             cost.batch_requests += self.put_records(&records).await?;
-            start = moved;
+            rest = after_moved;
         }
         let mut expected = change.expected_count;
         loop {
             // As many messages as fit, the conversation item with them (one message always
             // fits: items are at most 400 KB).
-            let rest = &items[start..];
             let mut take = 0;
-            while take < rest.len() && fits(&rest[..=take]) {
+            while take < rest.len() && rest.get(..=take).is_some_and(&fits) {
                 take += 1;
             }
-            let end = start + take;
-            let conversation = if end == items.len() {
-                change.conversation.clone()
-            } else {
-                let newest = &change.messages[end - 1];
-                Conversation {
+            let (step, after) = rest.split_at(take);
+            let conversation = match step.last() {
+                Some((newest, _, _)) if !after.is_empty() => Conversation {
                     message_count: newest.position + 1,
                     last_message: Some(newest.summary()),
                     ..change.conversation.clone()
+                },
+                None if !after.is_empty() => {
+                    return Err(StoreError::Dynamo(format!(
+                        "a message of conversation {} does not fit in a transaction",
+                        change.conversation.id
+                    )));
                 }
+                _ => change.conversation.clone(),
             };
-            let step: Vec<Item> = rest[..take].iter().map(|(it, _)| it.clone()).collect();
-            if !self.change_step(step, &conversation, expected).await? {
+            let items: Vec<Item> = step.iter().map(|(_, it, _)| it.clone()).collect();
+            if !self.change_step(items, &conversation, expected).await? {
                 return Ok(ChangeOutcome::Conflict);
             }
             cost.transactions += 1;
             expected = Some(conversation.message_count);
-            start = end;
-            if start == items.len() {
+            rest = after;
+            if rest.is_empty() {
                 return Ok(ChangeOutcome::Applied(cost));
             }
         }
