@@ -17,6 +17,7 @@
 //! Writes `bench/results.md`; exits non-zero, loudly, when a budget is broken.
 
 mod functions;
+mod instructions;
 mod model;
 
 use std::path::{Path, PathBuf};
@@ -881,6 +882,18 @@ async fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("mysqldump") => return tokio::task::block_in_place(only_mysqldump),
         Some("functions") => return only_functions().await,
+        Some("instructions") => {
+            let dir = args.get(2).filter(|d| !d.is_empty()).map(PathBuf::from);
+            let warm = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(100);
+            let sdk = sdk_config().await;
+            let table = integration_tests::unique_table_name("bench-instructions");
+            let store = Store::new(client::dynamodb_client(&sdk), &table);
+            store.ensure_table().await.expect("create the table");
+            load_bench_data(&store, 100, 400).await;
+            let endpoint = &dynamodb().endpoint;
+            tokio::task::block_in_place(|| instructions::instructions(&table, endpoint, dir, warm));
+            return ExitCode::SUCCESS;
+        }
         Some("profile") => {
             let function = args.get(2).map_or("get-conversations", String::as_str);
             let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(5_000);
