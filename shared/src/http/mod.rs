@@ -99,15 +99,26 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     let app = App::from_config(config).await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
-        let response = respond(app, endpoint, event.payload, Some(event.context)).await;
-        Ok::<_, Infallible>(event::into_api_gateway_json(response))
+        Ok::<_, Infallible>(answer(app, endpoint, event.payload, Some(event.context)).await)
     }))
     .await
 }
 
-/// One API Gateway event, start to end, as the runtime loop serves it (`run`), answered
-/// as the `ApiGatewayV2httpResponse` API Gateway reads: for the tests and the benchmark,
-/// which call the handlers in process.
+/// One API Gateway event, start to end, answered as the JSON the runtime loop hands to
+/// the Runtime API (`event::into_api_gateway_json`): what `run` serves, and what
+/// `make profile` measures.
+pub async fn answer(
+    app: &App,
+    endpoint: Endpoint,
+    event: HttpEvent,
+    context: Option<Context>,
+) -> Box<serde_json::value::RawValue> {
+    event::into_api_gateway_json(respond(app, endpoint, event, context).await)
+}
+
+/// One API Gateway event, start to end, as the runtime loop serves it (`answer`), answered
+/// as the `ApiGatewayV2httpResponse` API Gateway reads: for the tests, which call the
+/// handlers in process and read the answer's fields.
 pub async fn handle(
     app: &App,
     endpoint: Endpoint,
