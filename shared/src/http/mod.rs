@@ -23,7 +23,7 @@ use crate::store::ReadCost;
 pub use event::HttpEvent;
 pub use polling::POLL_LIMIT;
 pub use request::Request;
-use response::ApiError;
+use response::{ApiError, EscapedJson};
 
 /// Everything a handler needs, built once per process in `main`.
 #[derive(Debug, Clone)]
@@ -99,19 +99,43 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     let app = App::from_config(config).await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
-        Ok::<_, Infallible>(handle(app, endpoint, event.payload, Some(event.context)).await)
+        Ok::<_, Infallible>(answer(app, endpoint, event.payload, Some(event.context)).await)
     }))
     .await
 }
 
-/// One API Gateway event, start to end: the request, the endpoint's answer, one access
-/// log line. Every event gets a contract answer; nothing here panics on client input.
+/// One API Gateway event, start to end, answered as the JSON the runtime loop hands to
+/// the Runtime API (`event::into_api_gateway_json`): what `run` serves, and what
+/// `make profile` measures.
+pub async fn answer(
+    app: &App,
+    endpoint: Endpoint,
+    event: HttpEvent,
+    context: Option<Context>,
+) -> Box<serde_json::value::RawValue> {
+    event::into_api_gateway_json(respond(app, endpoint, event, context).await)
+}
+
+/// One API Gateway event, start to end, as the runtime loop serves it (`answer`), answered
+/// as the `ApiGatewayV2httpResponse` API Gateway reads: for the tests, which call the
+/// handlers in process and read the answer's fields.
 pub async fn handle(
     app: &App,
     endpoint: Endpoint,
     event: HttpEvent,
     context: Option<Context>,
 ) -> ApiGatewayV2httpResponse {
+    event::into_api_gateway(respond(app, endpoint, event, context).await)
+}
+
+/// One API Gateway event: the request, the endpoint's answer, one access log line. Every
+/// event gets a contract answer; nothing here panics on client input.
+async fn respond(
+    app: &App,
+    endpoint: Endpoint,
+    event: HttpEvent,
+    context: Option<Context>,
+) -> Response<EscapedJson> {
     let started = Instant::now();
     let route = event.route_key().to_string();
     let req = event.into_request(context.map(|c| c.request_id).unwrap_or_default());
@@ -132,11 +156,11 @@ pub async fn handle(
         dynamodb_us = cost.dynamodb_time.as_micros() as u64,
         "request"
     );
-    event::into_api_gateway(response)
+    response
 }
 
 /// A handled request: the response, and what it cost in DynamoDB.
-type Handled = (Response<String>, Option<ReadCost>);
+type Handled = (Response<EscapedJson>, Option<ReadCost>);
 
 /// Everything one request may spend waiting on DynamoDB. Each operation is bounded by
 /// `client::OPERATION_TIMEOUT` (4 s, retries included) and a message page may need two

@@ -1,7 +1,10 @@
 //! The contract's responses: JSON bodies with the three headers, and the error envelope.
 
+use std::io;
+
 use aws_lambda_events::http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
+use serde_json::ser::{CharEscape, Formatter};
 
 use crate::error::StoreError;
 
@@ -67,6 +70,75 @@ pub const BAD_BEFORE_CURSOR: &str =
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
+/// A JSON body rendered once, already escaped as the content of a JSON string: the form in
+/// which API Gateway's response carries it (`"body":"…"`). Rendering the body to JSON and
+/// then serializing that text again as the response's `body` string scanned, escaped and
+/// copied a ~41 KB inbox page twice; rendered through [`StringContent`], each character
+/// is written once, escaped for both layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscapedJson(String);
+
+impl EscapedJson {
+    fn render(body: &impl Serialize) -> Option<EscapedJson> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, StringContent);
+        body.serialize(&mut serializer).ok()?;
+        String::from_utf8(out).ok().map(EscapedJson)
+    }
+
+    /// The escaped text, as it stands between the quotes of a JSON string.
+    pub fn as_escaped(&self) -> &str {
+        &self.0
+    }
+
+    /// The JSON body itself, as the client receives it.
+    pub fn to_json(&self) -> String {
+        let quoted = format!("\"{}\"", self.0);
+        // `render` only writes valid string content; an empty body would be noticed by
+        // any reader rather than a panic here.
+        serde_json::from_str(&quoted).unwrap_or_default()
+    }
+}
+
+/// serde_json's compact output, written as the content of a JSON string: the quotes
+/// around a string become `\"` and each escape inside one is escaped again (`\n` becomes
+/// `\\n`, `\"` becomes `\\\"`). Nothing else JSON writes needs escaping inside a string —
+/// numbers, punctuation, `true`, `false`, `null` — and the fragments of a string that
+/// serde_json writes unescaped hold no `"`, `\` or control character.
+struct StringContent;
+
+impl Formatter for StringContent {
+    fn begin_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(br#"\""#)
+    }
+
+    fn end_string<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(br#"\""#)
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
+        let escaped: &[u8] = match char_escape {
+            CharEscape::Quote => br#"\\\""#,
+            CharEscape::ReverseSolidus => br"\\\\",
+            CharEscape::Solidus => br"\\/",
+            CharEscape::Backspace => br"\\b",
+            CharEscape::FormFeed => br"\\f",
+            CharEscape::LineFeed => br"\\n",
+            CharEscape::CarriageReturn => br"\\r",
+            CharEscape::Tab => br"\\t",
+            CharEscape::AsciiControl(byte) => {
+                let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+                return writer.write_all(&[b'\\', b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xF)]);
+            }
+        };
+        writer.write_all(escaped)
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     success: bool,
@@ -76,11 +148,12 @@ struct ErrorBody<'a> {
 }
 
 /// A JSON response with the headers every response carries.
-pub fn json(status: StatusCode, body: &impl Serialize) -> Response<String> {
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response<EscapedJson> {
     // Serialising our own view structs cannot fail (no maps with non-string keys, no
     // custom serialisers that error); fall back to a fixed body rather than panic.
-    let text = serde_json::to_string(body)
-        .unwrap_or_else(|_| r#"{"success":false,"error":"internal","code":"internal"}"#.to_string());
+    let text = EscapedJson::render(body).unwrap_or_else(|| {
+        EscapedJson(r#"{\"success\":false,\"error\":\"internal\",\"code\":\"internal\"}"#.to_string())
+    });
     let mut response = Response::new(text);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -97,7 +170,7 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response<String> {
 }
 
 /// The error envelope: `error` keeps the legacy endpoint's text.
-pub fn error(legacy_text: &str, e: &ApiError) -> Response<String> {
+pub fn error(legacy_text: &str, e: &ApiError) -> Response<EscapedJson> {
     let mut response = json(
         e.status,
         &ErrorBody {

@@ -20,10 +20,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::StoreError;
-use crate::item::Item;
+use crate::item::{self, Item, Name};
 
 /// An item's attributes as a Query answer lists them.
-pub type Pairs = Vec<(String, AttributeValue)>;
+pub type Pairs = Vec<(Name, AttributeValue)>;
 
 /// What one Query answer says, read from its body.
 #[derive(Debug, Default, Deserialize)]
@@ -55,7 +55,7 @@ pub struct WireItem(pub Pairs);
 impl From<QueryOutput> for QueryPage {
     /// The page of an answer the SDK read itself.
     fn from(out: QueryOutput) -> QueryPage {
-        let pairs = |item: Item| WireItem(item.into_iter().collect());
+        let pairs = |item: Item| WireItem(item.into_iter().map(|(k, v)| (Name::Owned(k), v)).collect());
         QueryPage {
             count: usize::try_from(out.count()).unwrap_or(0),
             scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
@@ -71,7 +71,7 @@ impl From<QueryOutput> for QueryPage {
 impl WireItem {
     /// As a map, for an `ExclusiveStartKey`.
     pub fn into_item(self) -> Item {
-        self.0.into_iter().collect()
+        self.0.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
     }
 }
 
@@ -135,7 +135,7 @@ impl<'de> Deserialize<'de> for WireItem {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireItem, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(20));
-                while let Some(name) = map.next_key::<String>()? {
+                while let Some(AttributeName(name)) = map.next_key()? {
                     let Value(value) = map.next_value()?;
                     pairs.push((name, value));
                 }
@@ -143,6 +143,28 @@ impl<'de> Deserialize<'de> for WireItem {
             }
         }
         deserializer.deserialize_map(Attributes)
+    }
+}
+
+/// An attribute's name: one of this project's, borrowed, or else its own copy.
+struct AttributeName(Name);
+
+impl<'de> Deserialize<'de> for AttributeName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Named;
+        impl<'de> Visitor<'de> for Named {
+            type Value = AttributeName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an attribute name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<AttributeName, E> {
+                Ok(AttributeName(match item::known_name(name) {
+                    Some(known) => Name::Borrowed(known),
+                    None => Name::Owned(name.to_string()),
+                }))
+            }
+        }
+        deserializer.deserialize_str(Named)
     }
 }
 
@@ -238,12 +260,15 @@ mod tests {
         assert_eq!((p.count, p.scanned_count), (2, 3));
         assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(1.5));
         let first = &p.items[0].0;
-        assert_eq!(first[0], ("pk".to_string(), AttributeValue::S("C#1".into())));
+        assert_eq!(first[0], (Name::from("pk"), AttributeValue::S("C#1".into())));
+        // The project's attribute names are not copied; others are.
+        assert!(matches!(first[0].0, Name::Borrowed(_)));
+        assert!(matches!(first[1].0, Name::Owned(_)));
         assert_eq!(first[1].1, AttributeValue::N("12".into()));
         assert_eq!(first[2].1, AttributeValue::Bool(true));
         assert_eq!(first[3].1, AttributeValue::Null(true));
         assert_eq!(first[4].1, AttributeValue::S("café \"quoted\" \n 😀".into()));
-        let second: Item = p.items[1].0.iter().cloned().collect();
+        let second = p.items.into_iter().nth(1).unwrap().into_item();
         assert_eq!(
             second["l"],
             AttributeValue::L(vec![AttributeValue::S("a".into()), AttributeValue::N("1".into())])
@@ -280,7 +305,7 @@ mod tests {
         assert_eq!(p.items.len(), 1);
         assert_eq!(
             p.items[0].0,
-            vec![("pk".to_string(), AttributeValue::S("C#1".into()))]
+            vec![(Name::from("pk"), AttributeValue::S("C#1".into()))]
         );
         assert_eq!(p.last_evaluated_key.map(WireItem::into_item), Some(item));
     }
