@@ -19,6 +19,7 @@ help:
 	@echo "make bench    release builds, then cost/init/memory/size/import figures into bench/results.md; fails on a broken budget"
 	@echo "make bench-functions  the functions' part of make bench alone (init and cold request vs a hello floor, warm CPU, memory, memory-size model, size) into bench/results.md"
 	@echo "make bench-sync  the sync part of make bench alone (first run rows/s, --follow lag at 20 messages/s, MariaDB) into bench/results.md"
+	@echo "make bench-instructions  user-space instructions of each release bootstrap (valgrind): init, cold request, warm invocation"
 	@echo "make profile  perf over N warm invocations of one function in process: where the CPU goes"
 	@echo "make load     load test: oha, N clients for T s over both endpoints (release functions, DynamoDB Local); fails on any error"
 	@echo "make audit    cargo-audit against the RustSec copy in ../shared/advisory-db, offline"
@@ -191,6 +192,16 @@ bench-sync: dynamodb-local mariadb
 	cargo build --release -p convo-admin
 	cargo build -p bench
 	target/debug/bench sync
+
+## Instructions of each release bootstrap (valgrind's callgrind, exact whatever the load):
+## init, cold request and per warm invocation; for comparing a change where this VM's timing
+## is too noisy (it offers perf no hardware counters).
+.PHONY: bench-instructions
+bench-instructions: tools dynamodb-local
+	@command -v valgrind >/dev/null || { echo "bench-instructions needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(BENCH_PACKAGES)
+	cargo build -p bench
+	target/debug/bench instructions
 
 ## The functions' part of `make bench` alone (init and cold request against the hello floor,
 ## warm CPU, memory, the memory-size model, zip size), written into those sections of

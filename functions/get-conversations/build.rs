@@ -1,4 +1,5 @@
 //! Release builds (`cargo lambda build --release`, `sam build`) link a non-PIE executable.
+//! The build script of both functions and of the hello floor (`build = …` in theirs).
 //!
 //! A position-independent executable is relocated by the dynamic loader at every start: the
 //! bootstrap had ~17,800 dynamic relocations and a 311 KB `.data.rel.ro` (vtables, static

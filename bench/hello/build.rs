@@ -1,9 +1,0 @@
-//! Release builds link a non-PIE executable (see functions/get-conversations/build.rs): the
-//! floor is built the way the functions are.
-fn main() {
-    if std::env::var("PROFILE").as_deref() == Ok("release")
-        && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
-    {
-        println!("cargo::rustc-link-arg-bins=-no-pie");
-    }
-}
