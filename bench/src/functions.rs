@@ -75,7 +75,12 @@ impl Invocation {
     }
 }
 
-fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> Function {
+/// The environment Lambda gives a function (and `env`), nothing of this process's but PATH.
+pub fn lambda_env<'c>(
+    command: &'c mut Command,
+    api: &RuntimeApi,
+    env: &[(String, String)],
+) -> &'c mut Command {
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -86,6 +91,10 @@ fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> F
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn spawn(command: &mut Command, api: &RuntimeApi, env: &[(String, String)]) -> Function {
+    lambda_env(command, api, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let started = Instant::now();

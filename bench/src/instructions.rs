@@ -25,19 +25,12 @@ const REPEATS: usize = 3;
 /// Instructions of one process that ran init and `invocations` invocations of `event`.
 fn run(bin: &Path, env: &[(String, String)], event: &[u8], invocations: usize, out: &Path) -> u64 {
     let api = RuntimeApi::start();
-    let mut child = Command::new("valgrind")
+    let mut valgrind = Command::new("valgrind");
+    valgrind
         .args(["--tool=callgrind", "-q"])
         .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(bin)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .arg(bin);
+    let mut child = crate::functions::lambda_env(&mut valgrind, &api, env)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
