@@ -242,7 +242,7 @@ pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState
         }
     }
     let ids: Vec<u64> = conversations.iter().map(|c| c.id).collect();
-    let mut existing = store.current_conversations(&ids).await?;
+    let mut existing = store.get_conversations(&ids).await?;
     let differing: HashSet<u64> = conversations
         .iter()
         .filter(|c| existing.get(&c.id).is_some_and(|current| current != *c))

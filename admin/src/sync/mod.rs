@@ -325,7 +325,7 @@ impl State {
         self.raise_counters(store, &rows, &candidates).await?;
 
         let ids: Vec<u64> = touched.keys().copied().collect();
-        let mut current = store.current_conversations(&ids).await?;
+        let mut current = store.get_conversations(&ids).await?;
         let mut tasks: JoinSet<anyhow::Result<(u64, Brought)>> = JoinSet::new();
         let mut counts = Counts::default();
         let mut done: Vec<u64> = Vec::with_capacity(ids.len());
@@ -490,7 +490,7 @@ async fn bring_up_to_date(
                 });
             }
             ChangeOutcome::Conflict => {
-                current = store.current_conversations(&[id]).await?.remove(&id);
+                current = store.get_conversations(&[id]).await?.remove(&id);
             }
         }
     }

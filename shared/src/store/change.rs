@@ -12,11 +12,10 @@
 //! first makes the change a `Conflict`, and nothing of it is lost: the caller re-reads.
 
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
-use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 
 use super::write::TxOutcome;
+use super::write::build_error;
 use super::{Record, Store, backoff};
 use crate::error::{StoreError, classify};
 use crate::item::{self, Item, n, s};
@@ -123,59 +122,6 @@ impl Store {
         }
     }
 
-    /// The conversations of these ids that exist, read strongly consistent (a change is
-    /// planned on them).
-    pub async fn current_conversations(
-        &self,
-        ids: &[u64],
-    ) -> Result<std::collections::HashMap<u64, Conversation>, StoreError> {
-        let mut found = std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(100) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk
-                            .iter()
-                            .map(|id| item::key(table::conversation_pk(*id), table::META_SK))
-                            .collect(),
-                    ))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Dynamo(e.to_string()))?,
-            );
-            let mut attempt = 0;
-            while let Some(keys) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for it in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let c = item::conversation_from_item(it)?;
-                    found.insert(c.id, c);
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Throttled("unprocessed keys after 8 retries".into()));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(found)
-    }
-
     /// Writes a change: see the module's comment. Positions below the current count that
     /// do not fit in one transaction with the conversation (over 98 messages, or ~3.5 MB)
     /// are first written on their own, so readers may then briefly see a message twice or
@@ -273,7 +219,7 @@ impl Store {
                     .set_item(Some(it))
                     .build()
                     .map(|p| TransactWriteItem::builder().put(p).build())
-                    .map_err(|e| StoreError::Dynamo(e.to_string()))
+                    .map_err(build_error)
             })
             .collect::<Result<_, _>>()?;
         let meta = Put::builder()
@@ -291,7 +237,7 @@ impl Store {
         };
         base.push(
             TransactWriteItem::builder()
-                .put(meta.build().map_err(|e| StoreError::Dynamo(e.to_string()))?)
+                .put(meta.build().map_err(build_error)?)
                 .build(),
         );
         if expected.is_none() {
@@ -307,7 +253,7 @@ impl Store {
                 .expression_attribute_values(":cid", n(conversation.id))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
-                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                .map_err(build_error)?;
             base.push(TransactWriteItem::builder().put(claim).build());
         }
         for attempt in 0..MAX_STEP_ATTEMPTS {

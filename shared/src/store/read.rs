@@ -330,11 +330,13 @@ impl Store {
         ))
     }
 
-    /// BatchGetItem (at most 100 keys), retrying unprocessed keys with back-off.
+    /// BatchGetItem (at most 100 keys), retrying unprocessed keys with back-off. Strongly
+    /// consistent: its readers (imports, the sync) plan writes on what it returns.
     async fn batch_get(&self, keys: Vec<Item>, cost: &mut ReadCost) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
+            .consistent_read(true)
             .build()
             .map_err(|e| StoreError::Dynamo(e.to_string()))?;
         for attempt in 0.. {

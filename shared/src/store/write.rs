@@ -21,7 +21,7 @@ const MAX_WRITE_ATTEMPTS: u32 = 100;
 /// (someone made progress, so there is no livelock); this only bounds the loop.
 const MAX_APPEND_ROUNDS: u32 = 10_000;
 
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(super) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Dynamo(e.to_string())
 }
 
