@@ -4,6 +4,7 @@
 //! intermediate representation. Key attributes are written but not read back: the domain
 //! value has them in other fields.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -17,19 +18,62 @@ use crate::table::{self, *};
 
 pub type Item = HashMap<String, AttributeValue>;
 
-/// An item as read: its attributes in any form, a map (GetItem, BatchGetItem) or the pairs
-/// of a Query answer read from the wire (`store::wire`).
-pub trait Attributes: IntoIterator<Item = (Self::Name, AttributeValue)> {
+/// An item as read: its attributes in any form, a map of the SDK's values (GetItem,
+/// BatchGetItem) or the pairs of a Query answer read from the wire (`store::wire`), whose
+/// texts borrow from the answer (`'a`).
+pub trait Attributes<'a>: IntoIterator<Item = (Self::Name, Self::Value)> {
     type Name: Into<Name>;
+    type Value: Into<Value<'a>>;
 }
-impl<N: Into<Name>, T: IntoIterator<Item = (N, AttributeValue)>> Attributes for T {
+impl<'a, N: Into<Name>, V: Into<Value<'a>>, T: IntoIterator<Item = (N, V)>> Attributes<'a> for T {
     type Name = N;
+    type Value = V;
+}
+
+/// An attribute value as the readers below take it. Strings and numbers are text that a
+/// Query answer read by `store::wire` lends from its body: a reader parses a number, a
+/// time or a name from it where it lies, and copies only the strings the domain value
+/// keeps. An inbox page was 2,500 allocations (and as many frees), a fifth of a warm
+/// invocation's instructions (callgrind), when every value was an SDK `AttributeValue`
+/// owning its text. Any other type is the SDK's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    S(Cow<'a, str>),
+    N(Cow<'a, str>),
+    Bool(bool),
+    Null,
+    Other(AttributeValue),
+}
+
+impl From<AttributeValue> for Value<'static> {
+    fn from(value: AttributeValue) -> Value<'static> {
+        match value {
+            AttributeValue::S(v) => Value::S(Cow::Owned(v)),
+            AttributeValue::N(v) => Value::N(Cow::Owned(v)),
+            AttributeValue::Bool(v) => Value::Bool(v),
+            AttributeValue::Null(_) => Value::Null,
+            other => Value::Other(other),
+        }
+    }
+}
+
+impl Value<'_> {
+    /// The SDK's value, owning its text.
+    pub fn into_attribute(self) -> AttributeValue {
+        match self {
+            Value::S(v) => AttributeValue::S(v.into_owned()),
+            Value::N(v) => AttributeValue::N(v.into_owned()),
+            Value::Bool(v) => AttributeValue::Bool(v),
+            Value::Null => AttributeValue::Null(true),
+            Value::Other(v) => v,
+        }
+    }
 }
 
 /// An attribute's name in an item being read: the SDK's maps own theirs; a Query answer
 /// read by `store::wire` borrows the names this project writes (`known_name`) rather than
 /// allocating each of them again (13 per conversation, 1,300 per inbox page).
-pub type Name = std::borrow::Cow<'static, str>;
+pub type Name = Cow<'static, str>;
 
 /// The `'static` copy of an attribute name this project writes, if `name` is one.
 pub fn known_name(name: &str) -> Option<&'static str> {
@@ -145,12 +189,12 @@ fn whole_second_utc(text: &str) -> Option<Timestamp> {
 /// An item being read: each attribute is taken out of it (no copy of its text). Held as a
 /// list, not the SDK's map: finding one of ~18 short names by comparison is cheaper than
 /// SipHashing it again, which was 7% of a warm inbox invocation (`make profile`).
-struct Reader {
-    item: Vec<(Name, AttributeValue)>,
+struct Reader<'a> {
+    item: Vec<(Name, Value<'a>)>,
     what: &'static str,
 }
 
-impl Reader {
+impl<'a> Reader<'a> {
     fn bad(&self, name: &str, reason: &str) -> StoreError {
         StoreError::BadItem {
             what: self.what,
@@ -158,17 +202,22 @@ impl Reader {
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<AttributeValue> {
+    fn take(&mut self, name: &str) -> Option<Value<'a>> {
         let at = self.item.iter().position(|(k, _)| k == name)?;
         Some(self.item.swap_remove(at).1)
     }
 
-    fn opt_string(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+    /// A string attribute's text, borrowed where the item lends it.
+    fn opt_text(&mut self, name: &str) -> Result<Option<Cow<'a, str>>, StoreError> {
         match self.take(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::S(v)) => Ok(Some(v)),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::S(v)) => Ok(Some(v)),
             Some(_) => Err(self.bad(name, "not a string")),
         }
+    }
+
+    fn opt_string(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.opt_text(name)?.map(Cow::into_owned))
     }
 
     fn string(&mut self, name: &str) -> Result<String, StoreError> {
@@ -177,8 +226,8 @@ impl Reader {
 
     fn opt_number<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
         match self.take(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => v
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::N(v)) => v
                 .parse()
                 .map(Some)
                 .map_err(|_| self.bad(name, "not a number of its kind")),
@@ -192,14 +241,14 @@ impl Reader {
 
     fn boolean(&mut self, name: &str) -> Result<bool, StoreError> {
         match self.take(name) {
-            Some(AttributeValue::Bool(v)) => Ok(v),
+            Some(Value::Bool(v)) => Ok(v),
             None => Err(self.bad(name, "missing")),
             Some(_) => Err(self.bad(name, "not a boolean")),
         }
     }
 
     fn opt_time(&mut self, name: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.opt_string(name)?
+        self.opt_text(name)?
             .map(|v| parse_time(&v).ok_or_else(|| self.bad(name, "not an RFC 3339 time")))
             .transpose()
     }
@@ -210,7 +259,7 @@ impl Reader {
 
     /// A named value (`Status`, `SenderType`, `MediaType`) by its `parse`.
     fn opt_named<T>(&mut self, name: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>, StoreError> {
-        self.opt_string(name)?
+        self.opt_text(name)?
             .map(|v| parse(&v).ok_or_else(|| self.bad(name, "not one of its names")))
             .transpose()
     }
@@ -221,12 +270,13 @@ impl Reader {
     }
 }
 
-fn reader(item: impl Attributes, what: &'static str) -> Reader {
+fn reader<'a>(item: impl Attributes<'a>, what: &'static str) -> Reader<'a> {
     Reader {
-        // In place when the item is already a list of `Name`s (a Query answer's).
+        // In place when the item is already a list of `Name`s and `Value`s (a Query
+        // answer's).
         item: item
             .into_iter()
-            .map(|(name, value)| (name.into(), value))
+            .map(|(name, value)| (name.into(), value.into()))
             .collect(),
         what,
     }
@@ -292,7 +342,7 @@ pub fn projection(names: &[&'static str]) -> (String, Vec<(String, &'static str)
     (expression, bindings)
 }
 
-pub fn conversation_from_item(item: impl Attributes) -> Result<Conversation, StoreError> {
+pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversation, StoreError> {
     let mut it = reader(item, "conversation");
     let last_message = match (
         it.opt_number(LAST_MESSAGE_ID)?,
@@ -345,7 +395,7 @@ pub fn message_to_item(m: &Message) -> Item {
         .done()
 }
 
-pub fn message_from_item(item: impl Attributes) -> Result<Message, StoreError> {
+pub fn message_from_item<'a>(item: impl Attributes<'a>) -> Result<Message, StoreError> {
     let mut it = reader(item, "message");
     Ok(Message {
         id: it.number(ID)?,
@@ -365,7 +415,7 @@ pub fn message_from_item(item: impl Attributes) -> Result<Message, StoreError> {
 /// The attributes `placed_from_item` reads: a message's place, without its texts.
 pub const PLACED_ATTRIBUTES: [&str; 3] = [ID, POSITION, CREATED_AT];
 
-pub fn placed_from_item(item: impl Attributes) -> Result<Placed, StoreError> {
+pub fn placed_from_item<'a>(item: impl Attributes<'a>) -> Result<Placed, StoreError> {
     let mut it = reader(item, "message");
     Ok(Placed {
         id: it.number(ID)?,
@@ -384,7 +434,7 @@ pub fn checkpoint_to_item(sk: &str, c: &SyncCheckpoint) -> Item {
         .done()
 }
 
-pub fn checkpoint_from_item(item: impl Attributes) -> Result<SyncCheckpoint, StoreError> {
+pub fn checkpoint_from_item<'a>(item: impl Attributes<'a>) -> Result<SyncCheckpoint, StoreError> {
     let mut it = reader(item, "sync checkpoint");
     Ok(SyncCheckpoint {
         settled_message_id: it.number(SYNC_MESSAGE_ID)?,
@@ -395,7 +445,9 @@ pub fn checkpoint_from_item(item: impl Attributes) -> Result<SyncCheckpoint, Sto
 
 /// A conversation of the `by_change` index (`table::BY_CHANGE_ATTRIBUTES`): what a poll
 /// answers.
-pub fn changed_from_item(item: impl Attributes) -> Result<crate::store::ChangedConversation, StoreError> {
+pub fn changed_from_item<'a>(
+    item: impl Attributes<'a>,
+) -> Result<crate::store::ChangedConversation, StoreError> {
     let mut it = reader(item, "changed conversation");
     Ok(crate::store::ChangedConversation {
         id: it.number(ID)?,
@@ -458,10 +510,9 @@ fn value_size(value: &AttributeValue) -> usize {
     }
 }
 
-pub fn is_conversation(item: &[(Name, AttributeValue)]) -> bool {
-    item.iter().any(|(name, value)| {
-        name == table::SK && matches!(value, AttributeValue::S(sk) if sk == table::META_SK)
-    })
+pub fn is_conversation(item: &[(Name, Value<'_>)]) -> bool {
+    item.iter()
+        .any(|(name, value)| name == table::SK && matches!(value, Value::S(sk) if sk == table::META_SK))
 }
 
 pub fn key(pk: String, sk: impl Into<String>) -> Item {

@@ -19,42 +19,55 @@ use crate::item::Item;
 /// `start` (a page cursor's key, or the beginning) until `want` items are in or the key
 /// range is exhausted, adding each answer's cost to `cost`. Each follow-up asks only for
 /// the items still missing, so the items read stay ≤ `want`. Answers are read by
-/// `wire` (their items as attribute pairs, not the SDK's maps).
-pub(super) async fn query_items(
+/// `wire` (their items as attribute pairs, not the SDK's maps), and each item is turned
+/// by `read` into what the caller keeps while its answer's body, which it borrows from, is
+/// still there.
+pub(super) async fn query_items<T>(
     query: QueryFluentBuilder,
     start: Option<Item>,
     want: usize,
     cost: &mut ReadCost,
-) -> Result<Vec<Pairs>, StoreError> {
-    let mut items: Vec<Pairs> = Vec::new();
+    mut read: impl FnMut(Pairs<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut items: Vec<T> = Vec::new();
     let mut start = start;
     while items.len() < want {
         let missing = want - items.len();
         let started = Instant::now();
-        let body = TakeBody::default();
+        let taken = TakeBody::default();
         let sent = query
             .clone()
             .limit(i32::try_from(missing).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .customize()
-            .interceptor(body.clone())
+            .interceptor(taken.clone())
             .send()
             .await;
         let sdk_output = cost.answered(sent, started)?;
-        let page = match body.page().await {
-            Ok(Some(page)) => page,
+        let fail = |cost: &mut ReadCost, e: StoreError| {
+            cost.add(0, None, started);
+            Err(e)
+        };
+        let body = match taken.body().await {
+            Ok(body) => body,
+            Err(e) => return fail(cost, e),
+        };
+        let page = match &body {
+            Some(body) => match QueryPage::read(body) {
+                Ok(page) => page,
+                Err(e) => return fail(cost, e),
+            },
             // Not taken (no successful answer reached the interceptor): the SDK read the
             // answer itself, so its output is the page.
-            Ok(None) => QueryPage::from(sdk_output),
-            Err(e) => {
-                cost.add(0, None, started);
-                return Err(e);
-            }
+            None => QueryPage::from(sdk_output),
         };
         let units = page.consumed_capacity.as_ref().and_then(|c| c.capacity_units);
         cost.add_units(page.scanned_count.max(page.count), units, started);
-        items.extend(page.items.into_iter().map(|item| item.0));
+        items.reserve(page.items.len());
+        for item in page.items {
+            items.push(read(item.0)?);
+        }
         start = page.last_evaluated_key.map(|key| key.into_item());
         if start.is_none() {
             break;

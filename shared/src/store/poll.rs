@@ -57,7 +57,7 @@ impl Store {
         t: Timestamp,
         bound: usize,
         filter: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
-        map: impl Fn(Pairs) -> Result<T, StoreError>,
+        map: impl Fn(Pairs<'_>) -> Result<T, StoreError>,
     ) -> Result<Changes<T>, ReadError> {
         let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
             let query = self
@@ -71,11 +71,7 @@ impl Store {
                 .expression_attribute_values(":p", s(table::INBOX_ALL))
                 .expression_attribute_values(":after", s(table::after(t)))
                 .scan_index_forward(false);
-            let mut found = query_items(filter(query), None, bound + 1, cost)
-                .await?
-                .into_iter()
-                .map(&map)
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut found = query_items(filter(query), None, bound + 1, cost, &map).await?;
             let more = found.len() > bound;
             found.truncate(bound);
             Ok((found, more))
@@ -125,7 +121,7 @@ impl Store {
             t,
             bound,
             newest_after,
-            |it| item::conversation_from_item(it).map(|c| c.id),
+            |it: Pairs<'_>| item::conversation_from_item(it).map(|c| c.id),
         )
         .await
     }
@@ -147,7 +143,7 @@ impl Store {
                 t,
                 bound,
                 |q| q,
-                item::changed_from_item,
+                |it: Pairs<'_>| item::changed_from_item(it),
             )
             .await?;
         changes

@@ -14,6 +14,12 @@ use crate::item::{self, Item, s};
 use crate::model::{Conversation, Message, Status};
 use crate::table;
 
+/// An item of a conversation's partition, read newest first.
+enum Row {
+    Conversation(Conversation),
+    Message(Message),
+}
+
 /// A page request of the conversation list.
 #[derive(Debug, Clone, Copy)]
 pub struct ListQuery {
@@ -139,11 +145,10 @@ impl Store {
                     q.expression_attribute_names(placeholder, name)
                 })
                 .projection_expression(projection);
-            let mut conversations = query_items(query, start_key, limit + 1, cost)
-                .await?
-                .into_iter()
-                .map(item::conversation_from_item)
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut conversations = query_items(query, start_key, limit + 1, cost, |it| {
+                item::conversation_from_item(it)
+            })
+            .await?;
             let next = if conversations.len() > limit {
                 conversations.truncate(limit);
                 conversations.last().map(|c| ListCursor {
@@ -211,11 +216,7 @@ impl Store {
             .expression_attribute_values(":last", s(table::message_sk(last)))
             .consistent_read(consistent);
         let want = usize::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(usize::MAX);
-        query_items(query, None, want, cost)
-            .await?
-            .into_iter()
-            .map(item::message_from_item)
-            .collect()
+        query_items(query, None, want, cost, |it| item::message_from_item(it)).await
     }
 
     /// The page at `offset` (counted from the newest message), oldest first.
@@ -270,14 +271,29 @@ impl Store {
             .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
             .expression_attribute_values(":meta", s(table::META_SK))
             .scan_index_forward(false);
-        let mut items = query_items(query, None, plus_one(limit), cost).await?.into_iter();
-        let conversation = match items.next() {
-            Some(first) if item::is_conversation(&first) => item::conversation_from_item(first)?,
-            _ => return Err(StoreError::ConversationNotFound(conversation_id)),
+        // The first item is the conversation (`META` sorts after every message), or it
+        // does not exist; the rest are its newest messages.
+        let mut first = true;
+        let rows = query_items(query, None, plus_one(limit), cost, |item| {
+            if !std::mem::take(&mut first) {
+                item::message_from_item(item).map(Row::Message)
+            } else if item::is_conversation(&item) {
+                item::conversation_from_item(item).map(Row::Conversation)
+            } else {
+                Err(StoreError::ConversationNotFound(conversation_id))
+            }
+        })
+        .await?;
+        let mut rows = rows.into_iter();
+        let Some(Row::Conversation(conversation)) = rows.next() else {
+            return Err(StoreError::ConversationNotFound(conversation_id));
         };
-        let messages = items
-            .map(item::message_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let messages = rows
+            .filter_map(|row| match row {
+                Row::Message(m) => Some(m),
+                Row::Conversation(_) => None,
+            })
+            .collect::<Vec<_>>();
         let total = conversation.message_count;
         Ok((messages, total, limit < total))
     }

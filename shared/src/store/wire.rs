@@ -4,8 +4,10 @@
 //! (`make profile`). Here the SDK still builds, signs, sends and retries the request and
 //! reads every error answer; only a successful answer's body is taken before the SDK
 //! deserializes it (it then reads `{}`), collected, and read with serde_json into the
-//! (name, value) pairs `item`'s readers take, in the order DynamoDB sent them.
+//! (name, value) pairs `item`'s readers take, in the order DynamoDB sent them, each
+//! string or number borrowed from the body (`item::Value`) unless it holds escapes.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
@@ -16,27 +18,28 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::StoreError;
-use crate::item::{self, Item, Name};
+use crate::item::{self, Item, Name, Value};
 
-/// An item's attributes as a Query answer lists them.
-pub type Pairs = Vec<(Name, AttributeValue)>;
+/// An item's attributes as a Query answer lists them, their texts borrowed from it (`'a`).
+pub type Pairs<'a> = Vec<(Name, Value<'a>)>;
 
-/// What one Query answer says, read from its body.
+/// What one Query answer says, read from its body (which it borrows from).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct QueryPage {
-    #[serde(default)]
-    pub items: Vec<WireItem>,
+pub struct QueryPage<'a> {
+    #[serde(default, borrow)]
+    pub items: Vec<WireItem<'a>>,
     #[serde(default)]
     pub count: usize,
     #[serde(default)]
     pub scanned_count: usize,
-    #[serde(default)]
-    pub last_evaluated_key: Option<WireItem>,
+    #[serde(default, borrow)]
+    pub last_evaluated_key: Option<WireItem<'a>>,
     #[serde(default)]
     pub consumed_capacity: Option<WireCapacity>,
 }
@@ -50,12 +53,18 @@ pub struct WireCapacity {
 
 /// One item (or key) of an answer: its attributes in the answer's order.
 #[derive(Debug, Default)]
-pub struct WireItem(pub Pairs);
+pub struct WireItem<'a>(pub Pairs<'a>);
 
-impl From<QueryOutput> for QueryPage {
+impl From<QueryOutput> for QueryPage<'static> {
     /// The page of an answer the SDK read itself.
-    fn from(out: QueryOutput) -> QueryPage {
-        let pairs = |item: Item| WireItem(item.into_iter().map(|(k, v)| (Name::Owned(k), v)).collect());
+    fn from(out: QueryOutput) -> QueryPage<'static> {
+        let pairs = |item: Item| {
+            WireItem(
+                item.into_iter()
+                    .map(|(k, v)| (Name::Owned(k), Value::from(v)))
+                    .collect(),
+            )
+        };
         QueryPage {
             count: usize::try_from(out.count()).unwrap_or(0),
             scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
@@ -68,10 +77,26 @@ impl From<QueryOutput> for QueryPage {
     }
 }
 
-impl WireItem {
-    /// As a map, for an `ExclusiveStartKey`.
+impl QueryPage<'_> {
+    /// An answer's body as DynamoDB documents it. UTF-8 is checked once for the whole
+    /// body, then read as text: serde_json's byte reader checks every string again (3% of
+    /// a warm inbox page).
+    pub fn read(body: &[u8]) -> Result<QueryPage<'_>, StoreError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            StoreError::Dynamo(format!("DynamoDB's Query answer is not what it documents: {e}"))
+        };
+        let text = std::str::from_utf8(body).map_err(|e| invalid(&e))?;
+        serde_json::from_str(text).map_err(|e| invalid(&e))
+    }
+}
+
+impl WireItem<'_> {
+    /// As the SDK's map, owning its texts: for an `ExclusiveStartKey`.
     pub fn into_item(self) -> Item {
-        self.0.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
+        self.0
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_attribute()))
+            .collect()
     }
 }
 
@@ -102,8 +127,9 @@ impl Intercept for TakeBody {
 }
 
 impl TakeBody {
-    /// The taken answer, read whole; `None` if the SDK answered without a body taken.
-    pub async fn page(&self) -> Result<Option<QueryPage>, StoreError> {
+    /// The taken answer, read whole (for [`QueryPage::read`]); `None` if the SDK answered
+    /// without a body taken.
+    pub async fn body(&self) -> Result<Option<Bytes>, StoreError> {
         let body = self.0.lock().ok().and_then(|mut slot| slot.take());
         let Some(body) = body else { return Ok(None) };
         // Read after the SDK's operation returned, so outside its time-outs: bounded here
@@ -114,35 +140,28 @@ impl TakeBody {
             .map_err(|_| StoreError::Unavailable("DynamoDB's answer did not arrive in time".into()))?
             .map_err(|e| StoreError::Unavailable(format!("reading DynamoDB's answer: {e}")))?
             .into_bytes();
-        let invalid = |e: &dyn std::fmt::Display| {
-            StoreError::Dynamo(format!("DynamoDB's Query answer is not what it documents: {e}"))
-        };
-        // UTF-8 checked once for the whole body, then read as text: serde_json's byte
-        // reader checks every string again (3% of a warm inbox page).
-        let text = std::str::from_utf8(&bytes).map_err(|e| invalid(&e))?;
-        let page = serde_json::from_str(text).map_err(|e| invalid(&e))?;
-        Ok(Some(page))
+        Ok(Some(bytes))
     }
 }
 
-impl<'de> Deserialize<'de> for WireItem {
+impl<'de: 'a, 'a> Deserialize<'de> for WireItem<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Attributes;
-        impl<'de> Visitor<'de> for Attributes {
-            type Value = WireItem;
+        struct Attributes<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Attributes<'a> {
+            type Value = WireItem<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a DynamoDB item: an object of attribute values")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireItem, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireItem<'a>, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(20));
                 while let Some(AttributeName(name)) = map.next_key()? {
-                    let Value(value) = map.next_value()?;
+                    let Wire(value) = map.next_value()?;
                     pairs.push((name, value));
                 }
                 Ok(WireItem(pairs))
             }
         }
-        deserializer.deserialize_map(Attributes)
+        deserializer.deserialize_map(Attributes(std::marker::PhantomData))
     }
 }
 
@@ -168,47 +187,83 @@ impl<'de> Deserialize<'de> for AttributeName {
     }
 }
 
-/// One attribute value in DynamoDB's JSON: an object with one member naming its type.
-struct Value(AttributeValue);
+/// A string's text: borrowed from the answer, unless JSON escapes in it had to be undone.
+struct Text<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Value {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Typed;
-        impl<'de> Visitor<'de> for Typed {
-            type Value = Value;
+        struct Texts<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Texts<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Texts(std::marker::PhantomData))
+    }
+}
+
+/// One attribute value in DynamoDB's JSON: an object with one member naming its type.
+struct Wire<'a>(Value<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Typed<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Typed<'a> {
+            type Value = Wire<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a DynamoDB attribute value such as {\"S\": \"…\"}")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-                let Some(kind) = map.next_key::<std::borrow::Cow<'de, str>>()? else {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<'a>, A::Error> {
+                let Some(kind) = map.next_key::<Cow<'de, str>>()? else {
                     return Err(de::Error::custom("an attribute value without a type"));
                 };
                 let value = match kind.as_ref() {
-                    "S" => AttributeValue::S(map.next_value()?),
-                    "N" => AttributeValue::N(map.next_value()?),
-                    "BOOL" => AttributeValue::Bool(map.next_value()?),
-                    "NULL" => AttributeValue::Null(map.next_value()?),
-                    "SS" => AttributeValue::Ss(map.next_value()?),
-                    "NS" => AttributeValue::Ns(map.next_value()?),
-                    "B" => AttributeValue::B(blob(&map.next_value::<String>()?)?),
-                    "BS" => AttributeValue::Bs(
-                        map.next_value::<Vec<String>>()?
-                            .iter()
-                            .map(|b| blob(b))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    "L" => AttributeValue::L(map.next_value::<List>()?.0),
-                    "M" => AttributeValue::M(map.next_value::<WireItem>()?.into_item()),
-                    other => return Err(de::Error::custom(format!("unknown attribute type {other:?}"))),
+                    "S" => Value::S(map.next_value::<Text>()?.0),
+                    "N" => Value::N(map.next_value::<Text>()?.0),
+                    "BOOL" => Value::Bool(map.next_value()?),
+                    "NULL" => {
+                        map.next_value::<bool>()?;
+                        Value::Null
+                    }
+                    other => Value::Other(sdk_value(other, &mut map)?),
                 };
                 if map.next_key::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::custom("an attribute value with more than one type"));
                 }
-                Ok(Value(value))
+                Ok(Wire(value))
             }
         }
-        deserializer.deserialize_map(Typed)
+        deserializer.deserialize_map(Typed(std::marker::PhantomData))
     }
+}
+
+/// A value of a type this project's items do not hold (sets, lists, maps, binaries), as
+/// the SDK's.
+fn sdk_value<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<AttributeValue, A::Error> {
+    Ok(match kind {
+        "SS" => AttributeValue::Ss(map.next_value()?),
+        "NS" => AttributeValue::Ns(map.next_value()?),
+        "B" => AttributeValue::B(blob(&map.next_value::<String>()?)?),
+        "BS" => AttributeValue::Bs(
+            map.next_value::<Vec<String>>()?
+                .iter()
+                .map(|b| blob(b))
+                .collect::<Result<_, _>>()?,
+        ),
+        "L" => AttributeValue::L(map.next_value::<List>()?.0),
+        "M" => AttributeValue::M(map.next_value::<WireItem>()?.into_item()),
+        other => return Err(de::Error::custom(format!("unknown attribute type {other:?}"))),
+    })
 }
 
 struct List(Vec<AttributeValue>);
@@ -223,8 +278,8 @@ impl<'de> Deserialize<'de> for List {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List, A::Error> {
                 let mut values = Vec::new();
-                while let Some(Value(v)) = seq.next_element()? {
-                    values.push(v);
+                while let Some(Wire(v)) = seq.next_element()? {
+                    values.push(v.into_attribute());
                 }
                 Ok(List(values))
             }
@@ -243,8 +298,8 @@ fn blob<E: de::Error>(base64: &str) -> Result<Blob, E> {
 mod tests {
     use super::*;
 
-    fn page(json: &str) -> QueryPage {
-        serde_json::from_str(json).unwrap()
+    fn page(json: &str) -> QueryPage<'_> {
+        QueryPage::read(json.as_bytes()).unwrap()
     }
 
     #[test]
@@ -260,14 +315,18 @@ mod tests {
         assert_eq!((p.count, p.scanned_count), (2, 3));
         assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(1.5));
         let first = &p.items[0].0;
-        assert_eq!(first[0], (Name::from("pk"), AttributeValue::S("C#1".into())));
+        assert_eq!(first[0], (Name::from("pk"), Value::S("C#1".into())));
         // The project's attribute names are not copied; others are.
         assert!(matches!(first[0].0, Name::Borrowed(_)));
         assert!(matches!(first[1].0, Name::Owned(_)));
-        assert_eq!(first[1].1, AttributeValue::N("12".into()));
-        assert_eq!(first[2].1, AttributeValue::Bool(true));
-        assert_eq!(first[3].1, AttributeValue::Null(true));
-        assert_eq!(first[4].1, AttributeValue::S("café \"quoted\" \n 😀".into()));
+        assert_eq!(first[1].1, Value::N("12".into()));
+        assert_eq!(first[2].1, Value::Bool(true));
+        assert_eq!(first[3].1, Value::Null);
+        assert_eq!(first[4].1, Value::S("café \"quoted\" \n 😀".into()));
+        // Texts are lent by the answer, unless escapes in them had to be undone.
+        assert!(matches!(&first[0].1, Value::S(Cow::Borrowed("C#1"))));
+        assert!(matches!(&first[1].1, Value::N(Cow::Borrowed("12"))));
+        assert!(matches!(&first[4].1, Value::S(Cow::Owned(_))));
         let second = p.items.into_iter().nth(1).unwrap().into_item();
         assert_eq!(
             second["l"],
@@ -303,10 +362,7 @@ mod tests {
         assert_eq!((p.count, p.scanned_count), (1, 2));
         assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(0.5));
         assert_eq!(p.items.len(), 1);
-        assert_eq!(
-            p.items[0].0,
-            vec![(Name::from("pk"), AttributeValue::S("C#1".into()))]
-        );
+        assert_eq!(p.items[0].0, vec![(Name::from("pk"), Value::S("C#1".into()))]);
         assert_eq!(p.last_evaluated_key.map(WireItem::into_item), Some(item));
     }
 
@@ -328,7 +384,7 @@ mod tests {
             r#"{"Items":[{"a":{"B":"not base64!"}}]}"#,
             r#"{"Items":[["a"]]}"#,
         ] {
-            assert!(serde_json::from_str::<QueryPage>(bad).is_err(), "{bad}");
+            assert!(QueryPage::read(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }
