@@ -53,45 +53,8 @@ impl Default for Presentation {
 
 impl Presentation {
     /// `YYYY-MM-DD HH:MM:SS` in the configured zone, as the legacy API printed MySQL times.
-    ///
-    /// Digits are written by hand: an inbox page renders 300 of these, and `format!` with
-    /// six padded integers was 3% of a warm invocation's CPU (`make profile`).
-    pub fn time(&self, ts: Timestamp) -> String {
-        let dt = self.time_zone.to_datetime(ts);
-        let Ok(year) = u16::try_from(dt.year()) else {
-            // Before year 0: never in the legacy data (MySQL TIMESTAMPs start in 1970).
-            return format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                dt.year(),
-                dt.month(),
-                dt.day(),
-                dt.hour(),
-                dt.minute(),
-                dt.second()
-            );
-        };
-        let mut out = [0u8; 19];
-        let fields = [
-            (0, year, 4),
-            (5, dt.month().unsigned_abs().into(), 2),
-            (8, dt.day().unsigned_abs().into(), 2),
-            (11, dt.hour().unsigned_abs().into(), 2),
-            (14, dt.minute().unsigned_abs().into(), 2),
-            (17, dt.second().unsigned_abs().into(), 2),
-        ];
-        for (start, value, width) in fields {
-            let mut v = value;
-            for slot in out.iter_mut().skip(start).take(width).rev() {
-                *slot = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        }
-        for (at, separator) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')] {
-            if let Some(slot) = out.get_mut(at) {
-                *slot = separator;
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
+    pub fn time(&self, ts: Timestamp) -> ShownTime {
+        ShownTime::new(&self.time_zone.to_datetime(ts))
     }
 
     pub fn conversation<'a>(&self, c: &'a Conversation) -> ConversationView<'a> {
@@ -124,6 +87,98 @@ impl Presentation {
     }
 }
 
+/// A time as the legacy API printed MySQL's, `YYYY-MM-DD HH:MM:SS`, held in place: an
+/// inbox page renders 300 of them, and a `String` each was 300 allocations and frees.
+/// The digits are written by hand: `format!` with six padded integers was 3% of a warm
+/// invocation's CPU (`make profile`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShownTime {
+    text: [u8; ShownTime::MAX],
+    len: u8,
+}
+
+impl ShownTime {
+    /// `-9999-12-31 23:59:59`, jiff's longest.
+    const MAX: usize = 20;
+
+    fn new(dt: &jiff::civil::DateTime) -> ShownTime {
+        let mut text = [0u8; ShownTime::MAX];
+        let Ok(year) = u16::try_from(dt.year()) else {
+            // Before year 0: never in the legacy data (MySQL TIMESTAMPs start in 1970).
+            let mut rest = &mut text[..];
+            let written = std::io::Write::write_fmt(
+                &mut rest,
+                format_args!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                    dt.year(),
+                    dt.month(),
+                    dt.day(),
+                    dt.hour(),
+                    dt.minute(),
+                    dt.second()
+                ),
+            );
+            let len = if written.is_ok() {
+                ShownTime::MAX - rest.len()
+            } else {
+                0
+            };
+            return ShownTime { text, len: len as u8 };
+        };
+        let fields = [
+            (0, year, 4),
+            (5, dt.month().unsigned_abs().into(), 2),
+            (8, dt.day().unsigned_abs().into(), 2),
+            (11, dt.hour().unsigned_abs().into(), 2),
+            (14, dt.minute().unsigned_abs().into(), 2),
+            (17, dt.second().unsigned_abs().into(), 2),
+        ];
+        for (start, value, width) in fields {
+            let mut v = value;
+            for slot in text.iter_mut().skip(start).take(width).rev() {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        for (at, separator) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')] {
+            if let Some(slot) = text.get_mut(at) {
+                *slot = separator;
+            }
+        }
+        ShownTime { text, len: 19 }
+    }
+
+    pub fn as_str(&self) -> &str {
+        let bytes = self.text.get(..usize::from(self.len)).unwrap_or_default();
+        // Only ASCII digits and separators are written.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ShownTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ShownTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for ShownTime {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for ShownTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One element of `conversations` in `GET /api/conversations`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ConversationView<'a> {
@@ -133,11 +188,11 @@ pub struct ConversationView<'a> {
     pub status: &'static str,
     /// The integer 0 or 1, never a boolean (the PHP API returned MySQL's TINYINT).
     pub ai_enabled: u8,
-    pub last_message_at: String,
-    pub created_at: String,
+    pub last_message_at: ShownTime,
+    pub created_at: ShownTime,
     pub last_message: Option<&'a str>,
     pub last_sender_type: Option<&'static str>,
-    pub last_message_created_at: Option<String>,
+    pub last_message_created_at: Option<ShownTime>,
 }
 
 /// One element of `messages` in `GET /api/conversations/{id}/messages`.
@@ -150,7 +205,7 @@ pub struct MessageView<'a> {
     pub media_type: &'static str,
     pub context_used: Option<&'a str>,
     pub confidence_score: Option<f64>,
-    pub created_at: String,
+    pub created_at: ShownTime,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::response::{self, ApiError};
 use super::{App, Failure, Handled, store_failure};
 use crate::cursor::BeforeCursor;
 use crate::model::now_seconds;
-use crate::view::MessageView;
+use crate::view::{MessageView, ShownTime};
 
 /// The legacy endpoint's maximum (and default) page size.
 const MAX_LIMIT: u32 = 20;
@@ -21,7 +21,7 @@ struct Body<'a> {
     messages: Vec<MessageView<'a>>,
     has_more: bool,
     total: u64,
-    server_time: String,
+    server_time: ShownTime,
     before_cursor: Option<String>,
 }
 

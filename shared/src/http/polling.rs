@@ -12,7 +12,7 @@ use super::response::{self, ApiError};
 use super::{App, Failure, Handled, store_failure};
 use crate::model::now_seconds;
 use crate::store::ReadCost;
-use crate::view::Presentation;
+use crate::view::{Presentation, ShownTime};
 
 /// Most conversations an inbox-wide poll lists: for a `last_check` long ago (a laptop
 /// woken from sleep) the answer stays one small read, the most recently changed first, and
@@ -24,7 +24,7 @@ struct Baseline {
     success: bool,
     has_update: bool,
     has_updates: bool,
-    server_time: String,
+    server_time: ShownTime,
 }
 
 #[derive(Serialize)]
@@ -33,7 +33,7 @@ struct OneConversation<'a> {
     has_update: bool,
     /// Echoed as the client sent it, as PHP did.
     conversation_id: &'a str,
-    server_time: String,
+    server_time: ShownTime,
 }
 
 #[derive(Serialize)]
@@ -41,19 +41,19 @@ struct Inbox<T> {
     success: bool,
     has_updates: bool,
     updated_conversations: Vec<T>,
-    server_time: String,
+    server_time: ShownTime,
 }
 
 #[derive(Serialize)]
 struct ChangedView {
     id: u64,
-    last_message_at: String,
+    last_message_at: ShownTime,
     status: &'static str,
 }
 
 /// `server_time` is taken before DynamoDB is read: whatever is written after it is
 /// reported by the next poll, which sends it back as its `last_check`.
-fn server_time(show: &Presentation) -> String {
+fn server_time(show: &Presentation) -> ShownTime {
     show.time(now_seconds())
 }
 

@@ -224,7 +224,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Wire<'a> {
                 f.write_str("a DynamoDB attribute value such as {\"S\": \"…\"}")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire<'a>, A::Error> {
-                let Some(kind) = map.next_key::<Cow<'de, str>>()? else {
+                // Read as `Text`: serde's own `Cow<str>` would copy every type name.
+                let Some(Text(kind)) = map.next_key::<Text>()? else {
                     return Err(de::Error::custom("an attribute value without a type"));
                 };
                 let value = match kind.as_ref() {
