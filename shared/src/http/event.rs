@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, Method, Response};
-use serde::Deserialize;
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::request::{Request, query_pairs};
@@ -100,49 +101,58 @@ pub fn into_api_gateway(response: Response<EscapedJson>) -> ApiGatewayV2httpResp
     out
 }
 
-/// The same response as the JSON the runtime hands to the Runtime API, written here: the
-/// fields and order `ApiGatewayV2httpResponse` serializes to, with the body inserted as it
-/// was rendered, already escaped. Serializing the struct would scan, escape and copy the
-/// whole body a second time: 10% of a warm inbox invocation's instructions (callgrind,
-/// `bench instructions`).
-pub fn into_api_gateway_json(response: Response<EscapedJson>) -> Box<RawValue> {
+/// The same response as the runtime hands it to the Runtime API: `ApiGatewayV2httpResponse`'s
+/// fields, in its order, with the body inserted as it was rendered, already a JSON string
+/// (a [`RawValue`], which serde_json writes as it is). Serializing the struct would scan,
+/// escape and copy the whole body a second time: 10% of a warm inbox invocation's
+/// instructions (callgrind, `bench instructions`). And the runtime's `serde_json::to_vec`
+/// writes the answer straight into its request body: no copy of the answer of its own.
+pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson {
     let (parts, body) = response.into_parts();
-    let body = body.as_escaped();
-    let mut out = String::with_capacity(body.len() + 320);
-    out.push_str("{\"statusCode\":");
-    out.push_str(parts.status.as_str());
-    out.push_str(",\"headers\":{");
-    // As `ApiGatewayV2httpResponse` writes them: one entry per name, its first value.
-    for (i, name) in parts.headers.keys().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_string(&mut out, name.as_str());
-        out.push(':');
-        let value = parts.headers.get(name).map(|v| v.as_bytes()).unwrap_or_default();
-        push_json_string(&mut out, &String::from_utf8_lossy(value));
+    let body = body.into_json_string();
+    // SAFETY: `EscapedJson` only ever holds a JSON string, quotes included (debug builds
+    // re-parse it here).
+    debug_assert!(serde_json::from_str::<String>(&body).is_ok(), "{body}");
+    let body = unsafe { RawValue::from_string_unchecked(body) };
+    ApiGatewayJson {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
     }
-    out.push_str("},\"multiValueHeaders\":{},\"body\":\"");
-    out.push_str(body);
-    out.push_str("\",\"isBase64Encoded\":false,\"cookies\":[]}");
-    // SAFETY: `out` is one JSON object without surrounding whitespace: fixed text, header
-    // names and values written by `push_json_string`, and a body that `EscapedJson` only
-    // ever holds as valid string content (debug builds re-parse it here).
-    unsafe { RawValue::from_string_unchecked(out) }
 }
 
-/// `s` as a JSON string (quotes included).
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+/// A response as API Gateway reads it from the Runtime API (see [`into_api_gateway_json`]).
+#[derive(Debug)]
+pub struct ApiGatewayJson {
+    status: u16,
+    headers: HeaderMap,
+    body: Box<RawValue>,
+}
+
+impl Serialize for ApiGatewayJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// As `ApiGatewayV2httpResponse` writes them: one entry per name, its first value.
+        struct Headers<'a>(&'a HeaderMap);
+        impl Serialize for Headers<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
+                for name in self.0.keys() {
+                    let value = self.0.get(name).map(|v| v.as_bytes()).unwrap_or_default();
+                    map.serialize_entry(name.as_str(), &String::from_utf8_lossy(value))?;
+                }
+                map.end()
+            }
         }
+        let empty: [(); 0] = [];
+        let mut out = serializer.serialize_struct("ApiGatewayV2httpResponse", 6)?;
+        out.serialize_field("statusCode", &self.status)?;
+        out.serialize_field("headers", &Headers(&self.headers))?;
+        out.serialize_field("multiValueHeaders", &HashMap::<(), ()>::new())?;
+        out.serialize_field("body", &self.body)?;
+        out.serialize_field("isBase64Encoded", &false)?;
+        out.serialize_field("cookies", &empty)?;
+        out.end()
     }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -200,13 +210,15 @@ mod tests {
         let body = crate::http::response::json(StatusCode::OK, &tricky()).into_body();
         assert_eq!(body.to_json(), serde_json::to_string(&tricky()).unwrap());
         let as_string: String = serde_json::from_str(&format!("\"{}\"", body.as_escaped())).unwrap();
+        assert_eq!(format!("\"{}\"", body.as_escaped()), body.as_json_string());
         assert_eq!(as_string, serde_json::to_string(&tricky()).unwrap());
     }
 
     #[test]
     fn the_written_answer_is_the_serialized_api_gateway_response() {
         let written: serde_json::Value =
-            serde_json::from_str(into_api_gateway_json(response()).get()).unwrap();
+            serde_json::from_str(&serde_json::to_string(&into_api_gateway_json(response())).unwrap())
+                .unwrap();
         let serialized = serde_json::to_value(into_api_gateway(response())).unwrap();
         assert_eq!(written, serialized);
         assert_eq!(written["statusCode"], 405);

@@ -104,7 +104,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// One API Gateway event, start to end, answered as the JSON the runtime loop hands to
+/// One API Gateway event, start to end, answered as what the runtime loop serializes for
 /// the Runtime API (`event::into_api_gateway_json`): what `run` serves, and what
 /// `make profile` measures.
 pub async fn answer(
@@ -112,7 +112,7 @@ pub async fn answer(
     endpoint: Endpoint,
     event: HttpEvent,
     context: Option<Context>,
-) -> Box<serde_json::value::RawValue> {
+) -> event::ApiGatewayJson {
     event::into_api_gateway_json(respond(app, endpoint, event, context).await)
 }
 

@@ -70,33 +70,46 @@ pub const BAD_BEFORE_CURSOR: &str =
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// A JSON body rendered once, already escaped as the content of a JSON string: the form in
-/// which API Gateway's response carries it (`"body":"…"`). Rendering the body to JSON and
-/// then serializing that text again as the response's `body` string scanned, escaped and
-/// copied a ~41 KB inbox page twice; rendered through [`StringContent`], each character
-/// is written once, escaped for both layers.
+/// A JSON body rendered once, already escaped as a JSON string (quotes included): the
+/// form in which API Gateway's response carries it (`"body":"…"`). Rendering the body to
+/// JSON and then serializing that text again as the response's `body` string scanned,
+/// escaped and copied a ~41 KB inbox page twice; rendered through [`StringContent`], each
+/// character is written once, escaped for both layers, and the runtime copies it into its
+/// request to the Runtime API as it is (`event::ApiGatewayJson`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscapedJson(String);
 
 impl EscapedJson {
     fn render(body: &impl Serialize) -> Option<EscapedJson> {
         let mut out = Vec::with_capacity(8 * 1024);
+        out.push(b'"');
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, StringContent);
         body.serialize(&mut serializer).ok()?;
+        out.push(b'"');
         String::from_utf8(out).ok().map(EscapedJson)
     }
 
-    /// The escaped text, as it stands between the quotes of a JSON string.
-    pub fn as_escaped(&self) -> &str {
+    /// The JSON string whose value is the body, quotes included.
+    pub fn as_json_string(&self) -> &str {
         &self.0
+    }
+
+    /// The escaped text, as it stands between the quotes of that JSON string.
+    pub fn as_escaped(&self) -> &str {
+        let inner = self.0.strip_prefix('"').and_then(|s| s.strip_suffix('"'));
+        inner.unwrap_or_default()
+    }
+
+    /// That JSON string, owned: for [`serde_json::value::RawValue`].
+    pub fn into_json_string(self) -> String {
+        self.0
     }
 
     /// The JSON body itself, as the client receives it.
     pub fn to_json(&self) -> String {
-        let quoted = format!("\"{}\"", self.0);
-        // `render` only writes valid string content; an empty body would be noticed by
-        // any reader rather than a panic here.
-        serde_json::from_str(&quoted).unwrap_or_default()
+        // `render` only writes a valid JSON string; an empty body would be noticed by any
+        // reader rather than a panic here.
+        serde_json::from_str(&self.0).unwrap_or_default()
     }
 }
 
@@ -152,7 +165,7 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response<EscapedJson> 
     // Serialising our own view structs cannot fail (no maps with non-string keys, no
     // custom serialisers that error); fall back to a fixed body rather than panic.
     let text = EscapedJson::render(body).unwrap_or_else(|| {
-        EscapedJson(r#"{\"success\":false,\"error\":\"internal\",\"code\":\"internal\"}"#.to_string())
+        EscapedJson(r#""{\"success\":false,\"error\":\"internal\",\"code\":\"internal\"}""#.to_string())
     });
     let mut response = Response::new(text);
     *response.status_mut() = status;
