@@ -54,21 +54,18 @@ pub(super) async fn query_items<T>(
             Err(e) => return fail(cost, e),
         };
         let page = match &body {
-            Some(body) => match QueryPage::read(body) {
-                Ok(page) => page,
-                Err(e) => return fail(cost, e),
-            },
+            Some(body) => QueryPage::read(body, &mut read),
             // Not taken (no successful answer reached the interceptor): the SDK read the
             // answer itself, so its output is the page.
-            None => QueryPage::from(sdk_output),
+            None => QueryPage::from_output(sdk_output, &mut read),
         };
-        let units = page.consumed_capacity.as_ref().and_then(|c| c.capacity_units);
-        cost.add_units(page.scanned_count.max(page.count), units, started);
-        items.reserve(page.items.len());
-        for item in page.items {
-            items.push(read(item.0)?);
-        }
-        start = page.last_evaluated_key.map(|key| key.into_item());
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => return fail(cost, e),
+        };
+        cost.add_units(page.scanned_count.max(page.count), page.capacity_units, started);
+        items.extend(page.items);
+        start = page.last_evaluated_key;
         if start.is_none() {
             break;
         }

@@ -3,9 +3,10 @@
 //! token-by-token JSON reader: 60% of a warm 100-conversation inbox invocation's CPU
 //! (`make profile`). Here the SDK still builds, signs, sends and retries the request and
 //! reads every error answer; only a successful answer's body is taken before the SDK
-//! deserializes it (it then reads `{}`), collected, and read with serde_json into the
-//! (name, value) pairs `item`'s readers take, in the order DynamoDB sent them, each
-//! string or number borrowed from the body (`item::Value`) unless it holds escapes.
+//! deserializes it (it then reads `{}`), collected, and read with serde_json. Each item
+//! becomes the (name, value) pairs `item`'s readers take, in the order DynamoDB sent them,
+//! each string or number borrowed from the body (`item::Value`) unless it holds escapes,
+//! and is handed to the caller's reader as soon as it is parsed.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -28,82 +29,183 @@ use crate::item::{self, Item, Name, Value};
 /// An item's attributes as a Query answer lists them, their texts borrowed from it (`'a`).
 pub type Pairs<'a> = Vec<(Name, Value<'a>)>;
 
-/// What one Query answer says, read from its body (which it borrows from).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct QueryPage<'a> {
-    #[serde(default, borrow)]
-    pub items: Vec<WireItem<'a>>,
-    #[serde(default)]
+/// What one Query answer says, its items each turned by the caller's reader into a `T`
+/// as the answer is read: one item's attribute pairs at a time, never the whole page's
+/// (100 conversations' pairs were a third of the memory a cold inbox request touched).
+#[derive(Debug)]
+pub struct QueryPage<T> {
+    pub items: Vec<T>,
     pub count: usize,
-    #[serde(default)]
     pub scanned_count: usize,
-    #[serde(default, borrow)]
-    pub last_evaluated_key: Option<WireItem<'a>>,
-    #[serde(default)]
-    pub consumed_capacity: Option<WireCapacity>,
+    /// As the SDK's map, owning its texts: the next request's `ExclusiveStartKey`.
+    pub last_evaluated_key: Option<Item>,
+    pub capacity_units: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct WireCapacity {
+struct WireCapacity {
     #[serde(default)]
-    pub capacity_units: Option<f64>,
+    capacity_units: Option<f64>,
 }
 
 /// Room for an item's attributes before its list grows: the 13 a conversation or a message
 /// has. 16 pairs of 56 bytes stay under glibc's per-thread cache limit (1,032 bytes), so
-/// the list of each of an inbox page's 100 items is taken from and given back to that
-/// cache; 20 pairs of 88 bytes (before `item::Value` boxed other types) went to the
-/// general allocator each time, and doubled the memory a page touches.
+/// the list of each item is taken from and given back to that cache; 20 pairs of 88 bytes
+/// (before `item::Value` boxed other types) went to the general allocator each time.
 const PAIRS: usize = 16;
 
 /// One item (or key) of an answer: its attributes in the answer's order.
 #[derive(Debug, Default)]
-pub struct WireItem<'a>(pub Pairs<'a>);
+struct WireItem<'a>(Pairs<'a>);
 
-impl From<QueryOutput> for QueryPage<'static> {
-    /// The page of an answer the SDK read itself.
-    fn from(out: QueryOutput) -> QueryPage<'static> {
-        let pairs = |item: Item| {
-            WireItem(
-                item.into_iter()
-                    .map(|(k, v)| (Name::Owned(k), Value::from(v)))
-                    .collect(),
-            )
-        };
-        QueryPage {
-            count: usize::try_from(out.count()).unwrap_or(0),
-            scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
-            consumed_capacity: out.consumed_capacity().map(|c| WireCapacity {
-                capacity_units: c.capacity_units(),
-            }),
-            items: out.items.unwrap_or_default().into_iter().map(pairs).collect(),
-            last_evaluated_key: out.last_evaluated_key.map(pairs),
-        }
-    }
-}
-
-impl QueryPage<'_> {
-    /// An answer's body as DynamoDB documents it. UTF-8 is checked once for the whole
-    /// body, then read as text: serde_json's byte reader checks every string again (3% of
-    /// a warm inbox page).
-    pub fn read(body: &[u8]) -> Result<QueryPage<'_>, StoreError> {
+impl<T> QueryPage<T> {
+    /// An answer's body as DynamoDB documents it, each item read by `read` with its texts
+    /// borrowed from `body`. UTF-8 is checked once for the whole body, then read as text:
+    /// serde_json's byte reader checks every string again (3% of a warm inbox page).
+    pub fn read<'b>(
+        body: &'b [u8],
+        read: &mut impl FnMut(Pairs<'b>) -> Result<T, StoreError>,
+    ) -> Result<QueryPage<T>, StoreError> {
         let invalid = |e: &dyn std::fmt::Display| {
             StoreError::Dynamo(format!("DynamoDB's Query answer is not what it documents: {e}"))
         };
         let text = std::str::from_utf8(body).map_err(|e| invalid(&e))?;
-        serde_json::from_str(text).map_err(|e| invalid(&e))
+        let mut failed = None;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let page = de::DeserializeSeed::deserialize(
+            Page {
+                read,
+                failed: &mut failed,
+            },
+            &mut deserializer,
+        )
+        .and_then(|page| deserializer.end().map(|()| page));
+        match (page, failed) {
+            (_, Some(item_error)) => Err(item_error),
+            (Ok(page), None) => Ok(page),
+            (Err(e), None) => Err(invalid(&e)),
+        }
+    }
+
+    /// The page of an answer the SDK read itself.
+    pub fn from_output(
+        out: QueryOutput,
+        read: &mut impl FnMut(Pairs<'static>) -> Result<T, StoreError>,
+    ) -> Result<QueryPage<T>, StoreError> {
+        let pairs = |item: Item| -> Pairs<'static> {
+            item.into_iter()
+                .map(|(k, v)| (Name::Owned(k), Value::from(v)))
+                .collect()
+        };
+        Ok(QueryPage {
+            count: usize::try_from(out.count()).unwrap_or(0),
+            scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
+            capacity_units: out.consumed_capacity().and_then(|c| c.capacity_units()),
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| read(pairs(item)))
+                .collect::<Result<_, _>>()?,
+            last_evaluated_key: out.last_evaluated_key,
+        })
     }
 }
 
 impl WireItem<'_> {
-    /// As the SDK's map, owning its texts: for an `ExclusiveStartKey`.
-    pub fn into_item(self) -> Item {
+    /// As the SDK's map, owning its texts.
+    fn into_item(self) -> Item {
         self.0
             .into_iter()
             .map(|(k, v)| (k.into_owned(), v.into_attribute()))
             .collect()
+    }
+}
+
+/// The answer's object, read with the caller's item reader; an error of that reader is
+/// kept in `failed` (serde's own errors are text).
+struct Page<'r, F> {
+    read: &'r mut F,
+    failed: &'r mut Option<StoreError>,
+}
+
+impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> de::DeserializeSeed<'de> for Page<'_, F> {
+    type Value = QueryPage<T>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<QueryPage<T>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Page<'_, F> {
+    type Value = QueryPage<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Query answer: an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QueryPage<T>, A::Error> {
+        let mut page = QueryPage {
+            items: Vec::new(),
+            count: 0,
+            scanned_count: 0,
+            last_evaluated_key: None,
+            capacity_units: None,
+        };
+        while let Some(Text(key)) = map.next_key::<Text>()? {
+            match key.as_ref() {
+                "Items" => map.next_value_seed(Items {
+                    read: &mut *self.read,
+                    out: &mut page.items,
+                    failed: &mut *self.failed,
+                })?,
+                "Count" => page.count = map.next_value()?,
+                "ScannedCount" => page.scanned_count = map.next_value()?,
+                "LastEvaluatedKey" => {
+                    page.last_evaluated_key = map.next_value::<Option<WireItem>>()?.map(WireItem::into_item);
+                }
+                "ConsumedCapacity" => {
+                    page.capacity_units = map
+                        .next_value::<Option<WireCapacity>>()?
+                        .and_then(|c| c.capacity_units);
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// `Items`: each item read by the caller's reader as soon as it is parsed.
+struct Items<'r, T, F> {
+    read: &'r mut F,
+    out: &'r mut Vec<T>,
+    failed: &'r mut Option<StoreError>,
+}
+
+impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> de::DeserializeSeed<'de> for Items<'_, T, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Items<'_, T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of DynamoDB items")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(WireItem(pairs)) = seq.next_element()? {
+            match (self.read)(pairs) {
+                Ok(item) => self.out.push(item),
+                Err(e) => {
+                    *self.failed = Some(e);
+                    return Err(de::Error::custom("an item the store could not read"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -306,8 +408,9 @@ fn blob<E: de::Error>(base64: &str) -> Result<Blob, E> {
 mod tests {
     use super::*;
 
-    fn page(json: &str) -> QueryPage<'_> {
-        QueryPage::read(json.as_bytes()).unwrap()
+    /// An answer read with the items left as their pairs.
+    fn page(json: &str) -> QueryPage<Pairs<'_>> {
+        QueryPage::read(json.as_bytes(), &mut Ok).unwrap()
     }
 
     #[test]
@@ -318,11 +421,11 @@ mod tests {
                           "s":{"S":"caf\u00e9 \"quoted\" \n 😀"}},
                          {"l":{"L":[{"S":"a"},{"N":"1"}]},"m":{"M":{"k":{"S":"v"}}},"ss":{"SS":["x","y"]},
                           "ns":{"NS":["1","2"]},"bin":{"B":"aGk="},"bs":{"BS":["aGk="]}}],
-                "LastEvaluatedKey":{"pk":{"S":"C#1"},"sk":{"S":"META"}}}"#,
+                "LastEvaluatedKey":{"pk":{"S":"C#1"},"sk":{"S":"META"}},"Unknown":[1,{"x":null}]}"#,
         );
         assert_eq!((p.count, p.scanned_count), (2, 3));
-        assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(1.5));
-        let first = &p.items[0].0;
+        assert_eq!(p.capacity_units, Some(1.5));
+        let first = &p.items[0];
         assert_eq!(first[0], (Name::from("pk"), Value::S("C#1".into())));
         // The project's attribute names are not copied; others are.
         assert!(matches!(first[0].0, Name::Borrowed(_)));
@@ -335,7 +438,10 @@ mod tests {
         assert!(matches!(&first[0].1, Value::S(Cow::Borrowed("C#1"))));
         assert!(matches!(&first[1].1, Value::N(Cow::Borrowed("12"))));
         assert!(matches!(&first[4].1, Value::S(Cow::Owned(_))));
-        let second = p.items.into_iter().nth(1).unwrap().into_item();
+        let second: Item = p.items[1]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone().into_attribute()))
+            .collect();
         assert_eq!(
             second["l"],
             AttributeValue::L(vec![AttributeValue::S("a".into()), AttributeValue::N("1".into())])
@@ -348,8 +454,27 @@ mod tests {
         assert_eq!(second["ns"], AttributeValue::Ns(vec!["1".into(), "2".into()]));
         assert_eq!(second["bin"], AttributeValue::B(Blob::new("hi")));
         assert_eq!(second["bs"], AttributeValue::Bs(vec![Blob::new("hi")]));
-        let key = p.last_evaluated_key.unwrap().into_item();
+        let key = p.last_evaluated_key.unwrap();
         assert_eq!(key["sk"], AttributeValue::S("META".into()));
+    }
+
+    #[test]
+    fn each_item_is_read_as_it_is_parsed_and_its_readers_error_is_the_answer() {
+        let json = r#"{"Items":[{"id":{"N":"1"}},{"id":{"S":"x"}},{"id":{"N":"3"}}]}"#;
+        let mut seen = Vec::new();
+        let e = QueryPage::read(json.as_bytes(), &mut |pairs: Pairs<'_>| {
+            seen.push(pairs.len());
+            match &pairs[0].1 {
+                Value::N(n) => Ok(n.to_string()),
+                _ => Err(StoreError::BadItem {
+                    what: "test",
+                    reason: "id: not a number".into(),
+                }),
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(e, StoreError::BadItem { .. }), "{e}");
+        assert_eq!(seen, [1, 1], "reading stops at the item its reader refused");
     }
 
     #[test]
@@ -366,12 +491,11 @@ mod tests {
                     .build(),
             )
             .build();
-        let p = QueryPage::from(out);
+        let p = QueryPage::from_output(out, &mut Ok).unwrap();
         assert_eq!((p.count, p.scanned_count), (1, 2));
-        assert_eq!(p.consumed_capacity.and_then(|c| c.capacity_units), Some(0.5));
-        assert_eq!(p.items.len(), 1);
-        assert_eq!(p.items[0].0, vec![(Name::from("pk"), Value::S("C#1".into()))]);
-        assert_eq!(p.last_evaluated_key.map(WireItem::into_item), Some(item));
+        assert_eq!(p.capacity_units, Some(0.5));
+        assert_eq!(p.items, vec![vec![(Name::from("pk"), Value::S("C#1".into()))]]);
+        assert_eq!(p.last_evaluated_key, Some(item));
     }
 
     #[test]
@@ -379,7 +503,7 @@ mod tests {
         let p = page(r#"{"Count":0,"Items":[],"ScannedCount":0}"#);
         assert!(p.items.is_empty() && p.last_evaluated_key.is_none());
         let p = page("{}");
-        assert!(p.items.is_empty() && p.consumed_capacity.is_none());
+        assert!(p.items.is_empty() && p.capacity_units.is_none());
     }
 
     #[test]
@@ -391,8 +515,11 @@ mod tests {
             r#"{"Items":[{"a":{"S":1}}]}"#,
             r#"{"Items":[{"a":{"B":"not base64!"}}]}"#,
             r#"{"Items":[["a"]]}"#,
+            r#"{"Items":[]} trailing"#,
+            "[]",
         ] {
-            assert!(QueryPage::read(bad.as_bytes()).is_err(), "{bad}");
+            let e = QueryPage::read(bad.as_bytes(), &mut Ok).unwrap_err();
+            assert!(matches!(e, StoreError::Dynamo(_)), "{bad}: {e}");
         }
     }
 }
