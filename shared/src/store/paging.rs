@@ -64,6 +64,9 @@ pub(super) async fn query_items<T>(
             Err(e) => return fail(cost, e),
         };
         cost.add_units(page.scanned_count.max(page.count), page.capacity_units, started);
+        if let Some(e) = page.refused {
+            return Err(e);
+        }
         items.extend(page.items);
         start = page.last_evaluated_key;
         if start.is_none() {

@@ -14,12 +14,6 @@ use crate::item::{self, Item, s};
 use crate::model::{Conversation, Message, Status};
 use crate::table;
 
-/// An item of a conversation's partition, read newest first.
-enum Row {
-    Conversation(Conversation),
-    Message(Message),
-}
-
 /// A page request of the conversation list.
 #[derive(Debug, Clone, Copy)]
 pub struct ListQuery {
@@ -273,27 +267,20 @@ impl Store {
             .scan_index_forward(false);
         // The first item is the conversation (`META` sorts after every message), or it
         // does not exist; the rest are its newest messages.
-        let mut first = true;
-        let rows = query_items(query, None, plus_one(limit), cost, |item| {
-            if !std::mem::take(&mut first) {
-                item::message_from_item(item).map(Row::Message)
+        let mut conversation = None;
+        let messages = query_items(query, None, plus_one(limit), cost, |item| {
+            if conversation.is_some() {
+                item::message_from_item(item).map(Some)
             } else if item::is_conversation(&item) {
-                item::conversation_from_item(item).map(Row::Conversation)
+                conversation = Some(item::conversation_from_item(item)?);
+                Ok(None)
             } else {
                 Err(StoreError::ConversationNotFound(conversation_id))
             }
         })
         .await?;
-        let mut rows = rows.into_iter();
-        let Some(Row::Conversation(conversation)) = rows.next() else {
-            return Err(StoreError::ConversationNotFound(conversation_id));
-        };
-        let messages = rows
-            .filter_map(|row| match row {
-                Row::Message(m) => Some(m),
-                Row::Conversation(_) => None,
-            })
-            .collect::<Vec<_>>();
+        let conversation = conversation.ok_or(StoreError::ConversationNotFound(conversation_id))?;
+        let messages: Vec<Message> = messages.into_iter().flatten().collect();
         let total = conversation.message_count;
         Ok((messages, total, limit < total))
     }

@@ -35,6 +35,9 @@ pub type Pairs<'a> = Vec<(Name, Value<'a>)>;
 #[derive(Debug)]
 pub struct QueryPage<T> {
     pub items: Vec<T>,
+    /// The reader's error for the first item it refused; the items after it are not
+    /// read. The rest of the answer is, so that what the request cost is still known.
+    pub refused: Option<StoreError>,
     pub count: usize,
     pub scanned_count: usize,
     /// As the SDK's map, owning its texts: the next request's `ExclusiveStartKey`.
@@ -71,21 +74,10 @@ impl<T> QueryPage<T> {
             StoreError::Dynamo(format!("DynamoDB's Query answer is not what it documents: {e}"))
         };
         let text = std::str::from_utf8(body).map_err(|e| invalid(&e))?;
-        let mut failed = None;
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let page = de::DeserializeSeed::deserialize(
-            Page {
-                read,
-                failed: &mut failed,
-            },
-            &mut deserializer,
-        )
-        .and_then(|page| deserializer.end().map(|()| page));
-        match (page, failed) {
-            (_, Some(item_error)) => Err(item_error),
-            (Ok(page), None) => Ok(page),
-            (Err(e), None) => Err(invalid(&e)),
-        }
+        de::DeserializeSeed::deserialize(Page { read }, &mut deserializer)
+            .and_then(|page| deserializer.end().map(|()| page))
+            .map_err(|e| invalid(&e))
     }
 
     /// The page of an answer the SDK read itself.
@@ -98,16 +90,23 @@ impl<T> QueryPage<T> {
                 .map(|(k, v)| (Name::Owned(k), Value::from(v)))
                 .collect()
         };
+        let mut items = Vec::new();
+        let mut refused = None;
+        for item in out.items.unwrap_or_default() {
+            match read(pairs(item)) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
         Ok(QueryPage {
-            count: usize::try_from(out.count()).unwrap_or(0),
-            scanned_count: usize::try_from(out.scanned_count()).unwrap_or(0),
-            capacity_units: out.consumed_capacity().and_then(|c| c.capacity_units()),
-            items: out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|item| read(pairs(item)))
-                .collect::<Result<_, _>>()?,
+            count: usize::try_from(out.count).unwrap_or(0),
+            scanned_count: usize::try_from(out.scanned_count).unwrap_or(0),
+            capacity_units: out.consumed_capacity.and_then(|c| c.capacity_units),
+            items,
+            refused,
             last_evaluated_key: out.last_evaluated_key,
         })
     }
@@ -123,11 +122,9 @@ impl WireItem<'_> {
     }
 }
 
-/// The answer's object, read with the caller's item reader; an error of that reader is
-/// kept in `failed` (serde's own errors are text).
+/// The answer's object, read with the caller's item reader.
 struct Page<'r, F> {
     read: &'r mut F,
-    failed: &'r mut Option<StoreError>,
 }
 
 impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> de::DeserializeSeed<'de> for Page<'_, F> {
@@ -145,6 +142,7 @@ impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Pag
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QueryPage<T>, A::Error> {
         let mut page = QueryPage {
             items: Vec::new(),
+            refused: None,
             count: 0,
             scanned_count: 0,
             last_evaluated_key: None,
@@ -155,7 +153,7 @@ impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Pag
                 "Items" => map.next_value_seed(Items {
                     read: &mut *self.read,
                     out: &mut page.items,
-                    failed: &mut *self.failed,
+                    refused: &mut page.refused,
                 })?,
                 "Count" => page.count = map.next_value()?,
                 "ScannedCount" => page.scanned_count = map.next_value()?,
@@ -176,11 +174,12 @@ impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Pag
     }
 }
 
-/// `Items`: each item read by the caller's reader as soon as it is parsed.
+/// `Items`: each item read by the caller's reader as soon as it is parsed, until the
+/// reader refuses one (its error kept in `refused`, the rest skipped).
 struct Items<'r, T, F> {
     read: &'r mut F,
     out: &'r mut Vec<T>,
-    failed: &'r mut Option<StoreError>,
+    refused: &'r mut Option<StoreError>,
 }
 
 impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> de::DeserializeSeed<'de> for Items<'_, T, F> {
@@ -200,8 +199,9 @@ impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Ite
             match (self.read)(pairs) {
                 Ok(item) => self.out.push(item),
                 Err(e) => {
-                    *self.failed = Some(e);
-                    return Err(de::Error::custom("an item the store could not read"));
+                    *self.refused = Some(e);
+                    while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                    return Ok(());
                 }
             }
         }
@@ -459,10 +459,11 @@ mod tests {
     }
 
     #[test]
-    fn each_item_is_read_as_it_is_parsed_and_its_readers_error_is_the_answer() {
-        let json = r#"{"Items":[{"id":{"N":"1"}},{"id":{"S":"x"}},{"id":{"N":"3"}}]}"#;
+    fn each_item_is_read_as_it_is_parsed_until_the_reader_refuses_one() {
+        let json = r#"{"Items":[{"id":{"N":"1"}},{"id":{"S":"x"}},{"id":{"N":"3"}}],
+                       "Count":3,"ScannedCount":4,"ConsumedCapacity":{"CapacityUnits":2.5}}"#;
         let mut seen = Vec::new();
-        let e = QueryPage::read(json.as_bytes(), &mut |pairs: Pairs<'_>| {
+        let p = QueryPage::read(json.as_bytes(), &mut |pairs: Pairs<'_>| {
             seen.push(pairs.len());
             match &pairs[0].1 {
                 Value::N(n) => Ok(n.to_string()),
@@ -472,9 +473,16 @@ mod tests {
                 }),
             }
         })
-        .unwrap_err();
-        assert!(matches!(e, StoreError::BadItem { .. }), "{e}");
+        .unwrap();
         assert_eq!(seen, [1, 1], "reading stops at the item its reader refused");
+        assert_eq!(p.items, ["1"]);
+        assert!(
+            matches!(p.refused, Some(StoreError::BadItem { .. })),
+            "{:?}",
+            p.refused
+        );
+        // What the request cost is still read, after the refused item.
+        assert_eq!((p.count, p.scanned_count, p.capacity_units), (3, 4, Some(2.5)));
     }
 
     #[test]
