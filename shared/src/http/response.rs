@@ -94,12 +94,6 @@ impl EscapedJson {
         &self.0
     }
 
-    /// The escaped text, as it stands between the quotes of that JSON string.
-    pub fn as_escaped(&self) -> &str {
-        let inner = self.0.strip_prefix('"').and_then(|s| s.strip_suffix('"'));
-        inner.unwrap_or_default()
-    }
-
     /// That JSON string, owned: for [`serde_json::value::RawValue`].
     pub fn into_json_string(self) -> String {
         self.0
