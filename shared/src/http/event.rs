@@ -210,7 +210,10 @@ mod tests {
         let body = crate::http::response::json(StatusCode::OK, &tricky()).into_body();
         assert_eq!(body.to_json(), serde_json::to_string(&tricky()).unwrap());
         let json_string = body.as_json_string();
-        assert!(json_string.starts_with('"') && json_string.ends_with('"'), "{json_string}");
+        assert!(
+            json_string.starts_with('"') && json_string.ends_with('"'),
+            "{json_string}"
+        );
         let as_string: String = serde_json::from_str(json_string).unwrap();
         assert_eq!(as_string, serde_json::to_string(&tricky()).unwrap());
     }
