@@ -320,7 +320,8 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
         })
         .await
         .expect("list");
-    assert_eq!(page.conversations, conversations, "the whole large inbox");
+    let entries: Vec<shared::InboxEntry> = conversations.iter().map(Into::into).collect();
+    assert_eq!(page.conversations, entries, "the whole large inbox");
     cost_row(
         r,
         format!(

@@ -12,7 +12,8 @@ use jiff::Timestamp;
 
 use crate::error::StoreError;
 use crate::model::{
-    Conversation, LastMessage, MediaType, Message, Placed, SenderType, Status, SyncCheckpoint,
+    Conversation, InboxEntry, LastMessage, MediaType, Message, Placed, Preview, SenderType, Status,
+    SyncCheckpoint,
 };
 use crate::table::{self, *};
 
@@ -308,11 +309,11 @@ pub fn conversation_to_item(c: &Conversation) -> Item {
         .done()
 }
 
-/// The attributes `conversation_from_item` reads. A Query that needs only conversations asks
-/// for these (`projection`), leaving the key and index attributes (pk, sk, inbox, activity,
-/// changed: a fifth of a short conversation item) on the server: fewer bytes on the wire
-/// and to read. Read units are the same (DynamoDB charges for the whole item).
-pub const CONVERSATION_ATTRIBUTES: [&str; 13] = [
+/// The attributes `inbox_entry_from_item` reads: what the inbox's Query asks for
+/// (`projection`). The key and index attributes (pk, sk, inbox, activity, changed) and the
+/// bookkeeping the inbox does not show stay on the server: fewer bytes on the wire and to
+/// read. Read units are the same (DynamoDB charges for the whole item).
+pub const INBOX_ATTRIBUTES: [&str; 10] = [
     ID,
     PHONE_NUMBER,
     CONTACT_NAME,
@@ -320,9 +321,6 @@ pub const CONVERSATION_ATTRIBUTES: [&str; 13] = [
     AI_ENABLED,
     LAST_MESSAGE_AT,
     CREATED_AT,
-    UPDATED_AT,
-    MESSAGE_COUNT,
-    LAST_MESSAGE_ID,
     LAST_MESSAGE,
     LAST_SENDER_TYPE,
     LAST_MESSAGE_CREATED_AT,
@@ -344,38 +342,61 @@ pub fn projection(names: &[&'static str]) -> (String, Vec<(String, &'static str)
     (expression, bindings)
 }
 
-pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversation, StoreError> {
-    let mut it = reader(item, "conversation");
+pub fn inbox_entry_from_item<'a>(item: impl Attributes<'a>) -> Result<InboxEntry, StoreError> {
+    inbox_entry(&mut reader(item, "conversation"))
+}
+
+/// The inbox's part of a conversation item (`INBOX_ATTRIBUTES`), taken out of `it`.
+fn inbox_entry(it: &mut Reader<'_>) -> Result<InboxEntry, StoreError> {
     let last_message = match (
-        it.opt_number(LAST_MESSAGE_ID)?,
         it.opt_string(LAST_MESSAGE)?,
         it.opt_named(LAST_SENDER_TYPE, SenderType::parse)?,
         it.opt_time(LAST_MESSAGE_CREATED_AT)?,
     ) {
-        (Some(id), Some(text), Some(sender_type), Some(created_at)) => Some(LastMessage {
-            id,
+        (Some(text), Some(sender_type), Some(created_at)) => Some(Preview {
             text,
             sender_type,
             created_at,
         }),
         _ => None,
     };
-    let last_message_at = it.time(LAST_MESSAGE_AT)?;
-    let created_at = it.time(CREATED_AT)?;
-    Ok(Conversation {
+    Ok(InboxEntry {
         id: it.number(ID)?,
         phone_number: it.string(PHONE_NUMBER)?,
         contact_name: it.opt_string(CONTACT_NAME)?,
         status: it.named(STATUS, Status::parse)?,
         ai_enabled: it.boolean(AI_ENABLED)?,
-        last_message_at,
-        created_at,
+        last_message_at: it.time(LAST_MESSAGE_AT)?,
+        created_at: it.time(CREATED_AT)?,
+        last_message,
+    })
+}
+
+pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversation, StoreError> {
+    let mut it = reader(item, "conversation");
+    let last_message_id = it.opt_number(LAST_MESSAGE_ID)?;
+    let entry = inbox_entry(&mut it)?;
+    Ok(Conversation {
         // Absent on items written before it existed: read as the later of the two times.
         updated_at: it
             .opt_time(UPDATED_AT)?
-            .unwrap_or_else(|| last_message_at.max(created_at)),
-        last_message,
+            .unwrap_or_else(|| entry.last_message_at.max(entry.created_at)),
         message_count: it.number(MESSAGE_COUNT)?,
+        id: entry.id,
+        phone_number: entry.phone_number,
+        contact_name: entry.contact_name,
+        status: entry.status,
+        ai_enabled: entry.ai_enabled,
+        last_message_at: entry.last_message_at,
+        created_at: entry.created_at,
+        last_message: last_message_id
+            .zip(entry.last_message)
+            .map(|(id, m)| LastMessage {
+                id,
+                text: m.text,
+                sender_type: m.sender_type,
+                created_at: m.created_at,
+            }),
     })
 }
 
@@ -623,23 +644,36 @@ mod tests {
         assert_eq!(item["changed"], s("2024-01-15T14:31:00Z#0000000000000007"));
         assert!(!item.contains_key("contact_name"));
         assert_eq!(conversation_from_item(item.clone()).unwrap(), c);
-        // What the inbox's projection returns maps to the same conversation, with or
-        // without a contact name.
+        // What the inbox's projection returns is the conversation's inbox entry, with or
+        // without a contact name, with or without a last message.
         let projected = |item: &Item| -> Item {
             item.iter()
-                .filter(|(name, _)| CONVERSATION_ATTRIBUTES.contains(&name.as_str()))
+                .filter(|(name, _)| INBOX_ATTRIBUTES.contains(&name.as_str()))
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect()
         };
-        assert_eq!(conversation_from_item(projected(&item)).unwrap(), c);
-        let named = Conversation {
-            contact_name: Some("Ana".into()),
-            ..c.clone()
-        };
+        assert_eq!(projected(&item).len(), INBOX_ATTRIBUTES.len() - 1);
         assert_eq!(
-            conversation_from_item(projected(&conversation_to_item(&named))).unwrap(),
-            named
+            inbox_entry_from_item(projected(&item)).unwrap(),
+            InboxEntry::from(&c)
         );
+        for other in [
+            Conversation {
+                contact_name: Some("Ana".into()),
+                ..c.clone()
+            },
+            Conversation {
+                last_message: None,
+                ..c.clone()
+            },
+        ] {
+            let item = conversation_to_item(&other);
+            assert_eq!(conversation_from_item(item.clone()).unwrap(), other);
+            assert_eq!(
+                inbox_entry_from_item(projected(&item)).unwrap(),
+                InboxEntry::from(&other)
+            );
+        }
     }
 
     #[test]

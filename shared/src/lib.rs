@@ -15,6 +15,7 @@ pub mod view;
 
 pub use error::StoreError;
 pub use model::{
-    Conversation, LastMessage, MediaType, Message, NewConversation, NewMessage, SenderType, Status,
+    Conversation, InboxEntry, LastMessage, MediaType, Message, NewConversation, NewMessage, Preview,
+    SenderType, Status,
 };
 pub use store::Store;

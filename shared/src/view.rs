@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::model::{Conversation, Message, SenderType};
+use crate::model::{InboxEntry, Message, SenderType};
 
 /// Which names `sender_type` / `last_sender_type` use in responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,7 +57,7 @@ impl Presentation {
         ShownTime::new(&self.time_zone.to_datetime(ts))
     }
 
-    pub fn conversation<'a>(&self, c: &'a Conversation) -> ConversationView<'a> {
+    pub fn conversation<'a>(&self, c: &'a InboxEntry) -> ConversationView<'a> {
         let last = c.last_message.as_ref();
         ConversationView {
             id: c.id,
@@ -211,15 +211,15 @@ pub struct MessageView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LastMessage, MediaType, Status};
+    use crate::model::{MediaType, Preview, Status};
     use serde_json::json;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
-    fn conversation() -> Conversation {
-        Conversation {
+    fn conversation() -> InboxEntry {
+        InboxEntry {
             id: 1,
             phone_number: "1234567890".into(),
             contact_name: Some("John Doe".into()),
@@ -227,14 +227,11 @@ mod tests {
             ai_enabled: true,
             last_message_at: ts("2024-01-15T14:30:25Z"),
             created_at: ts("2024-01-10T09:00:00Z"),
-            updated_at: ts("2024-01-15T14:31:00Z"),
-            last_message: Some(LastMessage {
-                id: 9,
+            last_message: Some(Preview {
                 text: "Thank you for your help!".into(),
                 sender_type: SenderType::Customer,
                 created_at: ts("2024-01-15T14:30:25Z"),
             }),
-            message_count: 3,
         }
     }
 

@@ -11,7 +11,7 @@ use super::{ReadCost, Store, backoff};
 use crate::cursor::{BeforeCursor, ListCursor};
 use crate::error::{StoreError, classify};
 use crate::item::{self, Item, s};
-use crate::model::{Conversation, Message, Status};
+use crate::model::{Conversation, InboxEntry, Message, Status};
 use crate::table;
 
 /// A page request of the conversation list.
@@ -26,7 +26,7 @@ pub struct ListQuery {
 #[derive(Debug)]
 pub struct ConversationPage {
     /// `last_message_at` descending, equal times by `id` descending.
-    pub conversations: Vec<Conversation>,
+    pub conversations: Vec<InboxEntry>,
     /// Set when more conversations follow.
     pub next: Option<ListCursor>,
     pub cost: ReadCost,
@@ -132,7 +132,7 @@ impl Store {
                 .expression_attribute_names("#p", partition_attr)
                 .expression_attribute_values(":p", s(partition))
                 .scan_index_forward(false);
-            let (projection, names) = item::projection(&item::CONVERSATION_ATTRIBUTES);
+            let (projection, names) = item::projection(&item::INBOX_ATTRIBUTES);
             let query = names
                 .into_iter()
                 .fold(query, |q, (placeholder, name)| {
@@ -140,7 +140,7 @@ impl Store {
                 })
                 .projection_expression(projection);
             let mut conversations = query_items(query, start_key, limit + 1, cost, |it| {
-                item::conversation_from_item(it)
+                item::inbox_entry_from_item(it)
             })
             .await?;
             let next = if conversations.len() > limit {
