@@ -10,6 +10,7 @@ pub mod http;
 pub mod item;
 pub mod model;
 pub mod store;
+pub mod string_json;
 pub mod table;
 pub mod view;
 

@@ -7,6 +7,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::model::{InboxEntry, Message, SenderType};
+use crate::string_json::{StringJson, WriteJson, object};
 
 /// Which names `sender_type` / `last_sender_type` use in responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,7 +180,15 @@ impl Serialize for ShownTime {
     }
 }
 
-/// One element of `conversations` in `GET /api/conversations`.
+impl WriteJson for ShownTime {
+    fn write_json(&self, out: &mut StringJson) {
+        out.string(self.as_str());
+    }
+}
+
+/// One element of `conversations` in `GET /api/conversations`. Served written by hand
+/// (`WriteJson`, the same fields in the same order); the serde form is what the tests hold
+/// that writing to.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ConversationView<'a> {
     pub id: u64,
@@ -195,7 +204,26 @@ pub struct ConversationView<'a> {
     pub last_message_created_at: Option<ShownTime>,
 }
 
-/// One element of `messages` in `GET /api/conversations/{id}/messages`.
+impl WriteJson for ConversationView<'_> {
+    fn write_json(&self, out: &mut StringJson) {
+        object!(
+            out,
+            "id" => &self.id,
+            "phone_number" => self.phone_number,
+            "contact_name" => &self.contact_name,
+            "status" => self.status,
+            "ai_enabled" => &self.ai_enabled,
+            "last_message_at" => &self.last_message_at,
+            "created_at" => &self.created_at,
+            "last_message" => &self.last_message,
+            "last_sender_type" => &self.last_sender_type,
+            "last_message_created_at" => &self.last_message_created_at,
+        );
+    }
+}
+
+/// One element of `messages` in `GET /api/conversations/{id}/messages`; written by hand
+/// as `ConversationView` is.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct MessageView<'a> {
     pub id: u64,
@@ -206,6 +234,31 @@ pub struct MessageView<'a> {
     pub context_used: Option<&'a str>,
     pub confidence_score: Option<f64>,
     pub created_at: ShownTime,
+}
+
+impl WriteJson for MessageView<'_> {
+    fn write_json(&self, out: &mut StringJson) {
+        object!(
+            out,
+            "id" => &self.id,
+            "sender_type" => self.sender_type,
+            "message_text" => self.message_text,
+            "audio_url" => &self.audio_url,
+            "media_type" => self.media_type,
+            "context_used" => &self.context_used,
+            "confidence_score" => &self.confidence_score,
+            "created_at" => &self.created_at,
+        );
+    }
+}
+
+/// For tests: `value` written by hand and by serde_json, each as JSON string content.
+#[cfg(test)]
+pub(crate) fn both_forms<T: WriteJson + Serialize>(value: &T) -> (String, String) {
+    let mut out = StringJson::new();
+    value.write_json(&mut out);
+    let serde = serde_json::to_string(&serde_json::to_string(value).unwrap()).unwrap();
+    (out.finish(), serde)
 }
 
 #[cfg(test)]
@@ -327,5 +380,44 @@ mod tests {
                 "created_at": "2024-01-15 10:30:05"
             })
         );
+    }
+    proptest::proptest! {
+        #[test]
+        fn views_are_written_as_serde_json_writes_them(
+            texts in proptest::collection::vec(proptest::option::of(proptest::prelude::any::<String>()), 4),
+            id in proptest::prelude::any::<u64>(),
+            ai_enabled in 0u8..2,
+            score in proptest::option::of(proptest::prelude::any::<f64>()),
+            second in 0i64..253_402_300_799,
+        ) {
+            let text = |i: usize| texts[i].as_deref();
+            let time = Presentation::default().time(Timestamp::from_second(second).unwrap());
+            let conversation = ConversationView {
+                id,
+                phone_number: text(0).unwrap_or_default(),
+                contact_name: text(1),
+                status: "pending_human",
+                ai_enabled,
+                last_message_at: time,
+                created_at: time,
+                last_message: text(2),
+                last_sender_type: text(3).map(|_| "customer"),
+                last_message_created_at: text(3).map(|_| time),
+            };
+            let (written, serde) = both_forms(&conversation);
+            proptest::prop_assert_eq!(written, serde);
+            let message = MessageView {
+                id,
+                sender_type: "ai",
+                message_text: text(0).unwrap_or_default(),
+                audio_url: text(1),
+                media_type: "audio",
+                context_used: text(2),
+                confidence_score: score,
+                created_at: time,
+            };
+            let (written, serde) = both_forms(&message);
+            proptest::prop_assert_eq!(written, serde);
+        }
     }
 }

@@ -10,11 +10,13 @@ use super::response::{self, ApiError};
 use super::{App, Failure, Handled, store_failure};
 use crate::cursor::BeforeCursor;
 use crate::model::now_seconds;
+use crate::string_json::{StringJson, WriteJson, object};
 use crate::view::{MessageView, ShownTime};
 
 /// The legacy endpoint's maximum (and default) page size.
 const MAX_LIMIT: u32 = 20;
 
+/// Served written by hand (`WriteJson`); the serde form is what the tests hold it to.
 #[derive(Serialize)]
 struct Body<'a> {
     success: bool,
@@ -23,6 +25,20 @@ struct Body<'a> {
     total: u64,
     server_time: ShownTime,
     before_cursor: Option<String>,
+}
+
+impl WriteJson for Body<'_> {
+    fn write_json(&self, out: &mut StringJson) {
+        object!(
+            out,
+            "success" => &self.success,
+            "messages" => &self.messages,
+            "has_more" => &self.has_more,
+            "total" => &self.total,
+            "server_time" => &self.server_time,
+            "before_cursor" => &self.before_cursor,
+        );
+    }
 }
 
 enum Page {
@@ -82,5 +98,52 @@ pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure>
         server_time: show.time(now_seconds()),
         before_cursor: page.before.map(|c| c.encode(q.id)),
     };
-    Ok((response::json(StatusCode::OK, &body), Some(page.cost)))
+    Ok((response::written(StatusCode::OK, &body), Some(page.cost)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MediaType, Message, SenderType};
+    use crate::view::{Presentation, both_forms};
+
+    #[test]
+    fn the_body_is_written_as_serde_json_writes_it() {
+        let message = Message {
+            id: 46,
+            conversation_id: 1,
+            position: 1,
+            sender_type: SenderType::Ai,
+            message_text: "Claro: \"envío\" en 2–3 días\r\n\u{1}".into(),
+            audio_url: Some("/uploads/audio/a.ogg".into()),
+            media_type: MediaType::Audio,
+            context_used: Some("Shipping policy\\FAQ".into()),
+            confidence_score: Some(0.87),
+            created_at: jiff::Timestamp::from_second(1_705_332_605).unwrap(),
+            whatsapp_id: None,
+        };
+        let bare = Message {
+            audio_url: None,
+            context_used: None,
+            confidence_score: None,
+            ..message.clone()
+        };
+        let show = Presentation::default();
+        for (messages, before_cursor) in [
+            (vec![], None),
+            (vec![message.clone()], None),
+            (vec![message, bare], Some("eyJwIjoxfQ".to_string())),
+        ] {
+            let body = Body {
+                success: true,
+                messages: messages.iter().map(|m| show.message(m)).collect(),
+                has_more: before_cursor.is_some(),
+                total: 1_234,
+                server_time: show.time(now_seconds()),
+                before_cursor,
+            };
+            let (written, serde) = both_forms(&body);
+            assert_eq!(written, serde);
+        }
+    }
 }

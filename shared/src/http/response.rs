@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
 use crate::error::StoreError;
+use crate::string_json::{StringJson, WriteJson};
 
 /// What went wrong, as the client sees it: status, `code` and `detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,13 @@ impl EscapedJson {
         String::from_utf8(out).ok().map(EscapedJson)
     }
 
+    /// A body that writes itself (`string_json`): the inbox and message pages.
+    fn write(body: &impl WriteJson) -> EscapedJson {
+        let mut out = StringJson::new();
+        body.write_json(&mut out);
+        EscapedJson(out.finish())
+    }
+
     /// The JSON string whose value is the body, quotes included.
     pub fn as_json_string(&self) -> &str {
         &self.0
@@ -161,6 +169,15 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response<EscapedJson> 
     let text = EscapedJson::render(body).unwrap_or_else(|| {
         EscapedJson(r#""{\"success\":false,\"error\":\"internal\",\"code\":\"internal\"}""#.to_string())
     });
+    with_headers(status, text)
+}
+
+/// A JSON response whose body writes itself (`string_json`), with the same headers.
+pub fn written(status: StatusCode, body: &impl WriteJson) -> Response<EscapedJson> {
+    with_headers(status, EscapedJson::write(body))
+}
+
+fn with_headers(status: StatusCode, text: EscapedJson) -> Response<EscapedJson> {
     let mut response = Response::new(text);
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -1,0 +1,333 @@
+//! JSON written by hand as the content of a JSON string: the form in which API Gateway's
+//! response carries a body (`"body":"…"`). The two answers served most (an inbox page, a
+//! message page) are written this way; every other body goes through serde_json
+//! (`http::response`). serde_json's own writer was 17% of a warm inbox invocation
+//! (callgrind): 2,000 strings a page, keys included, each escaped byte by byte through
+//! four writes. Here keys are written as they are, and a value's text is searched for
+//! what needs escaping eight bytes at a time and copied in runs.
+//!
+//! The output is byte for byte what serde_json's compact writer gives, escaped again as
+//! string content; the tests hold each type's writing to its serde form.
+
+/// A body being written as JSON string content, between the string's quotes.
+#[derive(Debug)]
+pub struct StringJson(String);
+
+/// A value that writes itself as JSON.
+pub trait WriteJson {
+    fn write_json(&self, out: &mut StringJson);
+}
+
+impl StringJson {
+    /// With room for a typical inbox page, its opening quote written.
+    pub fn new() -> StringJson {
+        let mut out = String::with_capacity(8 * 1024);
+        out.push('"');
+        StringJson(out)
+    }
+
+    /// The JSON string whose value is what was written, quotes included.
+    pub fn finish(mut self) -> String {
+        self.0.push('"');
+        self.0
+    }
+
+    /// JSON text that holds nothing to escape, or is escaped already: `object!`'s keys
+    /// and punctuation, written whole.
+    #[doc(hidden)]
+    pub fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    /// Each item of `items`, in order, as an array.
+    pub fn array<T: WriteJson>(&mut self, items: &[T]) {
+        self.0.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            item.write_json(self);
+        }
+        self.0.push(']');
+    }
+
+    pub fn null(&mut self) {
+        self.0.push_str("null");
+    }
+
+    /// Digits, `-`, `.`, `e`, letters of `true`/`false`: nothing that needs escaping.
+    fn bare(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    /// A JSON string holding `text`: its quotes and escapes escaped again.
+    pub fn string(&mut self, text: &str) {
+        self.0.push_str(r#"\""#);
+        let bytes = text.as_bytes();
+        let mut run = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            if let Some(word) = bytes.get(at..at + 8) {
+                let flags = needs_escape(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+                if flags == 0 {
+                    at += 8;
+                    continue;
+                }
+                // The lowest flagged byte is exact (a borrow only carries upwards).
+                at += (flags.trailing_zeros() / 8) as usize;
+            }
+            let Some(escaped) = bytes.get(at).copied().and_then(escape) else {
+                at += 1;
+                continue;
+            };
+            // The byte is ASCII, so `run..at` and what follows it fall on char boundaries.
+            self.0.push_str(text.get(run..at).unwrap_or_default());
+            escaped.write(&mut self.0);
+            at += 1;
+            run = at;
+        }
+        self.0.push_str(text.get(run..).unwrap_or_default());
+        self.0.push_str(r#"\""#);
+    }
+}
+
+impl Default for StringJson {
+    fn default() -> Self {
+        StringJson::new()
+    }
+}
+
+/// Writes an object, its fields in the order given: `object!(out, "id" => &self.id, …)`.
+/// Each key is a literal of this project's field names (nothing to escape), so that it is
+/// written with its quotes, colon and the comma before it in one piece.
+macro_rules! object {
+    ($out:expr, $first:literal => $value:expr $(, $key:literal => $rest:expr)* $(,)?) => {{
+        let out: &mut $crate::string_json::StringJson = $out;
+        out.raw(concat!("{\\\"", $first, "\\\":"));
+        $crate::string_json::WriteJson::write_json($value, out);
+        $(
+            out.raw(concat!(",\\\"", $key, "\\\":"));
+            $crate::string_json::WriteJson::write_json($rest, out);
+        )*
+        out.raw("}");
+    }};
+}
+pub(crate) use object;
+
+/// A byte serde_json escapes inside a string, and how (serde_json's table: `"`, `\` and
+/// the control characters, nothing else).
+#[derive(Clone, Copy)]
+enum Escape {
+    /// `\"`, `\\`, `\b`, `\t`, `\n`, `\f`, `\r`: the letter after the backslash.
+    Short(u8),
+    /// `\u00XX`.
+    Unicode(u8),
+}
+
+fn escape(byte: u8) -> Option<Escape> {
+    Some(match byte {
+        b'"' => Escape::Short(b'"'),
+        b'\\' => Escape::Short(b'\\'),
+        0x08 => Escape::Short(b'b'),
+        b'\t' => Escape::Short(b't'),
+        b'\n' => Escape::Short(b'n'),
+        0x0C => Escape::Short(b'f'),
+        b'\r' => Escape::Short(b'r'),
+        0..0x20 => Escape::Unicode(byte),
+        _ => return None,
+    })
+}
+
+impl Escape {
+    /// The escape as JSON writes it, escaped again as string content: its backslash
+    /// doubled, and a `"` or `\` after it escaped too.
+    fn write(self, out: &mut String) {
+        match self {
+            Escape::Short(c @ (b'"' | b'\\')) => {
+                out.push_str(r"\\\");
+                out.push(char::from(c));
+            }
+            Escape::Short(c) => {
+                out.push_str(r"\\");
+                out.push(char::from(c));
+            }
+            Escape::Unicode(byte) => {
+                let hex = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 });
+                out.push_str(r"\\u00");
+                out.push(hex(byte >> 4));
+                out.push(hex(byte & 0xF));
+            }
+        }
+    }
+}
+
+/// Eight bytes at once: the high bit of each byte that is `"`, `\` or below 0x20 is set,
+/// at least for the lowest such byte (the usual has-zero-byte arithmetic; bytes above a
+/// hit may be flagged too, and are looked at one by one).
+fn needs_escape(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    below_space | zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))
+}
+
+impl WriteJson for str {
+    fn write_json(&self, out: &mut StringJson) {
+        out.string(self);
+    }
+}
+
+impl WriteJson for String {
+    fn write_json(&self, out: &mut StringJson) {
+        out.string(self);
+    }
+}
+
+impl<T: WriteJson + ?Sized> WriteJson for &T {
+    fn write_json(&self, out: &mut StringJson) {
+        (**self).write_json(out);
+    }
+}
+
+impl<T: WriteJson> WriteJson for Option<T> {
+    fn write_json(&self, out: &mut StringJson) {
+        match self {
+            Some(value) => value.write_json(out),
+            None => out.null(),
+        }
+    }
+}
+
+impl<T: WriteJson> WriteJson for Vec<T> {
+    fn write_json(&self, out: &mut StringJson) {
+        out.array(self);
+    }
+}
+
+impl WriteJson for bool {
+    fn write_json(&self, out: &mut StringJson) {
+        out.bare(if *self { "true" } else { "false" });
+    }
+}
+
+macro_rules! integers {
+    ($($t:ty),*) => {$(
+        impl WriteJson for $t {
+            fn write_json(&self, out: &mut StringJson) {
+                out.bare(itoa::Buffer::new().format(*self));
+            }
+        }
+    )*};
+}
+integers!(u8, u32, u64, i64);
+
+impl WriteJson for f64 {
+    /// As serde_json: the shortest text that reads back the same, `null` when not finite.
+    fn write_json(&self, out: &mut StringJson) {
+        if self.is_finite() {
+            let mut text = Vec::with_capacity(24);
+            // Writing to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut text, self);
+            out.bare(std::str::from_utf8(&text).unwrap_or("null"));
+        } else {
+            out.null();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What serde_json writes for `value`, as the content of a JSON string, quotes
+    /// included: the form `StringJson` must give.
+    fn serde_form(value: &impl serde::Serialize) -> String {
+        serde_json::to_string(&serde_json::to_string(value).unwrap()).unwrap()
+    }
+
+    fn written(value: &impl WriteJson) -> String {
+        let mut out = StringJson::new();
+        value.write_json(&mut out);
+        out.finish()
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_escaped_as_serde_json_does() {
+        let all: String = (0u8..0x80).map(char::from).collect();
+        assert_eq!(written(&all.as_str()), serde_form(&all));
+        for c in (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '👋', '\u{7f}', '\u{2028}'])
+        {
+            for at in 0..20 {
+                let text: String = "abcdefghijklmnopqrs"
+                    .chars()
+                    .take(at)
+                    .chain([c])
+                    .chain("xyz".chars())
+                    .collect();
+                assert_eq!(written(&text.as_str()), serde_form(&text), "{c:?} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_booleans_and_nulls_are_serde_jsons() {
+        for v in [0u64, 7, u64::MAX] {
+            assert_eq!(written(&v), serde_form(&v));
+        }
+        for v in [
+            0.87,
+            0.1 + 0.2,
+            1e300,
+            -0.0,
+            1.0,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            assert_eq!(written(&v), serde_form(&v), "{v}");
+        }
+        assert_eq!(written(&true), serde_form(&true));
+        assert_eq!(written(&Some(false)), serde_form(&Some(false)));
+        assert_eq!(written(&None::<u8>), serde_form(&None::<u8>));
+        assert_eq!(written(&vec![1u8, 2]), serde_form(&vec![1u8, 2]));
+        assert_eq!(written(&Vec::<u8>::new()), serde_form(&Vec::<u8>::new()));
+    }
+
+    #[test]
+    fn objects_are_written_field_by_field() {
+        struct Pair;
+        impl WriteJson for Pair {
+            fn write_json(&self, out: &mut StringJson) {
+                object!(out, "a" => &1u8, "b_c" => "x\"y");
+            }
+        }
+        assert_eq!(
+            written(&Pair),
+            serde_form(&serde_json::json!({"a": 1, "b_c": "x\"y"}))
+        );
+        struct One;
+        impl WriteJson for One {
+            fn write_json(&self, out: &mut StringJson) {
+                object!(out, "a" => &None::<u8>);
+            }
+        }
+        assert_eq!(written(&One), serde_form(&serde_json::json!({"a": null})));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_written_as_serde_json_writes_it(text in any::<String>()) {
+            prop_assert_eq!(written(&text.as_str()), serde_form(&text));
+        }
+
+        #[test]
+        fn any_ascii_text_is_written_as_serde_json_writes_it(bytes in proptest::collection::vec(0u8..0x80, 0..64)) {
+            let text: String = bytes.into_iter().map(char::from).collect();
+            prop_assert_eq!(written(&text.as_str()), serde_form(&text));
+        }
+    }
+}
