@@ -16,14 +16,25 @@ pub struct StringJson(String);
 /// A value that writes itself as JSON.
 pub trait WriteJson {
     fn write_json(&self, out: &mut StringJson);
+
+    /// About the bytes it writes (exactly, or a little over, when its texts need no
+    /// escaping), so that the buffer is made once at the size of the answer: grown from
+    /// 8 KB to a 42 KB inbox page it was four blocks, pages of memory a cold start
+    /// touches fresh.
+    fn room(&self) -> usize {
+        0
+    }
 }
 
 impl StringJson {
-    /// With room for a typical inbox page, its opening quote written.
-    pub fn new() -> StringJson {
-        let mut out = String::with_capacity(8 * 1024);
+    /// With room for `value` and the string's quotes, its opening quote written; then
+    /// `value` written.
+    pub fn of(value: &(impl WriteJson + ?Sized)) -> StringJson {
+        let mut out = String::with_capacity(value.room() + 2);
         out.push('"');
-        StringJson(out)
+        let mut out = StringJson(out);
+        value.write_json(&mut out);
+        out
     }
 
     /// The JSON string whose value is what was written, quotes included.
@@ -88,12 +99,6 @@ impl StringJson {
         }
         self.0.push_str(text.get(run..).unwrap_or_default());
         self.0.push_str(r#"\""#);
-    }
-}
-
-impl Default for StringJson {
-    fn default() -> Self {
-        StringJson::new()
     }
 }
 
@@ -176,17 +181,29 @@ impl WriteJson for str {
     fn write_json(&self, out: &mut StringJson) {
         out.string(self);
     }
+
+    fn room(&self) -> usize {
+        self.len() + 4
+    }
 }
 
 impl WriteJson for String {
     fn write_json(&self, out: &mut StringJson) {
         out.string(self);
     }
+
+    fn room(&self) -> usize {
+        self.as_str().room()
+    }
 }
 
 impl<T: WriteJson + ?Sized> WriteJson for &T {
     fn write_json(&self, out: &mut StringJson) {
         (**self).write_json(out);
+    }
+
+    fn room(&self) -> usize {
+        (**self).room()
     }
 }
 
@@ -197,11 +214,19 @@ impl<T: WriteJson> WriteJson for Option<T> {
             None => out.null(),
         }
     }
+
+    fn room(&self) -> usize {
+        self.as_ref().map_or(4, T::room)
+    }
 }
 
 impl<T: WriteJson> WriteJson for Vec<T> {
     fn write_json(&self, out: &mut StringJson) {
         out.array(self);
+    }
+
+    fn room(&self) -> usize {
+        self.iter().map(|item| item.room() + 1).sum::<usize>() + 2
     }
 }
 
@@ -248,9 +273,7 @@ mod tests {
     }
 
     fn written(value: &impl WriteJson) -> String {
-        let mut out = StringJson::new();
-        value.write_json(&mut out);
-        out.finish()
+        StringJson::of(value).finish()
     }
 
     #[test]

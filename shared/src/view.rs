@@ -220,6 +220,14 @@ impl WriteJson for ConversationView<'_> {
             "last_message_created_at" => &self.last_message_created_at,
         );
     }
+
+    fn room(&self) -> usize {
+        // Everything but the texts, at its longest: a 20-digit id, `pending_human`,
+        // `customer` (tested).
+        const FIXED: usize = 310;
+        let text = |t: Option<&str>| t.map_or(0, str::len);
+        FIXED + self.phone_number.len() + text(self.contact_name) + text(self.last_message)
+    }
 }
 
 /// One element of `messages` in `GET /api/conversations/{id}/messages`; written by hand
@@ -250,15 +258,21 @@ impl WriteJson for MessageView<'_> {
             "created_at" => &self.created_at,
         );
     }
+
+    fn room(&self) -> usize {
+        // Everything but the texts, at its longest: a 20-digit id, `customer`, `document`,
+        // a 24-character score (tested).
+        const FIXED: usize = 234;
+        let text = |t: Option<&str>| t.map_or(0, str::len);
+        FIXED + self.message_text.len() + text(self.audio_url) + text(self.context_used)
+    }
 }
 
 /// For tests: `value` written by hand and by serde_json, each as JSON string content.
 #[cfg(test)]
 pub(crate) fn both_forms<T: WriteJson + Serialize>(value: &T) -> (String, String) {
-    let mut out = StringJson::new();
-    value.write_json(&mut out);
     let serde = serde_json::to_string(&serde_json::to_string(value).unwrap()).unwrap();
-    (out.finish(), serde)
+    (StringJson::of(value).finish(), serde)
 }
 
 #[cfg(test)]
@@ -381,6 +395,63 @@ mod tests {
             })
         );
     }
+    /// The room a view asks for holds what it writes, quotes included, when its texts
+    /// need no escaping, with little to spare.
+    fn room_fits(
+        view: &impl WriteJson,
+        written: &str,
+        texts: &[Option<String>],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let plain = texts
+            .iter()
+            .flatten()
+            .all(|t| t.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'));
+        if plain {
+            proptest::prop_assert!(
+                view.room() + 2 >= written.len(),
+                "{} < {}",
+                view.room(),
+                written.len()
+            );
+            proptest::prop_assert!(
+                view.room() <= written.len() + 80,
+                "{} ≫ {}",
+                view.room(),
+                written.len()
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_longest_fixed_parts_fit_their_room() {
+        let time = Presentation::default().time(Timestamp::from_second(0).unwrap());
+        let conversation = ConversationView {
+            id: u64::MAX,
+            phone_number: "",
+            contact_name: Some(""),
+            status: "pending_human",
+            ai_enabled: 1,
+            last_message_at: time,
+            created_at: time,
+            last_message: Some(""),
+            last_sender_type: Some("customer"),
+            last_message_created_at: Some(time),
+        };
+        assert_eq!(both_forms(&conversation).0.len(), conversation.room() + 2);
+        let message = MessageView {
+            id: u64::MAX,
+            sender_type: "customer",
+            message_text: "",
+            audio_url: Some(""),
+            media_type: "document",
+            context_used: Some(""),
+            confidence_score: Some(-1.2345678901234567e-300),
+            created_at: time,
+        };
+        assert_eq!(both_forms(&message).0.len(), message.room() + 2);
+    }
+
     proptest::proptest! {
         #[test]
         fn views_are_written_as_serde_json_writes_them(
@@ -405,7 +476,8 @@ mod tests {
                 last_message_created_at: text(3).map(|_| time),
             };
             let (written, serde) = both_forms(&conversation);
-            proptest::prop_assert_eq!(written, serde);
+            proptest::prop_assert_eq!(&written, &serde);
+            room_fits(&conversation, &written, &texts)?;
             let message = MessageView {
                 id,
                 sender_type: "ai",
@@ -417,7 +489,8 @@ mod tests {
                 created_at: time,
             };
             let (written, serde) = both_forms(&message);
-            proptest::prop_assert_eq!(written, serde);
+            proptest::prop_assert_eq!(&written, &serde);
+            room_fits(&message, &written, &texts)?;
         }
     }
 }

@@ -32,6 +32,10 @@ impl WriteJson for Body<'_> {
             "next_cursor" => &self.next_cursor,
         );
     }
+
+    fn room(&self) -> usize {
+        64 + self.conversations.room() + self.next_cursor.room()
+    }
 }
 
 fn query(app: &App, req: &Request) -> Result<ListQuery, ApiError> {
@@ -108,6 +112,12 @@ mod tests {
             };
             let (written, serde) = both_forms(&body);
             assert_eq!(written, serde);
+            assert!(
+                body.room() + 2 >= written.len(),
+                "{} < {}",
+                body.room(),
+                written.len()
+            );
         }
     }
 }

@@ -39,6 +39,10 @@ impl WriteJson for Body<'_> {
             "before_cursor" => &self.before_cursor,
         );
     }
+
+    fn room(&self) -> usize {
+        160 + self.messages.room() + self.before_cursor.room()
+    }
 }
 
 enum Page {
@@ -144,6 +148,12 @@ mod tests {
             };
             let (written, serde) = both_forms(&body);
             assert_eq!(written, serde);
+            assert!(
+                body.room() + 2 >= written.len(),
+                "{} < {}",
+                body.room(),
+                written.len()
+            );
         }
     }
 }

@@ -92,9 +92,7 @@ impl EscapedJson {
 
     /// A body that writes itself (`string_json`): the inbox and message pages.
     fn write(body: &impl WriteJson) -> EscapedJson {
-        let mut out = StringJson::new();
-        body.write_json(&mut out);
-        EscapedJson(out.finish())
+        EscapedJson(StringJson::of(body).finish())
     }
 
     /// The JSON string whose value is the body, quotes included.

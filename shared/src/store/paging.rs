@@ -15,6 +15,10 @@ use super::wire::{Pairs, QueryPage, TakeBody};
 use crate::error::StoreError;
 use crate::item::Item;
 
+/// Items an answer's list is made room for at most before it is read: an inbox page of
+/// 100 and its extra item. Larger pages grow the list as they read.
+const ROOM: usize = 128;
+
 /// Runs `query` (everything set but `Limit` and `ExclusiveStartKey`, which this sets) from
 /// `start` (a page cursor's key, or the beginning) until `want` items are in or the key
 /// range is exhausted, adding each answer's cost to `cost`. Each follow-up asks only for
@@ -54,7 +58,7 @@ pub(super) async fn query_items<T>(
             Err(e) => return fail(cost, e),
         };
         let page = match &body {
-            Some(body) => QueryPage::read(body, &mut read),
+            Some(body) => QueryPage::read(body, missing.min(ROOM), &mut read),
             // Not taken (no successful answer reached the interceptor): the SDK read the
             // answer itself, so its output is the page.
             None => QueryPage::from_output(sdk_output, &mut read),
@@ -67,7 +71,11 @@ pub(super) async fn query_items<T>(
         if let Some(e) = page.refused {
             return Err(e);
         }
-        items.extend(page.items);
+        if items.is_empty() {
+            items = page.items;
+        } else {
+            items.extend(page.items);
+        }
         start = page.last_evaluated_key;
         if start.is_none() {
             break;
