@@ -151,8 +151,11 @@ impl ShownTime {
 
     pub fn as_str(&self) -> &str {
         let bytes = self.text.get(..usize::from(self.len)).unwrap_or_default();
-        // Only ASCII digits and separators are written.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        debug_assert!(bytes.is_ascii(), "{bytes:?}");
+        // SAFETY: `new` writes only ASCII digits, `-`, ` ` and `:` (by hand, or through
+        // `format!` for years before 0), and nothing else writes `text`. Checking it again
+        // on every read was 1.7% of a warm inbox invocation (300 times a page, callgrind).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
 
