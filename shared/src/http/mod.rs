@@ -7,6 +7,7 @@ pub mod event;
 mod messages;
 pub mod params;
 mod polling;
+mod pow;
 pub mod request;
 pub mod response;
 
