@@ -45,8 +45,7 @@ impl StringJson {
 
     /// JSON text that holds nothing to escape, or is escaped already: `object!`'s keys
     /// and punctuation, written whole.
-    #[doc(hidden)]
-    pub fn raw(&mut self, text: &str) {
+    pub(crate) fn raw(&mut self, text: &str) {
         self.0.push_str(text);
     }
 

@@ -126,13 +126,19 @@ pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson 
     // Room for the body and the fields around it (~250 bytes with a 503's or 405's extra
     // header); a longer head only grows the buffer once.
     let mut whole = Vec::with_capacity(body.get().len() + 512);
-    // Writing to a Vec cannot fail, and the fields hold nothing serde_json refuses.
-    let _ = serde_json::to_writer(&mut whole, &fields);
-    // SAFETY: serde_json wrote it: one JSON object, UTF-8.
+    if serde_json::to_writer(&mut whole, &fields).is_err() {
+        // Writing to a Vec does not fail and the fields hold nothing serde_json refuses;
+        // were it to, API Gateway gets a 500 rather than half a response.
+        whole = INTERNAL_ERROR.as_bytes().to_vec();
+    }
+    // SAFETY: serde_json wrote it (or it is the constant above): one JSON object, UTF-8.
     debug_assert!(serde_json::from_slice::<serde_json::Value>(&whole).is_ok());
     let whole = unsafe { String::from_utf8_unchecked(whole) };
     ApiGatewayJson(unsafe { RawValue::from_string_unchecked(whole) })
 }
+
+/// What `into_api_gateway_json` hands over should writing the response ever fail.
+const INTERNAL_ERROR: &str = r#"{"statusCode":500,"headers":{"content-type":"application/json; charset=utf-8"},"multiValueHeaders":{},"body":"{\"success\":false,\"error\":\"internal\",\"code\":\"internal\"}","isBase64Encoded":false,"cookies":[]}"#;
 
 /// A response as API Gateway reads it from the Runtime API (see [`into_api_gateway_json`]):
 /// its JSON, whole.
@@ -252,6 +258,12 @@ mod tests {
         assert_eq!(written["headers"]["allow"], "GET");
         let body: serde_json::Value = serde_json::from_str(written["body"].as_str().unwrap()).unwrap();
         assert_eq!(body, tricky());
+        let fallback: serde_json::Value = serde_json::from_str(INTERNAL_ERROR).unwrap();
+        assert_eq!(fallback["statusCode"], 500);
+        assert_eq!(
+            fallback["body"],
+            r#"{"success":false,"error":"internal","code":"internal"}"#
+        );
         // As the runtime writes it (`serde_json::to_vec`): room made once, exactly.
         let sent = serde_json::to_vec(&into_api_gateway_json(response())).unwrap();
         assert_eq!(sent.capacity(), sent.len());
