@@ -86,13 +86,13 @@ impl StringJson {
                 // The lowest flagged byte is exact (a borrow only carries upwards).
                 at += (flags.trailing_zeros() / 8) as usize;
             }
-            let Some(escaped) = bytes.get(at).copied().and_then(escape) else {
+            let Some(escape) = bytes.get(at).copied().and_then(escaped) else {
                 at += 1;
                 continue;
             };
             // The byte is ASCII, so `run..at` and what follows it fall on char boundaries.
             self.0.push_str(text.get(run..at).unwrap_or_default());
-            escaped.write(&mut self.0);
+            self.0.push_str(escape.as_str());
             at += 1;
             run = at;
         }
@@ -118,50 +118,58 @@ macro_rules! object {
 }
 pub(crate) use object;
 
-/// A byte serde_json escapes inside a string, and how (serde_json's table: `"`, `\` and
-/// the control characters, nothing else).
-#[derive(Clone, Copy)]
-enum Escape {
-    /// `\"`, `\\`, `\b`, `\t`, `\n`, `\f`, `\r`: the letter after the backslash.
-    Short(u8),
-    /// `\u00XX`.
-    Unicode(u8),
-}
-
-fn escape(byte: u8) -> Option<Escape> {
-    Some(match byte {
-        b'"' => Escape::Short(b'"'),
-        b'\\' => Escape::Short(b'\\'),
-        0x08 => Escape::Short(b'b'),
-        b'\t' => Escape::Short(b't'),
-        b'\n' => Escape::Short(b'n'),
-        0x0C => Escape::Short(b'f'),
-        b'\r' => Escape::Short(b'r'),
-        0..0x20 => Escape::Unicode(byte),
-        _ => return None,
-    })
-}
-
-impl Escape {
-    /// The escape as JSON writes it, escaped again as string content: its backslash
-    /// doubled, and a `"` or `\` after it escaped too.
-    fn write(self, out: &mut String) {
-        match self {
-            Escape::Short(c @ (b'"' | b'\\')) => {
-                out.push_str(r"\\\");
-                out.push(char::from(c));
-            }
-            Escape::Short(c) => {
-                out.push_str(r"\\");
-                out.push(char::from(c));
-            }
-            Escape::Unicode(byte) => {
-                let hex = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 });
-                out.push_str(r"\\u00");
-                out.push(hex(byte >> 4));
-                out.push(hex(byte & 0xF));
-            }
+/// The escape of a byte serde_json escapes inside a string (`"`, `\` and the control
+/// characters, nothing else), escaped again as string content: the backslash doubled, and
+/// a `"` or `\` after it escaped too (`"` → `\\\"`, newline → `\\n`, 0x01 → `\\u0001`).
+/// The one table of it: the serde_json formatter of `http::response` writes the same.
+pub(crate) fn escaped(byte: u8) -> Option<Escaped> {
+    let short = |letter: u8| Some(Escaped::of(&[b'\\', b'\\', letter]));
+    match byte {
+        b'"' => Some(Escaped::of(br#"\\\""#)),
+        b'\\' => Some(Escaped::of(br"\\\\")),
+        0x08 => short(b'b'),
+        b'\t' => short(b't'),
+        b'\n' => short(b'n'),
+        0x0C => short(b'f'),
+        b'\r' => short(b'r'),
+        0..0x20 => {
+            let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+            Some(Escaped::of(&[
+                b'\\',
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                hex(byte >> 4),
+                hex(byte & 0xF),
+            ]))
         }
+        _ => None,
+    }
+}
+
+/// An escape as [`escaped`] writes it: at most 7 ASCII bytes, held in place.
+#[derive(Clone, Copy)]
+pub(crate) struct Escaped {
+    text: [u8; 7],
+    len: u8,
+}
+
+impl Escaped {
+    fn of(bytes: &[u8]) -> Escaped {
+        let mut text = [0; 7];
+        for (slot, byte) in text.iter_mut().zip(bytes) {
+            *slot = *byte;
+        }
+        Escaped {
+            text,
+            len: bytes.len().min(7) as u8,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII is put in (`escaped`).
+        std::str::from_utf8(self.text.get(..usize::from(self.len)).unwrap_or_default()).unwrap_or_default()
     }
 }
 
@@ -244,18 +252,20 @@ macro_rules! integers {
         }
     )*};
 }
-integers!(u8, u32, u64, i64);
+integers!(u8, u64);
 
 impl WriteJson for f64 {
     /// As serde_json: the shortest text that reads back the same, `null` when not finite.
     fn write_json(&self, out: &mut StringJson) {
-        if self.is_finite() {
-            let mut text = Vec::with_capacity(24);
-            // Writing to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut text, self);
-            out.bare(std::str::from_utf8(&text).unwrap_or("null"));
-        } else {
-            out.null();
+        use serde_json::ser::{CompactFormatter, Formatter};
+        // serde_json's own float writer, into a buffer on the stack (24 bytes at most).
+        let mut text = [0u8; 32];
+        let mut rest = &mut text[..];
+        let written = self.is_finite() && CompactFormatter.write_f64(&mut rest, *self).is_ok();
+        let len = 32 - rest.len();
+        match text.get(..len).map(std::str::from_utf8) {
+            Some(Ok(number)) if written => out.bare(number),
+            _ => out.null(),
         }
     }
 }

@@ -218,7 +218,7 @@ mod tests {
     fn tricky() -> serde_json::Value {
         json!({
             "success": true,
-            "text": "quote \" backslash \\ slash / newline \n tab \t cr \r bell \u{7} nul \u{0} del \u{7f}",
+            "text": "quote \" backslash \\ slash / newline \n tab \t cr \r bell \u{7} nul \u{0} del \u{7f} backspace \u{8} form feed \u{c}",
             "unicode": "café 😀 \u{2028} ñ",
             "n": [1, -2, 3.5, null, false],
             "key \"quoted\"\n": {}

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
 use crate::error::StoreError;
-use crate::string_json::{StringJson, WriteJson};
+use crate::string_json::{self, StringJson, WriteJson};
 
 /// What went wrong, as the client sees it: status, `code` and `detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,21 +134,23 @@ impl Formatter for StringContent {
         writer: &mut W,
         char_escape: CharEscape,
     ) -> io::Result<()> {
-        let escaped: &[u8] = match char_escape {
-            CharEscape::Quote => br#"\\\""#,
-            CharEscape::ReverseSolidus => br"\\\\",
-            CharEscape::Solidus => br"\\/",
-            CharEscape::Backspace => br"\\b",
-            CharEscape::FormFeed => br"\\f",
-            CharEscape::LineFeed => br"\\n",
-            CharEscape::CarriageReturn => br"\\r",
-            CharEscape::Tab => br"\\t",
-            CharEscape::AsciiControl(byte) => {
-                let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
-                return writer.write_all(&[b'\\', b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xF)]);
-            }
+        let byte = match char_escape {
+            // serde_json never writes `\/`; kept as it would be, escaped again.
+            CharEscape::Solidus => return writer.write_all(br"\\/"),
+            CharEscape::Quote => b'"',
+            CharEscape::ReverseSolidus => b'\\',
+            CharEscape::Backspace => 0x08,
+            CharEscape::FormFeed => 0x0C,
+            CharEscape::LineFeed => b'\n',
+            CharEscape::CarriageReturn => b'\r',
+            CharEscape::Tab => b'\t',
+            CharEscape::AsciiControl(byte) => byte,
         };
-        writer.write_all(escaped)
+        // The same table as the hand-written pages (`string_json::escaped`).
+        match string_json::escaped(byte) {
+            Some(escape) => writer.write_all(escape.as_str().as_bytes()),
+            None => writer.write_all(&[byte]),
+        }
     }
 }
 
