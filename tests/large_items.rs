@@ -41,7 +41,7 @@ async fn app() -> App {
 }
 
 fn conversation_bytes(c: &shared::Conversation) -> usize {
-    shared::item::size(&shared::item::conversation_to_item(c))
+    shared::item::size(&shared::item::conversation_to_item(c, jiff::Timestamp::UNIX_EPOCH))
 }
 
 /// The page's budget: `limit + 1` items, one round trip per started MB that the query read

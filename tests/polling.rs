@@ -100,9 +100,64 @@ async fn without_last_check_the_poll_is_only_the_servers_time() {
     }
 }
 
+/// Writes conversation `c` (and message `m`) as the store wrote items before write stamps
+/// existed: no `messages_changed`, and `changed` the later of its legacy times.
+async fn load_unstamped(store: &Store, c: &Conversation, m: Option<&Message>) {
+    let mut item = shared::item::conversation_to_item(c, at(0));
+    item.remove(shared::table::MESSAGES_CHANGED);
+    item.insert(
+        shared::table::CHANGED.into(),
+        shared::item::s(shared::table::activity(c.updated_at.max(c.last_message_at), c.id)),
+    );
+    let mut items = vec![item];
+    items.extend(m.map(shared::item::message_to_item));
+    for item in items {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table_name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// `t` as the page sends a `server_time` back: whole seconds, in `ZONE`, legacy format.
+fn as_sent(t: jiff::Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::get(ZONE).unwrap())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(t.as_second()).unwrap()
+}
+
+/// The stamp of the last write of conversation `id`'s messages.
+async fn messages_stamp(store: &Store, id: u64) -> jiff::Timestamp {
+    store
+        .get_conversation(id)
+        .await
+        .unwrap()
+        .and_then(|c| c.messages_changed)
+        .expect("a stamped conversation")
+}
+
+async fn has_update(app: &App, id: &str, last_check: &str) -> Reply {
+    let url = format!(
+        "/api/check-updates.php?last_check={}&conversation_id={id}",
+        enc(last_check)
+    );
+    let r = get(app, &url).await;
+    assert_eq!(r.status, 200, "{last_check}: {}", r.body);
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_read() {
+async fn the_open_conversations_poll_compares_when_messages_were_written_in_one_read() {
     let store = fresh_store().await;
+    // Business times long ago: what counts is when the store wrote the message.
     let (c, m) = with_message(1, Status::Active, 100);
     load(
         &store,
@@ -110,31 +165,31 @@ async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_
     )
     .await;
     let app = app(&store).await;
-    // The newest message is at(100). A poll compares with T − 1 s (SAME_SECOND_MARGIN): a
-    // message written in the same second as the previous answer's server_time is reported.
-    let newest = at(100);
+    let written = messages_stamp(&store, 1).await;
+    let margin = shared::store::MESSAGE_POLL_MARGIN;
+    // A `last_check` of the write's own second, or before it, reports it; one whole second
+    // after the stamp plus the margin does not. In every form the page sends.
+    let first_not = whole_second(written + margin) + jiff::SignedDuration::from_secs(1);
     let offset = |t: jiff::Timestamp, hours: i8| {
         t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(hours)))
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
             .to_string()
     };
     let cases = [
-        (legacy(99), true),
-        (legacy(100), true),  // the same second: within the margin
-        (legacy(101), false), // whole seconds after the margin
-        (legacy(102), false),
-        ("2023-11-14T22:15:00.999Z".to_string(), true), // at(100) + 0.999 s: second 100
-        ("2023-11-14T22:15:01.001Z".to_string(), false), // second 101
-        (newest.to_string(), true),
-        // The same instants with offsets.
-        (offset(newest + jiff::SignedDuration::from_secs(1), -5), false),
-        (offset(newest, 2), true),
+        (as_sent(legacy_long_ago()), true),
+        (as_sent(written - jiff::SignedDuration::from_secs(1)), true),
+        (as_sent(written), true), // the same second
+        (as_sent(first_not), false),
+        (as_sent(first_not + jiff::SignedDuration::from_secs(1)), false),
+        (written.to_string(), true),
+        (offset(written, 2), true),
+        (offset(first_not, -5), false),
+        // RFC 3339 with a fraction compares in whole seconds, as the legacy times do.
+        (format!("{:.3}", whole_second(first_not) + jiff::SignedDuration::from_millis(999)), false),
     ];
     for (t, expected) in cases {
-        let url = format!("/api/check-updates.php?last_check={}&conversation_id=1", enc(&t));
-        let r = get(&app, &url).await;
-        assert_eq!(r.status, 200, "{t}: {}", r.body);
-        assert_eq!(r.body["has_update"], json!(expected), "last_check {t}");
+        let r = has_update(&app, "1", &t).await;
+        assert_eq!(r.body["has_update"], json!(expected), "last_check {t}, written {written}");
         assert_eq!(r.body["conversation_id"], json!("1"), "echoed as a string");
         assert!(r.body.get("has_updates").is_none());
         let (has, cost) = store
@@ -147,13 +202,28 @@ async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_
         assert_eq!(has, expected);
         assert_eq!((cost.items_read, cost.round_trips), (1, 1), "{cost:?}");
     }
+    // A status change is no message: the open conversation does not reload for it.
+    let before = whole_second(jiff::Timestamp::now());
+    store.set_status(1, Status::Closed).await.unwrap();
+    assert_eq!(messages_stamp(&store, 1).await, written);
+    assert_eq!(has_update(&app, "1", &as_sent(first_not)).await.body["has_update"], json!(false));
+    // A message appended now, whose created_at is 30 s old (it committed late in MySQL):
+    // reported to a page whose last_check is after that created_at.
+    store
+        .append_message(
+            1,
+            shared::model::NewMessage {
+                created_at: Some(before - jiff::SignedDuration::from_secs(30)),
+                ..shared::model::NewMessage::text(SenderType::Customer, "tarde")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(has_update(&app, "1", &as_sent(before)).await.body["has_update"], json!(true));
+
     // Echoed exactly as sent; a conversation without messages or unknown has no update.
     for (id, echoed) in [("0002", "0002"), ("2", "2"), ("404", "404")] {
-        let url = format!(
-            "/api/check-updates.php?last_check={}&conversation_id={id}",
-            enc(&legacy(0))
-        );
-        let r = get(&app, &url).await;
+        let r = has_update(&app, id, &as_sent(first_not)).await;
         assert_eq!(r.body["has_update"], json!(false), "{id}");
         assert_eq!(r.body["conversation_id"], json!(echoed));
     }
@@ -179,47 +249,91 @@ async fn the_open_conversations_poll_says_whether_a_newer_message_exists_in_one_
     }
 }
 
+fn legacy_long_ago() -> jiff::Timestamp {
+    at(-86_400)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_inbox_wide_check_lists_the_conversations_with_newer_messages() {
+async fn items_written_before_write_stamps_answer_the_open_conversations_poll_as_before() {
+    let store = fresh_store().await;
+    let (c, m) = with_message(1, Status::Active, 100);
+    load_unstamped(&store, &c, Some(&m)).await;
+    load_unstamped(&store, &conversation(2, Status::Closed, 50), None).await;
+    let app = app(&store).await;
+    // The newest message's created_at, at(100), against T − 1 s (SAME_SECOND_MARGIN).
+    for (t, expected) in [
+        (legacy(99), true),
+        (legacy(100), true),
+        (legacy(101), false),
+        ("2023-11-14T22:15:00.999Z".to_string(), true),  // at(100) + 0.999 s: second 100
+        ("2023-11-14T22:15:01.001Z".to_string(), false), // second 101
+    ] {
+        assert_eq!(has_update(&app, "1", &t).await.body["has_update"], json!(expected), "{t}");
+    }
+    assert_eq!(has_update(&app, "2", &legacy(0)).await.body["has_update"], json!(false));
+    // The inbox polls read their old `changed` keys (legacy times) as before too.
+    let r = get(
+        &app,
+        &format!("/api/check-conversation-updates.php?last_check={}", enc(&legacy(60))),
+    )
+    .await;
+    assert_eq!(
+        r.body["updated_conversations"],
+        json!([{"id": 1, "last_message_at": legacy(100), "status": "active"}])
+    );
+    // The first write by this version stamps it: a message appended now is reported.
+    let before = whole_second(jiff::Timestamp::now());
+    store
+        .append_message(1, shared::model::NewMessage::text(SenderType::Customer, "hola"))
+        .await
+        .unwrap();
+    assert_eq!(has_update(&app, "1", &as_sent(before)).await.body["has_update"], json!(true));
+    let r = get(
+        &app,
+        &format!("/api/check-conversation-updates.php?last_check={}", enc(&as_sent(before))),
+    )
+    .await;
+    assert_eq!(r.body["updated_conversations"][0]["id"], json!(1), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_wide_check_lists_the_conversations_changed_since() {
     let store = fresh_store().await;
     let mut rows = Vec::new();
     for (id, secs) in [(1, 100), (2, 200), (3, 300), (4, 50)] {
         let (c, m) = with_message(id, Status::ALL[(id % 3) as usize], secs);
         rows.push((c, Some(m)));
     }
-    // No message, but a recent last_message_at (a new conversation): not listed.
-    rows.push((conversation(5, Status::Active, 400), None));
+    let before = whole_second(jiff::Timestamp::now());
     load(&store, rows).await;
     let app = app(&store).await;
     let r = get(
         &app,
-        &format!("/api/check-updates.php?last_check={}", enc(&legacy(150))),
+        &format!("/api/check-updates.php?last_check={}", enc(&as_sent(before))),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["has_updates"], json!(true));
-    assert_eq!(r.body["updated_conversations"], json!([3, 2]));
-    // The inbox-wide polls look INDEX_LAG_MARGIN (2 s) before T: at(300) is within it.
+    // Newest activity first.
+    assert_eq!(r.body["updated_conversations"], json!([3, 2, 1, 4]));
+    // Changed since: conversation 2's status, written now; the others are older than the
+    // margin by then.
+    let quiet = whole_second(jiff::Timestamp::now() + shared::store::INDEX_POLL_MARGIN)
+        + jiff::SignedDuration::from_secs(1);
     let r = get(
         &app,
-        &format!("/api/check-updates.php?last_check={}", enc(&legacy(301))),
+        &format!("/api/check-updates.php?last_check={}", enc(&as_sent(quiet))),
     )
     .await;
-    assert_eq!(r.body["updated_conversations"], json!([3]));
-    let r = get(
-        &app,
-        &format!("/api/check-updates.php?last_check={}", enc(&legacy(302))),
-    )
-    .await;
-    assert_eq!(r.body["has_updates"], json!(false));
+    assert_eq!(r.body["has_updates"], json!(false), "{}", r.body);
     assert_eq!(r.body["updated_conversations"], json!([]));
-    // Items read: the ones returned, the empty conversation the filter drops, and one.
+    // Items read: the ones returned, and one.
     let changes = store
-        .conversations_with_messages_after(at(150), 100)
+        .conversations_with_messages_after(before, 100)
         .await
         .unwrap();
-    assert_eq!(changes.conversations, [3, 2]);
-    assert!(changes.cost.items_read <= 2 + 1 + 1, "{:?}", changes.cost);
+    assert_eq!(changes.conversations, [3, 2, 1, 4]);
+    assert!(changes.cost.items_read <= 4 + 1, "{:?}", changes.cost);
     assert_eq!(changes.cost.round_trips, 1);
 }
 
@@ -233,7 +347,11 @@ async fn conversation_updates_list_new_messages_and_status_changes_alone() {
     }
     rows.push((conversation(4, Status::Active, 80), None));
     rows.push((conversation(5, Status::Active, 90), None));
-    load(&store, rows).await;
+    // Written as before write stamps: their `changed` keys are their legacy times, long
+    // ago (which the polls read as before), so that what follows is the only change.
+    for (c, m) in &rows {
+        load_unstamped(&store, c, m.as_ref()).await;
+    }
     let app = app(&store).await;
     let poll = |t: String| {
         let app = &app;
@@ -257,12 +375,14 @@ async fn conversation_updates_list_new_messages_and_status_changes_alone() {
     assert_eq!(r.body["has_updates"], json!(true));
     assert!(r.body["server_time"].is_string());
 
-    // A status change alone (no new message), and an ai_enabled change, show up: the
-    // conversation's updated_at is now, as MySQL's ON UPDATE kept it.
-    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2);
+    // A status change alone (no new message), and an ai_enabled change, show up for a
+    // page whose last_check is now, whatever the conversations' legacy times.
+    let since = whole_second(jiff::Timestamp::now());
+    let r = poll(as_sent(since)).await;
+    assert_eq!(r.body["has_updates"], json!(false), "{}", r.body);
     store.set_status(1, Status::PendingHuman).await.unwrap();
     store.set_ai_enabled(4, false).await.unwrap();
-    let r = poll(since.to_string()).await;
+    let r = poll(as_sent(since)).await;
     let got = r.body["updated_conversations"].as_array().unwrap().clone();
     assert_eq!(
         got,
@@ -272,7 +392,13 @@ async fn conversation_updates_list_new_messages_and_status_changes_alone() {
         ],
         "newest last_message_at first"
     );
-    // A new message too, through the store's append.
+    // Not for a page whose last_check is past the stamps by more than the margin.
+    let quiet = whole_second(jiff::Timestamp::now() + shared::store::INDEX_POLL_MARGIN)
+        + jiff::SignedDuration::from_secs(1);
+    let r = poll(as_sent(quiet)).await;
+    assert_eq!(r.body["has_updates"], json!(false), "{}", r.body);
+    assert_eq!(r.body["updated_conversations"], json!([]));
+    // A new message too, through the store's append, dated long ago.
     store
         .append_message(5, shared::model::NewMessage::text(SenderType::Customer, "hola"))
         .await
@@ -285,25 +411,6 @@ async fn conversation_updates_list_new_messages_and_status_changes_alone() {
     // Read from the index: no more than a query's half unit for these few small items.
     assert!(changes.cost.capacity_units <= 0.5, "{:?}", changes.cost);
     assert_eq!(changes.cost.round_trips, 1);
-    // A change in the same second as the poll's T (the server_time the page sends back) is
-    // still reported: the index may not have had it yet when the previous poll read.
-    let same_second = jiff::Timestamp::now();
-    store.set_status(2, Status::Closed).await.unwrap();
-    let r = poll(same_second.to_string()).await;
-    assert!(
-        r.body["updated_conversations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["id"] == json!(2)),
-        "{}",
-        r.body
-    );
-    // Nothing changed after now (beyond the margin).
-    let later = jiff::Timestamp::now() + shared::store::INDEX_LAG_MARGIN + jiff::SignedDuration::from_secs(1);
-    let r = poll(later.to_string()).await;
-    assert_eq!(r.body["has_updates"], json!(false));
-    assert_eq!(r.body["updated_conversations"], json!([]));
 
     // last_check is required here, and must be a time.
     let r = get(&app, "/api/check-conversation-updates.php").await;

@@ -109,6 +109,8 @@ pub fn plan(
     let conversation = Conversation {
         message_count: final_count,
         last_message,
+        // The store stamps it anew if messages are written.
+        messages_changed: current.and_then(|c| c.messages_changed),
         ..source.clone()
     };
     let messages: Vec<Message> = desired
@@ -152,6 +154,7 @@ mod tests {
             updated_at: at(updated),
             last_message: None,
             message_count: 0,
+            messages_changed: None,
         }
     }
 

@@ -214,6 +214,7 @@ pub fn map_conversation(row: &ConversationRow, zone: &TimeZone) -> Result<Conver
         updated_at,
         last_message: None,
         message_count: 0,
+        messages_changed: None,
     })
 }
 

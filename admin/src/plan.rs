@@ -252,7 +252,13 @@ fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
 
 /// The same for a conversation, whose item carries its newest message's text.
 fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
-    shared::store::conversation_item(c)
+    // As the import writes it: stamped, with its messages.
+    let written = shared::model::write_stamp();
+    let stamped = Conversation {
+        messages_changed: Some(written),
+        ..c.clone()
+    };
+    shared::store::conversation_item(&stamped, written)
         .map(drop)
         .map_err(|e| PlanError {
             origin: origin.clone(),
@@ -326,6 +332,7 @@ mod tests {
             updated_at: Timestamp::from_second(1_700_000_000).unwrap(),
             last_message: None,
             message_count: 0,
+            messages_changed: None,
         })
     }
 

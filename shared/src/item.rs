@@ -87,6 +87,7 @@ pub fn known_name(name: &str) -> Option<&'static str> {
         STATUS => STATUS,
         ACTIVITY => ACTIVITY,
         CHANGED => CHANGED,
+        MESSAGES_CHANGED => MESSAGES_CHANGED,
         ID => ID,
         PHONE_NUMBER => PHONE_NUMBER,
         CONTACT_NAME => CONTACT_NAME,
@@ -285,15 +286,17 @@ fn reader<'a>(item: impl Attributes<'a>, what: &'static str) -> Reader<'a> {
     }
 }
 
-pub fn conversation_to_item(c: &Conversation) -> Item {
+/// The item of `c` as a write stamped `written` (`model::write_stamp`) puts it: `changed`
+/// is that stamp; `messages_changed` is `c`'s (the writer sets it where messages change).
+pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
     let last = c.last_message.as_ref();
-    Builder::new(18)
+    Builder::new(19)
         .set(PK, s(table::conversation_pk(c.id)))
         .set(SK, s(META_SK))
         .set(INBOX, s(INBOX_ALL))
         .set(STATUS, s(c.status.as_str()))
         .set(ACTIVITY, s(table::activity(c.last_message_at, c.id)))
-        .set(CHANGED, s(table::changed(c.updated_at, c.last_message_at, c.id)))
+        .set(CHANGED, s(table::changed(written, c.id)))
         .set(ID, n(c.id))
         .set(PHONE_NUMBER, s(c.phone_number.as_str()))
         .set_opt(CONTACT_NAME, c.contact_name.as_deref().map(s))
@@ -306,7 +309,20 @@ pub fn conversation_to_item(c: &Conversation) -> Item {
         .set_opt(LAST_MESSAGE, last.map(|m| s(m.text.as_str())))
         .set_opt(LAST_SENDER_TYPE, last.map(|m| s(m.sender_type.as_str())))
         .set_opt(LAST_MESSAGE_CREATED_AT, last.map(|m| time(m.created_at)))
+        .set_opt(MESSAGES_CHANGED, c.messages_changed.map(|t| s(table::stamp(t))))
         .done()
+}
+
+/// Stamps a conversation item (one with a `changed` key) anew as written at `written`,
+/// with its messages, and returns its id; other items are left as they are (`None`).
+pub fn stamp_written_with_messages(item: &mut Item, written: Timestamp) -> Option<u64> {
+    if !item.contains_key(CHANGED) {
+        return None;
+    }
+    let id: u64 = item.get(ID)?.as_n().ok()?.parse().ok()?;
+    item.insert(CHANGED.into(), s(table::changed(written, id)));
+    item.insert(MESSAGES_CHANGED.into(), s(table::stamp(written)));
+    Some(id)
 }
 
 /// The attributes `inbox_entry_from_item` reads: what the inbox's Query asks for
@@ -382,6 +398,7 @@ pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversat
             .opt_time(UPDATED_AT)?
             .unwrap_or_else(|| entry.last_message_at.max(entry.created_at)),
         message_count: it.number(MESSAGE_COUNT)?,
+        messages_changed: it.opt_time(MESSAGES_CHANGED)?,
         id: entry.id,
         phone_number: entry.phone_number,
         contact_name: entry.contact_name,
@@ -636,12 +653,16 @@ mod tests {
                 created_at: ts("2024-01-15T14:30:25Z"),
             }),
             message_count: 12,
+            messages_changed: Some(ts("2024-01-15T14:31:02.5Z")),
         };
-        let item = conversation_to_item(&c);
+        let written = ts("2024-01-15T14:31:03.25Z");
+        let item = conversation_to_item(&c, written);
         assert_eq!(item["pk"], s("C#7"));
         assert_eq!(item["status"], s("pending_human"));
         assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
-        assert_eq!(item["changed"], s("2024-01-15T14:31:00Z#0000000000000007"));
+        // When the write ran, not a legacy time.
+        assert_eq!(item["changed"], s("2024-01-15T14:31:03.250Z#0000000000000007"));
+        assert_eq!(item["messages_changed"], s("2024-01-15T14:31:02.500Z"));
         assert!(!item.contains_key("contact_name"));
         assert_eq!(conversation_from_item(item.clone()).unwrap(), c);
         // What the inbox's projection returns is the conversation's inbox entry, with or
@@ -664,10 +685,11 @@ mod tests {
             },
             Conversation {
                 last_message: None,
+                messages_changed: None,
                 ..c.clone()
             },
         ] {
-            let item = conversation_to_item(&other);
+            let item = conversation_to_item(&other, written);
             assert_eq!(conversation_from_item(item.clone()).unwrap(), other);
             assert_eq!(
                 inbox_entry_from_item(projected(&item)).unwrap(),
@@ -725,9 +747,11 @@ mod tests {
             updated_at: ts("2024-01-15T14:30:25Z"),
             last_message: None,
             message_count: 0,
+            messages_changed: None,
         };
-        let mut item = conversation_to_item(&c);
+        let mut item = conversation_to_item(&c, ts("2024-01-15T14:30:25Z"));
         assert_eq!(item[CONTACT_NAME], s(""));
+        assert!(!item.contains_key(MESSAGES_CHANGED));
         item.remove(UPDATED_AT);
         assert_eq!(conversation_from_item(item).unwrap(), c);
     }

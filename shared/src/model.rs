@@ -108,6 +108,11 @@ pub struct Conversation {
     pub last_message: Option<LastMessage>,
     /// How many messages the conversation has; also the position the next message takes.
     pub message_count: u64,
+    /// When the store last wrote a change of its messages (`write_stamp`, the writer's
+    /// clock): what the per-conversation poll compares. `None` until then, and on items
+    /// written before it was kept. The store sets it on writes that add or move messages;
+    /// any other write carries it over.
+    pub messages_changed: Option<Timestamp>,
 }
 
 /// A conversation as the inbox lists it: what the list shows and is ordered by. The
@@ -265,6 +270,14 @@ impl NewMessage {
 }
 
 /// The current time, truncated to whole seconds like every stored timestamp.
+/// The time a write is stamped with (`table::stamp`): this machine's clock, to the
+/// millisecond. Polls compare stamps with `server_time`s of the functions' clocks
+/// (`store::poll` says what skew that tolerates).
+pub fn write_stamp() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+}
+
 pub fn now_seconds() -> Timestamp {
     let now = Timestamp::now();
     Timestamp::from_second(now.as_second()).unwrap_or(now)

@@ -5,7 +5,7 @@
 //!
 //! | item          | pk                 | sk                  | GSI keys                                   |
 //! |---------------|--------------------|---------------------|--------------------------------------------|
-//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`, changed=`<ts>#<id>` |
+//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`, changed=`<written>#<id>` |
 //! | message       | `C#<conversation>` | `M#<position:016>`  | –                                          |
 //! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
@@ -24,16 +24,21 @@ pub const INBOX: &str = "inbox";
 pub const STATUS: &str = "status";
 /// Sort key of both inbox indexes: `<last_message_at as RFC 3339 UTC>#<id:016>`.
 pub const ACTIVITY: &str = "activity";
-/// Sort key of [`INDEX_BY_CHANGE`]: `<max(updated_at, last_message_at) as RFC 3339
-/// UTC>#<id:016>`: when the conversation last changed in any way.
+/// Sort key of [`INDEX_BY_CHANGE`]: `<stamp>#<id:016>` ([`changed`]): when the store last
+/// wrote a change of the conversation of any kind, on the writer's clock (not a legacy
+/// business time: a row the sync carries over late is a change when it is written).
 pub const CHANGED: &str = "changed";
+/// The [`stamp`] of the last write that changed the conversation's messages (one added, or
+/// moved up a place): what the per-conversation poll compares. Absent on items written
+/// before it existed, which that poll then reads as before (the newest `created_at`).
+pub const MESSAGES_CHANGED: &str = "messages_changed";
 
 /// The whole inbox, newest activity first.
 pub const INDEX_BY_ACTIVITY: &str = "by_activity";
 /// One status's inbox, newest activity first.
 pub const INDEX_BY_STATUS: &str = "by_status";
-/// Every conversation by its last change (status, `ai_enabled`, name, a message): what the
-/// dashboard's polls ask for ("what changed after T?").
+/// Every conversation by when its last change was written (status, `ai_enabled`, name, a
+/// message): what the dashboard's inbox polls ask for ("what changed after T?").
 pub const INDEX_BY_CHANGE: &str = "by_change";
 /// What [`INDEX_BY_CHANGE`] holds besides the keys: what a poll answers, nothing more, so
 /// its index writes stay small whatever the conversation's last message holds.
@@ -105,15 +110,23 @@ pub fn activity(last_message_at: Timestamp, id: u64) -> String {
     format!("{last_message_at}#{id:0NUMBER_WIDTH$}")
 }
 
-/// Sort key of [`INDEX_BY_CHANGE`]: the later of the two times, then the id.
-pub fn changed(updated_at: Timestamp, last_message_at: Timestamp, id: u64) -> String {
-    activity(updated_at.max(last_message_at), id)
+/// A write's time as stored: RFC 3339 UTC with exactly three fractional digits
+/// (`2024-01-15T14:30:25.120Z`), so that the text sorts as the time does.
+pub fn stamp(written: Timestamp) -> String {
+    format!("{written:.3}")
 }
 
-/// A sort-key bound above every key of second `t` (`<t>#<any id>`), for "after `t`"
-/// conditions on the index sort keys: `key > after(t)` holds exactly for later seconds.
-pub fn after(t: Timestamp) -> String {
-    format!("{t}#{}", "9".repeat(NUMBER_WIDTH))
+/// Sort key of [`INDEX_BY_CHANGE`]: the write's [`stamp`], then the id. Keys written before
+/// stamps existed hold a whole second (`…:25Z#…`): `Z` sorts after `.`, so such a key
+/// counts as the last moment of its second, and still before every later second.
+pub fn changed(written: Timestamp, id: u64) -> String {
+    format!("{}#{id:0NUMBER_WIDTH$}", stamp(written))
+}
+
+/// A bound above every [`changed`] key stamped at or before `t` (`<stamp>#<any id>`):
+/// `key > changed_after(t)` holds exactly for writes stamped later.
+pub fn changed_after(t: Timestamp) -> String {
+    format!("{}#{}", stamp(t), "9".repeat(NUMBER_WIDTH))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,12 +233,35 @@ mod tests {
     }
 
     #[test]
-    fn after_a_second_comes_every_key_of_later_seconds_only() {
-        let t1: Timestamp = "2024-01-15T14:30:25Z".parse().unwrap();
-        let t2: Timestamp = "2024-01-15T14:30:26Z".parse().unwrap();
-        assert!(activity(t1, crate::model::MAX_ID) < after(t1));
-        assert!(activity(t2, 1) > after(t1));
-        assert_eq!(changed(t1, t2, 3), activity(t2, 3));
-        assert_eq!(changed(t2, t1, 3), activity(t2, 3));
+    fn stamps_sort_as_their_times() {
+        let t: Timestamp = "2024-01-15T14:30:25Z".parse().unwrap();
+        let ms = |n: i64| t + jiff::SignedDuration::from_millis(n);
+        assert_eq!(stamp(t), "2024-01-15T14:30:25.000Z");
+        assert_eq!(stamp(ms(120)), "2024-01-15T14:30:25.120Z");
+        let mut keys = vec![changed(ms(1000), 1), changed(ms(999), 2), changed(ms(0), 3), changed(ms(10), 1)];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![changed(ms(0), 3), changed(ms(10), 1), changed(ms(999), 2), changed(ms(1000), 1)]
+        );
+    }
+
+    #[test]
+    fn after_a_stamp_comes_every_key_stamped_later_only() {
+        let t: Timestamp = "2024-01-15T14:30:25.500Z".parse().unwrap();
+        let ms = |n: i64| t + jiff::SignedDuration::from_millis(n);
+        assert!(changed(t, crate::model::MAX_ID) < changed_after(t));
+        assert!(changed(ms(1), 1) > changed_after(t));
+        assert!(changed(ms(-1), crate::model::MAX_ID) < changed_after(t));
+    }
+
+    #[test]
+    fn keys_written_before_stamps_count_as_the_end_of_their_second() {
+        // `activity` is the old `changed` form: a whole second.
+        let second: Timestamp = "2024-01-15T14:30:25Z".parse().unwrap();
+        let old = activity(second, 7);
+        assert!(old > changed_after(second + jiff::SignedDuration::from_millis(999)));
+        assert!(old < changed_after(second + jiff::SignedDuration::from_secs(1)));
+        assert!(old < changed(second + jiff::SignedDuration::from_secs(1), 1));
     }
 }

@@ -38,6 +38,7 @@ pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
         updated_at: at(last_secs),
         last_message: None,
         message_count: 0,
+        messages_changed: None,
     }
 }
 

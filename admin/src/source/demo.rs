@@ -258,6 +258,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
                 updated_at: last_at,
                 last_message: None,
                 message_count: 0,
+                messages_changed: None,
             }),
         ));
     }
@@ -275,6 +276,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
             updated_at: now - SignedDuration::from_mins(1),
             last_message: None,
             message_count: 0,
+            messages_changed: None,
         }),
     ));
     conversations.append(&mut messages);

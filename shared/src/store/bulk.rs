@@ -1,9 +1,11 @@
 //! Bulk writes for imports: BatchWriteItem, 25 items a request, unprocessed items
 //! retried with back-off. Plain puts of complete items, so re-running an import with the
-//! same data writes the same items and changes nothing.
+//! same data writes the same items and changes nothing but their write stamps
+//! (`stamp`): each request stamps the conversations it writes as it is sent.
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
+use super::stamp::Stamp;
 use super::{Store, backoff};
 use crate::error::{StoreError, classify};
 use crate::item::{self, Item};
@@ -22,10 +24,18 @@ pub enum Record {
 }
 
 impl Record {
-    fn items(&self) -> Result<Vec<Item>, StoreError> {
+    /// Its items, a conversation's stamped `written` with its messages (an import writes
+    /// them before it).
+    fn items(&self, written: jiff::Timestamp) -> Result<Vec<Item>, StoreError> {
         Ok(match self {
             Record::Conversation(c) => vec![
-                super::conversation_item(c)?,
+                super::conversation_item(
+                    &Conversation {
+                        messages_changed: Some(written),
+                        ..c.clone()
+                    },
+                    written,
+                )?,
                 item::phone_item(&c.phone_number, c.id),
             ],
             Record::Message(m) => vec![super::message_item(m)?],
@@ -36,12 +46,20 @@ impl Record {
 impl Store {
     /// Writes the records; returns how many BatchWriteItem requests it took.
     pub async fn put_records(&self, records: &[Record]) -> Result<u32, StoreError> {
+        // Every item is built (and its size checked) before anything is written; each
+        // request then stamps its conversations anew as it is sent.
         let mut items: Vec<Item> = Vec::with_capacity(records.len());
+        let built = Stamp::now();
         for r in records {
-            items.extend(r.items()?);
+            items.extend(r.items(built.written)?);
         }
         let mut requests = 0;
-        for chunk in items.chunks(BATCH_SIZE) {
+        for chunk in items.chunks_mut(BATCH_SIZE) {
+            let stamp = Stamp::now();
+            let stamped: Vec<u64> = chunk
+                .iter_mut()
+                .filter_map(|it| item::stamp_written_with_messages(it, stamp.written))
+                .collect();
             let mut pending = chunk
                 .iter()
                 .map(|it| {
@@ -74,6 +92,9 @@ impl Store {
                     }
                     _ => break,
                 }
+            }
+            for id in stamped {
+                self.settle_stamp(id, stamp, true).await?;
             }
         }
         Ok(requests)

@@ -14,6 +14,7 @@
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 
+use super::stamp::Stamp;
 use super::write::TxOutcome;
 use super::write::build_error;
 use super::{Record, Store, backoff};
@@ -147,7 +148,14 @@ impl Store {
             let size = item::size(&it);
             sized.push((m, it, size));
         }
-        let meta_bytes = item::size(&super::conversation_item(&change.conversation)?);
+        // Sized as written: with a messages stamp.
+        let meta_bytes = item::size(&super::conversation_item(
+            &Conversation {
+                messages_changed: Some(jiff::Timestamp::UNIX_EPOCH),
+                ..change.conversation.clone()
+            },
+            jiff::Timestamp::UNIX_EPOCH,
+        )?);
         let fits = |run: &[(&Message, Item, usize)]| {
             run.len() + 2 <= MAX_TRANSACTION_ITEMS
                 && run.iter().map(|(_, _, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
@@ -203,7 +211,8 @@ impl Store {
 
     /// One transaction: the messages, and the conversation as they leave it, on condition
     /// that its count is `expected` (or, for `None`, that it does not exist, its phone
-    /// claim written with it). False when the condition failed.
+    /// claim written with it). False when the condition failed. The conversation is
+    /// stamped anew at each attempt, its messages' stamp too when the step writes any.
     async fn change_step(
         &self,
         messages: Vec<Item>,
@@ -211,6 +220,7 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<bool, StoreError> {
         let meta_at = messages.len();
+        let writes_messages = !messages.is_empty();
         let mut base: Vec<TransactWriteItem> = messages
             .into_iter()
             .map(|it| {
@@ -222,24 +232,34 @@ impl Store {
                     .map_err(build_error)
             })
             .collect::<Result<_, _>>()?;
-        let meta = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(super::conversation_item(conversation)?))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let meta = match expected {
-            Some(count) => meta
-                .condition_expression("#count = :count")
-                .expression_attribute_names("#count", table::MESSAGE_COUNT)
-                .expression_attribute_values(":count", n(count)),
-            None => meta
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", table::PK),
-        };
-        base.push(
-            TransactWriteItem::builder()
+        let meta = |stamp: &Stamp| -> Result<TransactWriteItem, StoreError> {
+            let stamped = Conversation {
+                messages_changed: if writes_messages {
+                    Some(stamp.written)
+                } else {
+                    conversation.messages_changed
+                },
+                ..conversation.clone()
+            };
+            let meta = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(super::conversation_item(&stamped, stamp.written)?))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            let meta = match expected {
+                Some(count) => meta
+                    .condition_expression("#count = :count")
+                    .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                    .expression_attribute_values(":count", n(count)),
+                None => meta
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", table::PK),
+            };
+            Ok(TransactWriteItem::builder()
                 .put(meta.build().map_err(build_error)?)
-                .build(),
-        );
+                .build())
+        };
+        // A placeholder at `meta_at`, replaced by each attempt's stamped conversation.
+        base.push(meta(&Stamp::now())?);
         if expected.is_none() {
             let claim = Put::builder()
                 .table_name(&self.table)
@@ -257,8 +277,12 @@ impl Store {
             base.push(TransactWriteItem::builder().put(claim).build());
         }
         for attempt in 0..MAX_STEP_ATTEMPTS {
-            let outcome = self.transact(base.clone()).await?;
+            let stamp = Stamp::now();
+            let mut items = base.clone();
+            items[meta_at] = meta(&stamp)?;
+            let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
+                self.settle_stamp(conversation.id, stamp, writes_messages).await?;
                 return Ok(true);
             }
             if let Some(claim) = outcome.failed(meta_at + 1) {

@@ -3,30 +3,34 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-
 use super::paging::query_items;
 use super::read::{ReadError, metered};
 use super::wire::Pairs;
 use super::{ReadCost, Store};
-use crate::error::StoreError;
 use crate::item::{self, s};
 use crate::model::Status;
 use crate::table;
 
-/// How far before `T` the inbox-wide polls look. Their indexes are updated a moment after
-/// the table (DynamoDB's GSIs are eventually consistent, typically well under a second),
-/// and the dashboard's next `T` is this poll's `server_time` in whole seconds: a change
-/// written in the second before a poll, not yet in the index when it read, would otherwise
-/// never be reported. With the margin it is reported by the next poll (and a change can be
-/// reported by two polls: one more reload of the inbox, nothing lost).
-pub const INDEX_LAG_MARGIN: SignedDuration = SignedDuration::from_secs(2);
+/// How far before `T` the per-conversation poll looks at the messages' write stamp. `T` is
+/// an earlier answer's `server_time` (the functions' clock, whole seconds, taken before that
+/// answer read), and a stamp is the writer's clock just before its write was sent, answered
+/// within `RESTAMP_AFTER` (`stamp`). The margin covers that and a writer's clock running up
+/// to `MESSAGE_POLL_MARGIN − RESTAMP_AFTER` behind the functions'. It is kept under half a
+/// second so that, at the page's 1.5 s rhythm, a change is reported by two polls at most
+/// (docs/DESIGN.md, "Live updates", works this out).
+pub const MESSAGE_POLL_MARGIN: SignedDuration = SignedDuration::from_millis(400);
 
-/// How far before `T` the per-conversation poll looks. `T` is the previous answer's
-/// `server_time`, in whole seconds, taken before that poll read: a message written later in
-/// that same second has `created_at` = `T`, which "after `T`" would miss for good (the legacy
-/// PHP did: about one message in three at the page's 1.5 s polls, found by running the
-/// original page). One second back reports it; it can be reported by two polls at most.
+/// How far before `T` the inbox-wide polls look at the conversations' write stamps: what
+/// `MESSAGE_POLL_MARGIN` covers, plus the propagation of `by_change` (DynamoDB's GSIs are
+/// eventually consistent, typically well under a second). Under 1.9 s: at the page's 3 s
+/// rhythm a change is reported by two polls at most.
+pub const INDEX_POLL_MARGIN: SignedDuration = SignedDuration::from_millis(1700);
+
+/// For conversation items written before write stamps existed, which the per-conversation
+/// poll reads as before: the newest message's `created_at` (whole seconds) after `T − 1 s`.
+/// A message written later in the second of `T` has `created_at` = `T`, which "after `T`"
+/// would miss for good (the legacy PHP did). Such an item has no message written since
+/// (any write stamps it), so this only keeps its answers as they were.
 pub const SAME_SECOND_MARGIN: SignedDuration = SignedDuration::from_secs(1);
 
 /// One conversation of a `check-conversation-updates` answer.
@@ -47,33 +51,31 @@ pub struct Changes<T> {
 }
 
 impl Store {
-    /// The newest-first query of the whole inbox partition of `index` after `t` (its sort
-    /// key `sort_key` past every key of second `t`), and at most `bound` of its items plus
-    /// whether more followed.
-    async fn changed_since<T>(
-        &self,
-        index: &str,
-        sort_key: &str,
-        t: Timestamp,
-        bound: usize,
-        filter: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
-        map: impl Fn(Pairs<'_>) -> Result<T, StoreError>,
-    ) -> Result<Changes<T>, ReadError> {
+    /// The conversations whose last change was written after `t` (whole seconds) less
+    /// `INDEX_POLL_MARGIN`, most recently written first: one query of `by_change` from
+    /// there on, at most `bound` of them plus whether more followed.
+    async fn written_since(&self, t: Timestamp, bound: usize) -> Result<Changes<ChangedConversation>, ReadError> {
+        let after = second(t) - INDEX_POLL_MARGIN;
         let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
             let query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
+                .index_name(table::INDEX_BY_CHANGE)
                 .key_condition_expression("#p = :p AND #s > :after")
                 .expression_attribute_names("#p", table::INBOX)
-                .expression_attribute_names("#s", sort_key)
+                .expression_attribute_names("#s", table::CHANGED)
                 .expression_attribute_values(":p", s(table::INBOX_ALL))
-                .expression_attribute_values(":after", s(table::after(t)))
+                .expression_attribute_values(":after", s(table::changed_after(after)))
                 .scan_index_forward(false);
-            let mut found = query_items(filter(query), None, bound + 1, cost, &map).await?;
+            let mut found = query_items(query, None, bound + 1, cost, |it: Pairs<'_>| {
+                item::changed_from_item(it)
+            })
+            .await?;
             let more = found.len() > bound;
             found.truncate(bound);
+            // Newest `last_message_at` first, equal times by id, descending.
+            found.sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));
             Ok((found, more))
         })
         .await?;
@@ -84,76 +86,56 @@ impl Store {
         })
     }
 
-    /// Whether conversation `id` has a message created after `t` (whole seconds, less
-    /// `SAME_SECOND_MARGIN`): one GetItem of the conversation, whose summary is its newest
-    /// message, strongly consistent (1 RCU) so that a message committed before the poll is
-    /// always seen, as MySQL saw it. An unknown conversation has none.
+    /// Whether conversation `id` has messages written after `t` (whole seconds) less
+    /// `MESSAGE_POLL_MARGIN`: one GetItem of the conversation, strongly consistent (1 RCU),
+    /// so that a write answered before the poll is always seen. An unknown conversation
+    /// has none. An item written before write stamps existed is read as before
+    /// (`SAME_SECOND_MARGIN`).
     pub async fn has_message_after(&self, id: u64, t: Timestamp) -> Result<(bool, ReadCost), ReadError> {
-        let after = second(t) - SAME_SECOND_MARGIN;
+        let t = second(t);
         metered(async |cost: &mut ReadCost| {
             let conversation = self.get_meta(id, true, cost).await?;
-            Ok(conversation
-                .and_then(|c| c.last_message)
-                .is_some_and(|m| m.created_at.as_second() > after.as_second()))
+            Ok(conversation.is_some_and(|c| match c.messages_changed {
+                Some(written) => written > t - MESSAGE_POLL_MARGIN,
+                None => c
+                    .last_message
+                    .is_some_and(|m| m.created_at > t - SAME_SECOND_MARGIN),
+            }))
         })
         .await
     }
 
-    /// The ids of the conversations with a message created after `t` (less
-    /// `INDEX_LAG_MARGIN`), newest activity first: a query of `by_activity` from there on
-    /// (`last_message_at` ≥ the newest message's time), keeping those whose newest message is after `t` — a conversation without
-    /// messages, or whose legacy `last_message_at` ran ahead of its messages, is read but
-    /// not returned.
+    /// The ids of the conversations changed after `t`, as `conversations_changed_after`
+    /// finds them. The legacy answer listed conversations with a newer message only; the
+    /// index holds when a conversation changed, not what changed (`by_change` projects no
+    /// more, so that its writes stay small), so a change of status, `ai_enabled` or name
+    /// is listed too: one more reload for such a change, and no message is missed.
     pub async fn conversations_with_messages_after(
         &self,
         t: Timestamp,
         bound: usize,
     ) -> Result<Changes<u64>, ReadError> {
-        let t = second(t) - INDEX_LAG_MARGIN;
-        let newest_after = |q: QueryFluentBuilder| {
-            q.filter_expression("#newest > :t")
-                .expression_attribute_names("#newest", table::LAST_MESSAGE_CREATED_AT)
-                .expression_attribute_values(":t", s(t.to_string()))
-        };
-        self.changed_since(
-            table::INDEX_BY_ACTIVITY,
-            table::ACTIVITY,
-            t,
-            bound,
-            newest_after,
-            |it: Pairs<'_>| item::conversation_from_item(it).map(|c| c.id),
-        )
-        .await
+        let changes = self.written_since(t, bound).await?;
+        Ok(Changes {
+            conversations: changes.conversations.into_iter().map(|c| c.id).collect(),
+            more: changes.more,
+            cost: changes.cost,
+        })
     }
 
-    /// The conversations changed after `t` (less `INDEX_LAG_MARGIN`) in any way (a new
-    /// message, status, `ai_enabled`, name): one query of `by_change` from there on, at most
-    /// `bound` (the most recently changed), answered newest `last_message_at` first (equal
-    /// times by id, descending).
+    /// The conversations whose change (a new message, status, `ai_enabled`, name, a new
+    /// conversation) was written after `t`: at most `bound` (the most recently written),
+    /// answered newest `last_message_at` first (equal times by id, descending).
     pub async fn conversations_changed_after(
         &self,
         t: Timestamp,
         bound: usize,
     ) -> Result<Changes<ChangedConversation>, ReadError> {
-        let t = second(t) - INDEX_LAG_MARGIN;
-        let mut changes = self
-            .changed_since(
-                table::INDEX_BY_CHANGE,
-                table::CHANGED,
-                t,
-                bound,
-                |q| q,
-                |it: Pairs<'_>| item::changed_from_item(it),
-            )
-            .await?;
-        changes
-            .conversations
-            .sort_by_key(|c| std::cmp::Reverse((c.last_message_at, c.id)));
-        Ok(changes)
+        self.written_since(t, bound).await
     }
 }
 
-/// `t` in whole seconds, as MySQL compared TIMESTAMPs.
+/// `t` in whole seconds, as the legacy `server_time` holds it.
 fn second(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
 }

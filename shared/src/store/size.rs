@@ -2,6 +2,8 @@
 //! `context_used`, and a conversation item its newest message's text, so every write
 //! builds its items through these, and imports check every row before writing anything.
 
+use jiff::Timestamp;
+
 use crate::error::StoreError;
 use crate::item::Item;
 use crate::model::{Conversation, Message};
@@ -49,9 +51,10 @@ pub fn check_message_size(m: &Message) -> Result<(), StoreError> {
     message_item(m).map(drop)
 }
 
-/// A conversation's item (it carries its newest message's text), or `ItemTooLarge`.
-pub fn conversation_item(c: &Conversation) -> Result<Item, StoreError> {
-    check_item_size(crate::item::conversation_to_item(c), || {
+/// A conversation's item as a write stamped `written` puts it (it carries its newest
+/// message's text), or `ItemTooLarge`.
+pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, StoreError> {
+    check_item_size(crate::item::conversation_to_item(c, written), || {
         format!("conversation {} (with its newest message's text)", c.id)
     })
 }

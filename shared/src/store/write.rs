@@ -1,5 +1,6 @@
 //! Write access patterns. The API's functions only read; these serve the admin CLI, the
-//! tests and whatever writes conversations (the WhatsApp webhook).
+//! tests and whatever writes conversations (the WhatsApp webhook). Each write stamps the
+//! conversation item (`stamp`) as it is sent.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -8,6 +9,7 @@ use aws_sdk_dynamodb::types::{
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
+use super::stamp::Stamp;
 use super::{ReadCost, Store, backoff};
 use crate::error::{StoreError, classify};
 use crate::item::{self, Item, n, s};
@@ -161,8 +163,10 @@ impl Store {
             updated_at: now,
             last_message: None,
             message_count: 0,
+            messages_changed: None,
         };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let stamp = Stamp::now();
             let put = |it| {
                 Put::builder()
                     .table_name(&self.table)
@@ -175,13 +179,14 @@ impl Store {
                     .map_err(build_error)
             };
             let items = vec![
-                put(super::conversation_item(&conversation)?)?,
+                put(super::conversation_item(&conversation, stamp.written)?)?,
                 put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
             let outcome = self.transact(items).await?;
             // Our own earlier try committed (its answer was lost on the way back).
             let ours = |it: Option<&Item>| it.is_some_and(|it| item::has_id(it, conversation.id));
             if let TxOutcome::Done = outcome {
+                self.settle_stamp(conversation.id, stamp, false).await?;
                 return Ok(conversation);
             } else if let Some(existing) = outcome.failed(0) {
                 if ours(existing) {
@@ -248,16 +253,21 @@ impl Store {
             let last_message_at = created_at.max(conversation.last_message_at);
             // A new message is a change of the conversation (as MySQL's ON UPDATE kept it).
             let updated_at = now_seconds();
+            let stamp = Stamp::now();
             // Both items must stay within DynamoDB's 400 KB: the message, and the
             // conversation, which carries the newest message's text.
             let message_item = super::message_item(&message)?;
-            super::conversation_item(&Conversation {
-                last_message: Some(message.summary()),
-                message_count: conversation.message_count + 1,
-                last_message_at,
-                updated_at,
-                ..conversation.clone()
-            })?;
+            super::conversation_item(
+                &Conversation {
+                    last_message: Some(message.summary()),
+                    message_count: conversation.message_count + 1,
+                    last_message_at,
+                    updated_at,
+                    messages_changed: Some(stamp.written),
+                    ..conversation.clone()
+                },
+                stamp.written,
+            )?;
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(message_item))
@@ -275,7 +285,7 @@ impl Store {
                 .update_expression(
                     "SET #count = :next, #last_id = :id, #last = :text, #last_sender = :sender, \
                      #last_created = :created, #last_at = :last_at, #activity = :activity, \
-                     #updated = :updated, #changed = :changed",
+                     #updated = :updated, #changed = :changed, #messages_changed = :written",
                 )
                 .condition_expression("#count = :count")
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -288,11 +298,10 @@ impl Store {
                 .expression_attribute_names("#activity", table::ACTIVITY)
                 .expression_attribute_names("#updated", table::UPDATED_AT)
                 .expression_attribute_names("#changed", table::CHANGED)
+                .expression_attribute_names("#messages_changed", table::MESSAGES_CHANGED)
                 .expression_attribute_values(":updated", s(updated_at.to_string()))
-                .expression_attribute_values(
-                    ":changed",
-                    s(table::changed(updated_at, last_message_at, conversation_id)),
-                )
+                .expression_attribute_values(":changed", s(table::changed(stamp.written, conversation_id)))
+                .expression_attribute_values(":written", s(table::stamp(stamp.written)))
                 .expression_attribute_values(":next", n(conversation.message_count + 1))
                 .expression_attribute_values(":count", n(conversation.message_count))
                 .expression_attribute_values(":id", n(message_id))
@@ -312,6 +321,7 @@ impl Store {
             ];
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
+                self.settle_stamp(conversation_id, stamp, true).await?;
                 return Ok(message);
             }
             // The position is taken — by this very message if an earlier try of this request
@@ -360,6 +370,7 @@ impl Store {
         value: aws_sdk_dynamodb::types::AttributeValue,
     ) -> Result<(), StoreError> {
         let now = now_seconds();
+        let stamp = Stamp::now();
         let result = self
             .client
             .update_item()
@@ -368,10 +379,7 @@ impl Store {
                 table::conversation_pk(conversation_id),
                 table::META_SK,
             )))
-            // Every change moves the conversation in `by_change`. `changed` is the later of
-            // `updated_at` and `last_message_at`; a change is now, and no append writes a
-            // `last_message_at` later than the moment it runs but for a message dated in
-            // the future, which is then already "changed after" any poll's past `T`.
+            // Every change moves the conversation in `by_change`, to this write's stamp.
             .update_expression("SET #a = :v, #updated = :now, #changed = :changed")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#a", attribute)
@@ -380,11 +388,11 @@ impl Store {
             .expression_attribute_names("#changed", table::CHANGED)
             .expression_attribute_values(":v", value)
             .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":changed", s(table::changed(now, now, conversation_id)))
+            .expression_attribute_values(":changed", s(table::changed(stamp.written, conversation_id)))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => self.settle_stamp(conversation_id, stamp, false).await,
             Err(SdkError::ServiceError(se))
                 if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
