@@ -463,3 +463,44 @@ async fn a_very_old_last_check_gets_a_bounded_answer_at_a_bounded_cost() {
     assert_eq!(r.body["updated_conversations"].as_array().unwrap().len(), bound);
     assert_eq!(r.body["has_updates"], json!(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_answered_late_is_stamped_again_when_it_answered() {
+    use integration_tests::faults::{Fault, FaultyEndpoint};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let store = fresh_store().await;
+    let (c, m) = with_message(1, Status::Active, 100);
+    load(&store, vec![(c, Some(m))]).await;
+    // Transactions are held 600 ms before they reach DynamoDB (a slow network, or the
+    // SDK retrying a throttled write): the change becomes readable well after its stamp.
+    let restamps = Arc::new(AtomicUsize::new(0));
+    let seen = restamps.clone();
+    let slow = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, move |_, op, body| {
+        match op {
+            "TransactWriteItems" => std::thread::sleep(std::time::Duration::from_millis(600)),
+            // A re-stamp: the stamp replaced on condition that it is still the item's.
+            "UpdateItem" if String::from_utf8_lossy(body).contains("#changed = :old") => {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        Fault::Pass
+    });
+    let via = Store::new(
+        client::dynamodb_client(&integration_tests::sdk_config_for(&slow.url).await),
+        store.table_name(),
+    );
+    let sent = jiff::Timestamp::now();
+    via.append_message(1, shared::model::NewMessage::text(SenderType::Customer, "lento"))
+        .await
+        .unwrap();
+    // Stamped again after the answer (more than once only if that too was slow).
+    assert!(restamps.load(Ordering::SeqCst) >= 1);
+    let written = messages_stamp(&store, 1).await;
+    assert!(written >= sent + jiff::SignedDuration::from_millis(600), "{sent} → {written}");
+    // by_change holds the new stamp too: a poll whose last_check is the second the write
+    // became readable reports it.
+    let changes = store.conversations_changed_after(written, 10).await.unwrap();
+    assert_eq!(changes.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [1]);
+}
