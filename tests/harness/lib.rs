@@ -5,6 +5,7 @@
 
 pub mod apigw;
 pub mod bootstrap_checks;
+pub mod browser;
 pub mod contract;
 pub mod faults;
 pub mod fixtures;
