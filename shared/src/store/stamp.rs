@@ -1,0 +1,109 @@
+//! Write stamps: every write of a conversation item stamps it with the writer's clock
+//! (`changed`, and `messages_changed` when its messages change), taken just before the
+//! request is sent, so that the dashboard's polls (`poll`) report what became visible
+//! after their `last_check` whatever its legacy times say.
+//!
+//! A stamp is only as good as the time between it and the moment the change became
+//! readable. That time is bounded here: a write whose answer came later than
+//! [`RESTAMP_AFTER`] after its stamp is stamped again (now) by a small conditional update,
+//! so the polls' margins need only cover the clock skew between writers and functions and
+//! the indexes' propagation, not a slow network, throttling or the SDK's retries.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use jiff::Timestamp;
+
+use super::Store;
+use crate::error::{StoreError, classify};
+use crate::item::{self, s};
+use crate::model::write_stamp;
+use crate::table;
+
+/// A write answered this long after its stamp is stamped again.
+pub const RESTAMP_AFTER: Duration = Duration::from_millis(200);
+/// Re-stamps of one write that were slow themselves, before giving up (logged).
+const MAX_RESTAMPS: u32 = 5;
+
+/// The stamp of one write attempt: the time it carries and when it was taken (monotonic).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp {
+    pub written: Timestamp,
+    taken: Instant,
+}
+
+impl Stamp {
+    pub fn now() -> Stamp {
+        Stamp {
+            written: write_stamp(),
+            taken: Instant::now(),
+        }
+    }
+
+    /// Whether the write it stamped answered too late for its stamp (see the module).
+    fn late(&self) -> bool {
+        self.taken.elapsed() > RESTAMP_AFTER
+    }
+}
+
+impl Store {
+    /// Called once a write of conversation `id` stamped `stamp` has answered: when it took
+    /// longer than `RESTAMP_AFTER`, its stamp (and, for `messages`, the messages' stamp)
+    /// is written again, now, on condition that the item still holds it: a later write
+    /// carries a later stamp of its own.
+    pub(super) async fn settle_stamp(&self, id: u64, stamp: Stamp, messages: bool) -> Result<(), StoreError> {
+        let mut stamp = stamp;
+        for _ in 0..MAX_RESTAMPS {
+            if !stamp.late() {
+                return Ok(());
+            }
+            let fresh = Stamp::now();
+            if !self.restamp(id, stamp.written, fresh.written, messages).await? {
+                return Ok(());
+            }
+            stamp = fresh;
+        }
+        tracing::warn!(
+            conversation = id,
+            "writes to DynamoDB answer more than {RESTAMP_AFTER:?} after they are sent: the \
+             dashboard's polls may report this conversation's change late (never lost: its \
+             next change is reported)"
+        );
+        Ok(())
+    }
+
+    /// Replaces stamp `old` of conversation `id` with `new`; false when the item holds
+    /// another stamp (or is gone).
+    async fn restamp(&self, id: u64, old: Timestamp, new: Timestamp, messages: bool) -> Result<bool, StoreError> {
+        let update = if messages {
+            "SET #changed = :new, #messages = :stamp"
+        } else {
+            "SET #changed = :new"
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
+            .update_expression(update)
+            .condition_expression("#changed = :old")
+            .expression_attribute_names("#changed", table::CHANGED)
+            .expression_attribute_values(":old", s(table::changed(old, id)))
+            .expression_attribute_values(":new", s(table::changed(new, id)));
+        if messages {
+            request = request
+                .expression_attribute_names("#messages", table::MESSAGES_CHANGED)
+                .expression_attribute_values(":stamp", s(table::stamp(new)));
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
