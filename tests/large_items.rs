@@ -41,7 +41,10 @@ async fn app() -> App {
 }
 
 fn conversation_bytes(c: &shared::Conversation) -> usize {
-    shared::item::size(&shared::item::conversation_to_item(c, jiff::Timestamp::UNIX_EPOCH))
+    shared::item::size(&shared::item::conversation_to_item(
+        c,
+        jiff::Timestamp::UNIX_EPOCH,
+    ))
 }
 
 /// The page's budget: `limit + 1` items, one round trip per started MB that the query read

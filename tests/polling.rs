@@ -185,11 +185,21 @@ async fn the_open_conversations_poll_compares_when_messages_were_written_in_one_
         (offset(written, 2), true),
         (offset(first_not, -5), false),
         // RFC 3339 with a fraction compares in whole seconds, as the legacy times do.
-        (format!("{:.3}", whole_second(first_not) + jiff::SignedDuration::from_millis(999)), false),
+        (
+            format!(
+                "{:.3}",
+                whole_second(first_not) + jiff::SignedDuration::from_millis(999)
+            ),
+            false,
+        ),
     ];
     for (t, expected) in cases {
         let r = has_update(&app, "1", &t).await;
-        assert_eq!(r.body["has_update"], json!(expected), "last_check {t}, written {written}");
+        assert_eq!(
+            r.body["has_update"],
+            json!(expected),
+            "last_check {t}, written {written}"
+        );
         assert_eq!(r.body["conversation_id"], json!("1"), "echoed as a string");
         assert!(r.body.get("has_updates").is_none());
         let (has, cost) = store
@@ -206,7 +216,10 @@ async fn the_open_conversations_poll_compares_when_messages_were_written_in_one_
     let before = whole_second(jiff::Timestamp::now());
     store.set_status(1, Status::Closed).await.unwrap();
     assert_eq!(messages_stamp(&store, 1).await, written);
-    assert_eq!(has_update(&app, "1", &as_sent(first_not)).await.body["has_update"], json!(false));
+    assert_eq!(
+        has_update(&app, "1", &as_sent(first_not)).await.body["has_update"],
+        json!(false)
+    );
     // A message appended now, whose created_at is 30 s old (it committed late in MySQL):
     // reported to a page whose last_check is after that created_at.
     store
@@ -219,7 +232,10 @@ async fn the_open_conversations_poll_compares_when_messages_were_written_in_one_
         )
         .await
         .unwrap();
-    assert_eq!(has_update(&app, "1", &as_sent(before)).await.body["has_update"], json!(true));
+    assert_eq!(
+        has_update(&app, "1", &as_sent(before)).await.body["has_update"],
+        json!(true)
+    );
 
     // Echoed exactly as sent; a conversation without messages or unknown has no update.
     for (id, echoed) in [("0002", "0002"), ("2", "2"), ("404", "404")] {
@@ -265,16 +281,26 @@ async fn items_written_before_write_stamps_answer_the_open_conversations_poll_as
         (legacy(99), true),
         (legacy(100), true),
         (legacy(101), false),
-        ("2023-11-14T22:15:00.999Z".to_string(), true),  // at(100) + 0.999 s: second 100
+        ("2023-11-14T22:15:00.999Z".to_string(), true), // at(100) + 0.999 s: second 100
         ("2023-11-14T22:15:01.001Z".to_string(), false), // second 101
     ] {
-        assert_eq!(has_update(&app, "1", &t).await.body["has_update"], json!(expected), "{t}");
+        assert_eq!(
+            has_update(&app, "1", &t).await.body["has_update"],
+            json!(expected),
+            "{t}"
+        );
     }
-    assert_eq!(has_update(&app, "2", &legacy(0)).await.body["has_update"], json!(false));
+    assert_eq!(
+        has_update(&app, "2", &legacy(0)).await.body["has_update"],
+        json!(false)
+    );
     // The inbox polls read their old `changed` keys (legacy times) as before too.
     let r = get(
         &app,
-        &format!("/api/check-conversation-updates.php?last_check={}", enc(&legacy(60))),
+        &format!(
+            "/api/check-conversation-updates.php?last_check={}",
+            enc(&legacy(60))
+        ),
     )
     .await;
     assert_eq!(
@@ -287,10 +313,16 @@ async fn items_written_before_write_stamps_answer_the_open_conversations_poll_as
         .append_message(1, shared::model::NewMessage::text(SenderType::Customer, "hola"))
         .await
         .unwrap();
-    assert_eq!(has_update(&app, "1", &as_sent(before)).await.body["has_update"], json!(true));
+    assert_eq!(
+        has_update(&app, "1", &as_sent(before)).await.body["has_update"],
+        json!(true)
+    );
     let r = get(
         &app,
-        &format!("/api/check-conversation-updates.php?last_check={}", enc(&as_sent(before))),
+        &format!(
+            "/api/check-conversation-updates.php?last_check={}",
+            enc(&as_sent(before))
+        ),
     )
     .await;
     assert_eq!(r.body["updated_conversations"][0]["id"], json!(1), "{}", r.body);
@@ -467,8 +499,8 @@ async fn a_very_old_last_check_gets_a_bounded_answer_at_a_bounded_cost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_answered_late_is_stamped_again_when_it_answered() {
     use integration_tests::faults::{Fault, FaultyEndpoint};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let store = fresh_store().await;
     let (c, m) = with_message(1, Status::Active, 100);
     load(&store, vec![(c, Some(m))]).await;
@@ -476,17 +508,18 @@ async fn a_write_answered_late_is_stamped_again_when_it_answered() {
     // SDK retrying a throttled write): the change becomes readable well after its stamp.
     let restamps = Arc::new(AtomicUsize::new(0));
     let seen = restamps.clone();
-    let slow = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, move |_, op, body| {
-        match op {
-            "TransactWriteItems" => std::thread::sleep(std::time::Duration::from_millis(600)),
-            // A re-stamp: the stamp replaced on condition that it is still the item's.
-            "UpdateItem" if String::from_utf8_lossy(body).contains("#changed = :old") => {
-                seen.fetch_add(1, Ordering::SeqCst);
+    let slow =
+        FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, move |_, op, body| {
+            match op {
+                "TransactWriteItems" => std::thread::sleep(std::time::Duration::from_millis(600)),
+                // A re-stamp: the stamp replaced on condition that it is still the item's.
+                "UpdateItem" if String::from_utf8_lossy(body).contains("#changed = :old") => {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        Fault::Pass
-    });
+            Fault::Pass
+        });
     let via = Store::new(
         client::dynamodb_client(&integration_tests::sdk_config_for(&slow.url).await),
         store.table_name(),
@@ -498,9 +531,15 @@ async fn a_write_answered_late_is_stamped_again_when_it_answered() {
     // Stamped again after the answer (more than once only if that too was slow).
     assert!(restamps.load(Ordering::SeqCst) >= 1);
     let written = messages_stamp(&store, 1).await;
-    assert!(written >= sent + jiff::SignedDuration::from_millis(600), "{sent} → {written}");
+    assert!(
+        written >= sent + jiff::SignedDuration::from_millis(600),
+        "{sent} → {written}"
+    );
     // by_change holds the new stamp too: a poll whose last_check is the second the write
     // became readable reports it.
     let changes = store.conversations_changed_after(written, 10).await.unwrap();
-    assert_eq!(changes.conversations.iter().map(|c| c.id).collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        changes.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [1]
+    );
 }

@@ -253,17 +253,35 @@ fn row(seen: &Seen, id: u64) -> Option<&Value> {
 /// One change to MySQL, then: it shows on the page (`shown`), and each poll that it
 /// concerns (`reported_by`) reports it once or twice — never more, as the page's polls
 /// come after it was shown. Polls it does not concern report nothing.
-async fn change(page: &mut Page, db: &LegacyDb, what: &str, sql: &str, reported_by: &[Poll], shown: impl Fn(&Seen) -> bool) {
+async fn change(
+    page: &mut Page,
+    db: &LegacyDb,
+    what: &str,
+    sql: &str,
+    reported_by: &[Poll],
+    shown: impl Fn(&Seen) -> bool,
+) {
     let before = page.seen();
     let mut conn = db.admin().await;
-    conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}\n{e}"));
+    conn.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}\n{e}"));
     conn.disconnect().await.unwrap();
     observe(page, what, before, reported_by, shown).await;
 }
 
-async fn observe(page: &mut Page, what: &str, before: Seen, reported_by: &[Poll], shown: impl Fn(&Seen) -> bool) {
+async fn observe(
+    page: &mut Page,
+    what: &str,
+    before: Seen,
+    reported_by: &[Poll],
+    shown: impl Fn(&Seen) -> bool,
+) {
     if page.until(SHOWN_WITHIN, &shown).await.is_none() {
-        panic!("{what}: not shown on the page within {SHOWN_WITHIN:?}: {:?}", page.seen());
+        panic!(
+            "{what}: not shown on the page within {SHOWN_WITHIN:?}: {:?}",
+            page.seen()
+        );
     }
     // Two more polls of each kind: a third report of the change would come by then.
     let after = page.settle(2).await;
@@ -272,12 +290,22 @@ async fn observe(page: &mut Page, what: &str, before: Seen, reported_by: &[Poll]
     let wants = |p: fn(&Poll) -> bool| reported_by.iter().any(p);
     let expect = |count: u32, concerned: bool, kind: &str| {
         if concerned {
-            assert!((1..=2).contains(&count), "{what}: reported by {count} {kind} polls");
+            assert!(
+                (1..=2).contains(&count),
+                "{what}: reported by {count} {kind} polls"
+            );
         } else {
-            assert_eq!(count, 0, "{what}: reported by {count} {kind} polls, which it does not concern");
+            assert_eq!(
+                count, 0,
+                "{what}: reported by {count} {kind} polls, which it does not concern"
+            );
         }
     };
-    expect(conversation, wants(|p| matches!(p, Poll::Conversation)), "per-conversation");
+    expect(
+        conversation,
+        wants(|p| matches!(p, Poll::Conversation)),
+        "per-conversation",
+    );
     expect(inbox, wants(|p| matches!(p, Poll::Inbox)), "inbox");
 }
 
@@ -360,13 +388,22 @@ async fn every_change_sync_carries_late_is_reported_by_the_pages_polls_once_or_t
     // The long transaction commits 30 s after its message's created_at (20 polls of the
     // open conversation are at least 28.5 s): its message is older than the others and
     // takes its place among them.
-    page.until(Duration::from_secs(120), |s| s.conversation_polls >= long_started + 21)
-        .await
-        .expect("the page keeps polling");
+    page.until(Duration::from_secs(120), |s| {
+        s.conversation_polls >= long_started + 21
+    })
+    .await
+    .expect("the page keeps polling");
     let before = page.seen();
     long.query_drop("COMMIT").await.unwrap();
     long.disconnect().await.unwrap();
-    observe(&mut page, "committed 30 s late", before, &both, showing("committed 30 s late")).await;
+    observe(
+        &mut page,
+        "committed 30 s late",
+        before,
+        &both,
+        showing("committed 30 s late"),
+    )
+    .await;
     let shown = page.seen().shown;
     let at = |t: &str| shown.iter().position(|s| s == t).unwrap();
     assert!(at("committed 30 s late") < at("lag 0 s"), "{shown:?}");
@@ -374,5 +411,8 @@ async fn every_change_sync_carries_late_is_reported_by_the_pages_polls_once_or_t
     sync.kill().unwrap();
     sync.wait().unwrap();
     let output = std::fs::read_to_string(&log).unwrap();
-    assert!(!output.contains("573001110"), "no phone number in sync's output:\n{output}");
+    assert!(
+        !output.contains("573001110"),
+        "no phone number in sync's output:\n{output}"
+    );
 }

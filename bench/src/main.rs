@@ -310,7 +310,12 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
     let conversations = large::conversations();
     let inbox_bytes: usize = conversations
         .iter()
-        .map(|c| shared::item::size(&shared::item::conversation_to_item(c, jiff::Timestamp::UNIX_EPOCH)))
+        .map(|c| {
+            shared::item::size(&shared::item::conversation_to_item(
+                c,
+                jiff::Timestamp::UNIX_EPOCH,
+            ))
+        })
         .sum();
     let page = store
         .list_conversations(ListQuery {

@@ -314,15 +314,20 @@ pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
 }
 
 /// Stamps a conversation item (one with a `changed` key) anew as written at `written`,
-/// with its messages, and returns its id; other items are left as they are (`None`).
-pub fn stamp_written_with_messages(item: &mut Item, written: Timestamp) -> Option<u64> {
+/// its messages' stamp too where it has one, and returns its id and whether it had one;
+/// other items are left as they are (`None`).
+pub fn stamp_written(item: &mut Item, written: Timestamp) -> Option<(u64, bool)> {
     if !item.contains_key(CHANGED) {
         return None;
     }
     let id: u64 = item.get(ID)?.as_n().ok()?.parse().ok()?;
     item.insert(CHANGED.into(), s(table::changed(written, id)));
-    item.insert(MESSAGES_CHANGED.into(), s(table::stamp(written)));
-    Some(id)
+    let messages = item.get_mut(MESSAGES_CHANGED);
+    let with_messages = messages.is_some();
+    if let Some(messages) = messages {
+        *messages = s(table::stamp(written));
+    }
+    Some((id, with_messages))
 }
 
 /// The attributes `inbox_entry_from_item` reads: what the inbox's Query asks for

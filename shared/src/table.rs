@@ -238,11 +238,21 @@ mod tests {
         let ms = |n: i64| t + jiff::SignedDuration::from_millis(n);
         assert_eq!(stamp(t), "2024-01-15T14:30:25.000Z");
         assert_eq!(stamp(ms(120)), "2024-01-15T14:30:25.120Z");
-        let mut keys = vec![changed(ms(1000), 1), changed(ms(999), 2), changed(ms(0), 3), changed(ms(10), 1)];
+        let mut keys = vec![
+            changed(ms(1000), 1),
+            changed(ms(999), 2),
+            changed(ms(0), 3),
+            changed(ms(10), 1),
+        ];
         keys.sort();
         assert_eq!(
             keys,
-            vec![changed(ms(0), 3), changed(ms(10), 1), changed(ms(999), 2), changed(ms(1000), 1)]
+            vec![
+                changed(ms(0), 3),
+                changed(ms(10), 1),
+                changed(ms(999), 2),
+                changed(ms(1000), 1)
+            ]
         );
     }
 

@@ -711,9 +711,11 @@ fn last_check(model: &Model, legacy: &str, secs: i64) -> String {
         .replace(':', "%3A")
 }
 
-/// The polling endpoints over the same data: each conversation's poll at and just after
-/// its newest message, the inbox-wide answers for a `last_check` before everything and
-/// after everything, and their errors.
+/// The polling endpoints over the same data: each conversation's poll for a `last_check`
+/// before the data was written (it reports the conversations with messages, whatever
+/// their legacy times) and one past the baseline's `server_time` (nothing was written
+/// since), the inbox-wide answers for a `last_check` before everything and after
+/// everything, and their errors.
 async fn polling(run: &mut Run<'_>, model: &Model) {
     let baseline = run.get("/api/check-updates.php").await;
     run.check(
@@ -723,20 +725,16 @@ async fn polling(run: &mut Run<'_>, model: &Model) {
             && is_time(&baseline.body["server_time"]),
         || format!("check-updates.php baseline: {}", baseline.body),
     );
+    let early = "2000-01-01%2000%3A00%3A00";
+    // Two seconds past the baseline: beyond what the polls look back (0.4 s).
+    let quiet = baseline.body["server_time"]
+        .as_str()
+        .map(|t| last_check(model, t, 2));
     for c in &model.conversations {
         let id = c.id;
-        let newest = c.json["last_message_created_at"].as_str();
-        let cases: Vec<(String, bool)> = match newest {
-            Some(t) => vec![
-                // T − 1 s is compared (the same second as the newest message is reported).
-                (last_check(model, t, 0), true),
-                (last_check(model, t, 1), false),
-            ],
-            None => vec![(
-                last_check(model, c.json["created_at"].as_str().unwrap(), -1),
-                false,
-            )],
-        };
+        let has_messages = !c.json["last_message_created_at"].is_null();
+        let mut cases = vec![(early.to_string(), has_messages)];
+        cases.extend(quiet.clone().map(|t| (t, false)));
         for (t, want) in cases {
             let url = format!("/api/check-updates.php?last_check={t}&conversation_id={id}");
             let r = run.get(&url).await;
@@ -749,8 +747,7 @@ async fn polling(run: &mut Run<'_>, model: &Model) {
         }
     }
     // Before everything: every conversation (up to the bound), newest last_message_at
-    // first; those with messages for check-updates.php, by activity.
-    let early = "2000-01-01%2000%3A00%3A00";
+    // first; their ids alone for check-updates.php.
     let bound = shared::http::POLL_LIMIT;
     let want: Vec<Value> = model
         .conversations
@@ -768,17 +765,16 @@ async fn polling(run: &mut Run<'_>, model: &Model) {
             && r.body["has_updates"] == json!(true),
         || format!("{url}: got {} {}", r.status, r.body),
     );
-    let with_messages: Vec<Value> = model
+    let ids: Vec<Value> = model
         .conversations
         .iter()
-        .filter(|c| !c.json["last_message_created_at"].is_null())
         .take(bound)
         .map(|c| json!(c.id))
         .collect();
     let url = format!("/api/check-updates.php?last_check={early}");
     let r = run.get(&url).await;
     run.check(
-        r.status == 200 && r.body["updated_conversations"] == json!(with_messages),
+        r.status == 200 && r.body["updated_conversations"] == json!(ids),
         || format!("{url}: got {} {}", r.status, r.body),
     );
     // After everything (the fixture's data is years old).

@@ -24,14 +24,18 @@ pub enum Record {
 }
 
 impl Record {
-    /// Its items, a conversation's stamped `written` with its messages (an import writes
-    /// them before it).
+    /// Its items, a conversation's stamped `written`, with its messages if it has any (an
+    /// import writes them before it).
     fn items(&self, written: jiff::Timestamp) -> Result<Vec<Item>, StoreError> {
         Ok(match self {
             Record::Conversation(c) => vec![
                 super::conversation_item(
                     &Conversation {
-                        messages_changed: Some(written),
+                        messages_changed: if c.message_count > 0 {
+                            Some(written)
+                        } else {
+                            c.messages_changed
+                        },
                         ..c.clone()
                     },
                     written,
@@ -56,9 +60,9 @@ impl Store {
         let mut requests = 0;
         for chunk in items.chunks_mut(BATCH_SIZE) {
             let stamp = Stamp::now();
-            let stamped: Vec<u64> = chunk
+            let stamped: Vec<(u64, bool)> = chunk
                 .iter_mut()
-                .filter_map(|it| item::stamp_written_with_messages(it, stamp.written))
+                .filter_map(|it| item::stamp_written(it, stamp.written))
                 .collect();
             let mut pending = chunk
                 .iter()
@@ -93,8 +97,8 @@ impl Store {
                     _ => break,
                 }
             }
-            for id in stamped {
-                self.settle_stamp(id, stamp, true).await?;
+            for (id, messages) in stamped {
+                self.settle_stamp(id, stamp, messages).await?;
             }
         }
         Ok(requests)

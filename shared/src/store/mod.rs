@@ -24,10 +24,10 @@ use crate::error::StoreError;
 pub use bulk::Record;
 pub use change::{Change, ChangeCost, ChangeOutcome};
 pub use poll::{ChangedConversation, Changes, INDEX_POLL_MARGIN, MESSAGE_POLL_MARGIN, SAME_SECOND_MARGIN};
-pub use stamp::RESTAMP_AFTER;
 pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
 pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line};
 pub use size::{MAX_ITEM_BYTES, check_message_size, conversation_item, message_item};
+pub use stamp::RESTAMP_AFTER;
 
 /// The store over one table. Cheap to clone: the SDK client and the write counters are
 /// shared by the clones.

@@ -54,7 +54,11 @@ impl Store {
     /// The conversations whose last change was written after `t` (whole seconds) less
     /// `INDEX_POLL_MARGIN`, most recently written first: one query of `by_change` from
     /// there on, at most `bound` of them plus whether more followed.
-    async fn written_since(&self, t: Timestamp, bound: usize) -> Result<Changes<ChangedConversation>, ReadError> {
+    async fn written_since(
+        &self,
+        t: Timestamp,
+        bound: usize,
+    ) -> Result<Changes<ChangedConversation>, ReadError> {
         let after = second(t) - INDEX_POLL_MARGIN;
         let ((conversations, more), cost) = metered(async |cost: &mut ReadCost| {
             let query = self

@@ -75,7 +75,13 @@ impl Store {
 
     /// Replaces stamp `old` of conversation `id` with `new`; false when the item holds
     /// another stamp (or is gone).
-    async fn restamp(&self, id: u64, old: Timestamp, new: Timestamp, messages: bool) -> Result<bool, StoreError> {
+    async fn restamp(
+        &self,
+        id: u64,
+        old: Timestamp,
+        new: Timestamp,
+        messages: bool,
+    ) -> Result<bool, StoreError> {
         let update = if messages {
             "SET #changed = :new, #messages = :stamp"
         } else {
