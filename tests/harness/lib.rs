@@ -178,6 +178,23 @@ pub async fn all_items(store: &Store) -> Vec<Item> {
     items
 }
 
+/// `all_items` without the write stamps (`changed`, `messages_changed`), which say when
+/// each conversation was written rather than what it holds: for comparing the contents of
+/// tables written at different times. Every conversation item must have its stamp.
+pub async fn items_unstamped(store: &Store) -> Vec<Item> {
+    let mut items = all_items(store).await;
+    for item in &mut items {
+        if item.get("sk").and_then(|k| k.as_s().ok()).map(String::as_str) == Some(shared::table::META_SK) {
+            let changed = item
+                .remove(shared::table::CHANGED)
+                .expect("a stamped conversation");
+            assert!(changed.as_s().is_ok_and(|k| k.contains('#')), "{changed:?}");
+        }
+        item.remove(shared::table::MESSAGES_CHANGED);
+    }
+    items
+}
+
 /// An app (the functions' handlers) over a new table loaded with `convo-admin seed-demo`,
 /// configured as the environment `vars` would configure a function.
 pub async fn seeded_app(prefix: &str, vars: &[(&str, &str)]) -> shared::http::App {
