@@ -1,6 +1,7 @@
-//! The original dashboard's live updates, with the legacy PHP's semantics
-//! (`api/check-updates.php`, `api/check-conversation-updates.php`): "what changed after
-//! `last_check`?", each at the cost of what it answers.
+//! The original dashboard's live updates (`api/check-updates.php`,
+//! `api/check-conversation-updates.php` of the legacy PHP): "what became readable after
+//! `last_check`?" (`store::poll`: by when it was written, not by its legacy times), each at
+//! the cost of what it answers.
 
 use aws_lambda_events::http::StatusCode;
 
@@ -70,8 +71,8 @@ fn ok(body: &impl Serialize, cost: Option<ReadCost>) -> Handled {
 }
 
 /// `GET /api/check-updates.php`: without `last_check`, only `server_time` (the page's
-/// baseline); with `conversation_id`, whether that conversation has a newer message; else
-/// which conversations do.
+/// baseline); with `conversation_id`, whether that conversation has new messages; else
+/// which conversations changed.
 pub(super) async fn check_updates(app: &App, req: &Request) -> Result<Handled, Failure> {
     let p = Params::new(req);
     let show = &app.config.presentation;
@@ -126,8 +127,8 @@ pub(super) async fn check_updates(app: &App, req: &Request) -> Result<Handled, F
 }
 
 /// `GET /api/check-conversation-updates.php?last_check=T`: the conversations changed after
-/// `T` in any way (a new message, status, `ai_enabled`, name), newest `last_message_at`
-/// first, at most `POLL_LIMIT`.
+/// `T` in any way (a new message, status, `ai_enabled`, name, a new conversation), newest
+/// `last_message_at` first, at most `POLL_LIMIT`.
 pub(super) async fn conversation_updates(app: &App, req: &Request) -> Result<Handled, Failure> {
     let p = Params::new(req);
     let show = &app.config.presentation;

@@ -221,7 +221,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let meta_at = messages.len();
         let writes_messages = !messages.is_empty();
-        let mut base: Vec<TransactWriteItem> = messages
+        let puts: Vec<TransactWriteItem> = messages
             .into_iter()
             .map(|it| {
                 Put::builder()
@@ -258,10 +258,9 @@ impl Store {
                 .put(meta.build().map_err(build_error)?)
                 .build())
         };
-        // A placeholder at `meta_at`, replaced by each attempt's stamped conversation.
-        base.push(meta(&Stamp::now())?);
+        let mut claim = None;
         if expected.is_none() {
-            let claim = Put::builder()
+            let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item::phone_item(
                     &conversation.phone_number,
@@ -274,12 +273,13 @@ impl Store {
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(build_error)?;
-            base.push(TransactWriteItem::builder().put(claim).build());
+            claim = Some(TransactWriteItem::builder().put(put).build());
         }
         for attempt in 0..MAX_STEP_ATTEMPTS {
             let stamp = Stamp::now();
-            let mut items = base.clone();
-            items[meta_at] = meta(&stamp)?;
+            let mut items = puts.clone();
+            items.push(meta(&stamp)?);
+            items.extend(claim.clone());
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
                 self.settle_stamp(conversation.id, stamp, writes_messages).await?;

@@ -51,10 +51,49 @@ pub struct Changes<T> {
 }
 
 impl Store {
-    /// The conversations whose last change was written after `t` (whole seconds) less
-    /// `INDEX_POLL_MARGIN`, most recently written first: one query of `by_change` from
-    /// there on, at most `bound` of them plus whether more followed.
-    async fn written_since(
+    /// Whether conversation `id` has messages written after `t` (whole seconds) less
+    /// `MESSAGE_POLL_MARGIN`: one GetItem of the conversation, strongly consistent (1 RCU),
+    /// so that a write answered before the poll is always seen. An unknown conversation
+    /// has none. An item written before write stamps existed is read as before
+    /// (`SAME_SECOND_MARGIN`).
+    pub async fn has_message_after(&self, id: u64, t: Timestamp) -> Result<(bool, ReadCost), ReadError> {
+        let t = second(t);
+        metered(async |cost: &mut ReadCost| {
+            let conversation = self.get_meta(id, true, cost).await?;
+            Ok(conversation.is_some_and(|c| match c.messages_changed {
+                Some(written) => written > t - MESSAGE_POLL_MARGIN,
+                None => c
+                    .last_message
+                    .is_some_and(|m| m.created_at > t - SAME_SECOND_MARGIN),
+            }))
+        })
+        .await
+    }
+
+    /// The ids of the conversations changed after `t`, as `conversations_changed_after`
+    /// finds them. The legacy answer listed conversations with a newer message only; the
+    /// index holds when a conversation changed, not what changed (`by_change` projects no
+    /// more, so that its writes stay small), so a change of status, `ai_enabled` or name
+    /// is listed too: one more reload for such a change, and no message is missed.
+    pub async fn conversations_with_messages_after(
+        &self,
+        t: Timestamp,
+        bound: usize,
+    ) -> Result<Changes<u64>, ReadError> {
+        let changes = self.conversations_changed_after(t, bound).await?;
+        Ok(Changes {
+            conversations: changes.conversations.into_iter().map(|c| c.id).collect(),
+            more: changes.more,
+            cost: changes.cost,
+        })
+    }
+
+    /// The conversations whose change (a new message, status, `ai_enabled`, name, a new
+    /// conversation) was written after `t` (whole seconds) less `INDEX_POLL_MARGIN`: one
+    /// query of `by_change` from there on, at most `bound` of them (the most recently
+    /// written) plus whether more followed, answered newest `last_message_at` first (equal
+    /// times by id, descending).
+    pub async fn conversations_changed_after(
         &self,
         t: Timestamp,
         bound: usize,
@@ -88,54 +127,6 @@ impl Store {
             more,
             cost,
         })
-    }
-
-    /// Whether conversation `id` has messages written after `t` (whole seconds) less
-    /// `MESSAGE_POLL_MARGIN`: one GetItem of the conversation, strongly consistent (1 RCU),
-    /// so that a write answered before the poll is always seen. An unknown conversation
-    /// has none. An item written before write stamps existed is read as before
-    /// (`SAME_SECOND_MARGIN`).
-    pub async fn has_message_after(&self, id: u64, t: Timestamp) -> Result<(bool, ReadCost), ReadError> {
-        let t = second(t);
-        metered(async |cost: &mut ReadCost| {
-            let conversation = self.get_meta(id, true, cost).await?;
-            Ok(conversation.is_some_and(|c| match c.messages_changed {
-                Some(written) => written > t - MESSAGE_POLL_MARGIN,
-                None => c
-                    .last_message
-                    .is_some_and(|m| m.created_at > t - SAME_SECOND_MARGIN),
-            }))
-        })
-        .await
-    }
-
-    /// The ids of the conversations changed after `t`, as `conversations_changed_after`
-    /// finds them. The legacy answer listed conversations with a newer message only; the
-    /// index holds when a conversation changed, not what changed (`by_change` projects no
-    /// more, so that its writes stay small), so a change of status, `ai_enabled` or name
-    /// is listed too: one more reload for such a change, and no message is missed.
-    pub async fn conversations_with_messages_after(
-        &self,
-        t: Timestamp,
-        bound: usize,
-    ) -> Result<Changes<u64>, ReadError> {
-        let changes = self.written_since(t, bound).await?;
-        Ok(Changes {
-            conversations: changes.conversations.into_iter().map(|c| c.id).collect(),
-            more: changes.more,
-            cost: changes.cost,
-        })
-    }
-
-    /// The conversations whose change (a new message, status, `ai_enabled`, name, a new
-    /// conversation) was written after `t`: at most `bound` (the most recently written),
-    /// answered newest `last_message_at` first (equal times by id, descending).
-    pub async fn conversations_changed_after(
-        &self,
-        t: Timestamp,
-        bound: usize,
-    ) -> Result<Changes<ChangedConversation>, ReadError> {
-        self.written_since(t, bound).await
     }
 }
 
