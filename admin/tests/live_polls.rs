@@ -12,7 +12,7 @@
 //! conversation, all arriving late by the sync's own lag.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use convo_admin::cli::{Cli, run};
 use integration_tests::apigw::{Reply, event, invoke};
 use integration_tests::legacy_api::app_for;
 use integration_tests::mariadb::{LegacyDb, mariadb};
-use integration_tests::{dynamodb, sdk_config, unique_table_name};
+use integration_tests::{sdk_config, unique_table_name};
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 use shared::http::App;
@@ -42,20 +42,7 @@ async fn admin(table: &str, args: &[&str]) -> anyhow::Result<()> {
 /// `convo-admin sync --follow` as the cutover runs it: the binary, its default interval
 /// and window, reading MySQL as the SELECT-only user.
 fn start_sync(table: &str, db: &LegacyDb, log: &Path) -> Child {
-    let out = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_convo-admin"))
-        .args(["sync", "--follow"])
-        .env("TABLE_NAME", table)
-        .env("LEGACY_MYSQL_URL", &db.reader_url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start convo-admin sync --follow")
+    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &["--follow"], log)
 }
 
 /// What the page has seen and shown so far.
@@ -247,7 +234,7 @@ impl Drop for Page {
 
 /// The inbox row of conversation `id`, as the page's list holds it.
 fn row(seen: &Seen, id: u64) -> Option<&Value> {
-    seen.inbox.iter().find(|c| c["id"] == Value::from(id))
+    seen.inbox.iter().find(|c| c["id"] == id)
 }
 
 /// One change to MySQL, then: it shows on the page (`shown`), and each poll that it

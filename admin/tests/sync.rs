@@ -3,7 +3,7 @@
 //! equals what the legacy queries give on the MySQL data (`legacy_api::api_matches`).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -11,7 +11,7 @@ use convo_admin::cli::{Cli, run};
 use convo_admin::sync::{self, legacy_db};
 use integration_tests::legacy_api::{Expected, api_matches, app_for, expected};
 use integration_tests::mariadb::{LegacyDb, mariadb};
-use integration_tests::{all_items, dynamodb, sdk_config, unique_table_name};
+use integration_tests::{all_items, sdk_config, unique_table_name};
 use mysql_async::prelude::Queryable;
 use shared::Store;
 
@@ -213,24 +213,8 @@ async fn a_message_committed_after_a_later_id_is_not_lost() {
 
 /// `convo-admin sync --follow` as a process, reading MySQL as the SELECT-only user.
 fn start_sync(table: &str, db: &LegacyDb, log: &Path) -> Child {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_convo-admin"))
-        .args(["sync", "--follow", "--interval", "200ms", "--window", "1s"])
-        .env("TABLE_NAME", table)
-        .env("LEGACY_MYSQL_URL", &db.reader_url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start convo-admin sync --follow")
+    let args = ["--follow", "--interval", "200ms", "--window", "1s"];
+    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &args, log)
 }
 
 /// What the bot and the dashboard do to MySQL: write `n` changes, most of them messages

@@ -273,6 +273,31 @@ impl LegacyDb {
             .unwrap_or_else(|e| panic!("connect as {READER_USER} to {}: {e}", self.name))
     }
 
+    /// `convo-admin sync` with `args` (the binary at `convo_admin`: a test's
+    /// `CARGO_BIN_EXE_convo-admin`) as a process over `table` in DynamoDB Local, reading this
+    /// database as [`READER_USER`], its output appended to `log`.
+    pub fn sync_process(&self, convo_admin: &str, table: &str, args: &[&str], log: &Path) -> Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+        Command::new(convo_admin)
+            .arg("sync")
+            .args(args)
+            .env("TABLE_NAME", table)
+            .env("LEGACY_MYSQL_URL", &self.reader_url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &crate::dynamodb().endpoint)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("the log's handle"))
+            .stderr(out)
+            .spawn()
+            .expect("start convo-admin sync")
+    }
+
     /// Dumps this database into `path` with `mariadb-dump` (over the socket, as root), as the
     /// committed fixtures were made (`--default-character-set=utf8mb4 --skip-dump-date`),
     /// then `extra_args` (e.g. `--skip-tz-utc`, `--complete-insert`). Panics on failure.
