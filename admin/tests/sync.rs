@@ -65,6 +65,13 @@ async fn sync_once(table: &str, db: &LegacyDb) -> anyhow::Result<()> {
     admin(table, &["sync", "--mysql", &db.reader_url]).await
 }
 
+/// A poll's answer (200) from the handlers.
+async fn poll(app: &shared::http::App, url: &str) -> serde_json::Value {
+    let reply = integration_tests::apigw::invoke(app, &integration_tests::apigw::event("GET", url)).await;
+    assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+    reply.body
+}
+
 async fn assert_matches(table: &str, db: &LegacyDb) -> Expected {
     let want = expected(db).await;
     if let Err(e) = api_matches(&app_for(table).await, &want).await {
@@ -316,9 +323,28 @@ async fn a_newer_dump_catches_up_an_older_import_and_an_older_one_is_refused() {
     )
     .await;
     db.dump(&newer, &[]);
+    // A page that polled just before the catch-up is told of what it brought, although
+    // every row of it is dated long before that poll.
+    let app = app_for(&table).await;
+    let baseline = poll(&app, "/api/check-updates.php").await["server_time"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "%20");
     import(&newer).await.unwrap();
     assert_matches(&table, &db).await;
     assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+    for id in [1, 2, 5] {
+        let url = format!("/api/check-updates.php?last_check={baseline}&conversation_id={id}");
+        assert_eq!(poll(&app, &url).await["has_update"], true, "{url}");
+    }
+    let url = format!("/api/check-conversation-updates.php?last_check={baseline}");
+    let listed: Vec<u64> = poll(&app, &url).await["updated_conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert!([1, 2, 5].iter().all(|id| listed.contains(id)), "{listed:?}");
 
     // The same dump again changes nothing; the older one would take data back: refused,
     // before anything is written.
