@@ -348,8 +348,7 @@ async fn the_inbox_wide_check_lists_the_conversations_changed_since() {
     assert_eq!(r.body["has_updates"], json!(true));
     // Newest activity first.
     assert_eq!(r.body["updated_conversations"], json!([3, 2, 1, 4]));
-    // Changed since: conversation 2's status, written now; the others are older than the
-    // margin by then.
+    // A page whose last_check is past every stamp by more than the margin: nothing.
     let quiet = whole_second(jiff::Timestamp::now() + shared::store::INDEX_POLL_MARGIN)
         + jiff::SignedDuration::from_secs(1);
     let r = get(
@@ -512,8 +511,8 @@ async fn a_write_answered_late_is_stamped_again_when_it_answered() {
         FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, move |_, op, body| {
             match op {
                 "TransactWriteItems" => std::thread::sleep(std::time::Duration::from_millis(600)),
-                // A re-stamp: the stamp replaced on condition that it is still the item's.
-                "UpdateItem" if String::from_utf8_lossy(body).contains("#changed = :old") => {
+                // A re-stamp: a fresh stamp set on the conversation.
+                "UpdateItem" if String::from_utf8_lossy(body).contains("SET #changed = :new") => {
                     seen.fetch_add(1, Ordering::SeqCst);
                 }
                 _ => {}
@@ -541,5 +540,41 @@ async fn a_write_answered_late_is_stamped_again_when_it_answered() {
     assert_eq!(
         changes.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
         [1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_messages_answer_takes_its_server_time_before_it_reads() {
+    use integration_tests::faults::{Fault, FaultyEndpoint};
+    let store = fresh_store().await;
+    let (c, m) = with_message(1, Status::Active, 100);
+    load(&store, vec![(c, Some(m))]).await;
+    // The newest page's Query is held 2.5 s before it reaches DynamoDB: a message written
+    // meanwhile is not in the answer, so the answer's server_time (the page's next
+    // last_check) must be from before the read, or the next poll would never report it.
+    let slow = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, |_, op, _| {
+        if op == "Query" {
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+        }
+        Fault::Pass
+    });
+    // The tests' client (its time-outs allow the hold), through the slow endpoint.
+    let via = App {
+        store: Store::new(
+            client::dynamodb_client(&integration_tests::sdk_config_for(&slow.url).await),
+            store.table_name(),
+        ),
+        config: app(&store).await.config,
+    };
+    let sent = jiff::Timestamp::now();
+    let r = get(&via, "/api/get-conversation-messages.php?id=1&offset=0&limit=20").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let server_time = r.body["server_time"].as_str().unwrap();
+    // The second the request came in (or the next, if it came at the end of one), not one
+    // after its read.
+    let soon = [as_sent(sent), as_sent(sent + jiff::SignedDuration::from_secs(1))];
+    assert!(
+        soon.iter().any(|t| t == server_time),
+        "{server_time} not in {soon:?}"
     );
 }

@@ -245,7 +245,11 @@ pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState
     let mut existing = store.get_conversations(&ids).await?;
     let differing: HashSet<u64> = conversations
         .iter()
-        .filter(|c| existing.get(&c.id).is_some_and(|current| current != *c))
+        .filter(|c| {
+            existing
+                .get(&c.id)
+                .is_some_and(|current| !current.same_content(c))
+        })
         .map(|c| c.id)
         .collect();
     let mut placed = plan.placed_in(&differing);

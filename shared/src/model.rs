@@ -115,6 +115,37 @@ pub struct Conversation {
     pub messages_changed: Option<Timestamp>,
 }
 
+impl Conversation {
+    /// Whether `other` holds what this holds, whatever either's write stamp: a source's
+    /// copy (never stamped) against the table's.
+    pub fn same_content(&self, other: &Conversation) -> bool {
+        // Destructured, so that a field added later is compared or left out on purpose.
+        let Conversation {
+            id,
+            phone_number,
+            contact_name,
+            status,
+            ai_enabled,
+            last_message_at,
+            created_at,
+            updated_at,
+            last_message,
+            message_count,
+            messages_changed: _,
+        } = self;
+        *id == other.id
+            && *phone_number == other.phone_number
+            && *contact_name == other.contact_name
+            && *status == other.status
+            && *ai_enabled == other.ai_enabled
+            && *last_message_at == other.last_message_at
+            && *created_at == other.created_at
+            && *updated_at == other.updated_at
+            && *last_message == other.last_message
+            && *message_count == other.message_count
+    }
+}
+
 /// A conversation as the inbox lists it: what the list shows and is ordered by. The
 /// bookkeeping only writers and polls read (`updated_at`, `message_count`, the last
 /// message's id) is left out, and so left on the server: an inbox page of 100 read 300
@@ -269,7 +300,6 @@ impl NewMessage {
     }
 }
 
-/// The current time, truncated to whole seconds like every stored timestamp.
 /// The time a write is stamped with (`table::stamp`): this machine's clock, to the
 /// millisecond. Polls compare stamps with `server_time`s of the functions' clocks
 /// (`store::poll` says what skew that tolerates).
@@ -278,7 +308,44 @@ pub fn write_stamp() -> Timestamp {
     Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
 }
 
+/// The current time, truncated to whole seconds like every stored timestamp.
 pub fn now_seconds() -> Timestamp {
     let now = Timestamp::now();
     Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_compared_without_the_write_stamp() {
+        let t = Timestamp::from_second(1_700_000_000).unwrap();
+        let c = Conversation {
+            id: 1,
+            phone_number: "573001112233".into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
+            last_message_at: t,
+            created_at: t,
+            updated_at: t,
+            last_message: None,
+            message_count: 0,
+            messages_changed: None,
+        };
+        let stamped = Conversation {
+            messages_changed: Some(write_stamp()),
+            ..c.clone()
+        };
+        assert!(c.same_content(&stamped) && stamped.same_content(&c));
+        assert!(!c.same_content(&Conversation {
+            status: Status::Closed,
+            ..stamped.clone()
+        }));
+        assert!(!c.same_content(&Conversation {
+            message_count: 1,
+            ..stamped
+        }));
+    }
 }

@@ -88,18 +88,21 @@ fn query(req: &Request) -> Result<Query, ApiError> {
 
 pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure> {
     let q = query(req).map_err(|e| (e, None))?;
+    let show = &app.config.presentation;
+    // Before DynamoDB is read, as the polls take theirs: the page sends it back as its next
+    // `last_check`, so whatever is written after it must be reported by the next poll.
+    let server_time = show.time(now_seconds());
     let page = match q.page {
         Page::Offset(offset) => app.store.message_page(q.id, offset, q.limit).await,
         Page::Before(cursor) => app.store.messages_before(q.id, cursor, q.limit).await,
     }
     .map_err(store_failure)?;
-    let show = &app.config.presentation;
     let body = Body {
         success: true,
         messages: page.messages.iter().map(|m| show.message(m)).collect(),
         has_more: page.has_more,
         total: page.total,
-        server_time: show.time(now_seconds()),
+        server_time,
         before_cursor: page.before.map(|c| c.encode(q.id)),
     };
     Ok((response::written(StatusCode::OK, &body), Some(page.cost)))

@@ -98,7 +98,7 @@ impl Store {
                 }
             }
             for (id, messages) in stamped {
-                self.settle_stamp(id, stamp, messages).await?;
+                self.settle_stamp(id, stamp, messages).await;
             }
         }
         Ok(requests)

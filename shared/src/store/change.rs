@@ -165,6 +165,9 @@ impl Store {
         let moved = (change.moved() as usize).min(sized.len());
         let (moved_run, after_moved) = sized.split_at(moved);
         let mut rest: &[(&Message, Item, usize)] = &sized;
+        // Whether messages were written before the next step (the moved run on its own):
+        // that step stamps the messages' change even if it writes none itself.
+        let mut written_before = false;
         if moved > 0 && !fits(moved_run) {
             let records: Vec<Record> = moved_run
                 .iter()
@@ -172,6 +175,7 @@ impl Store {
                 .collect();
             cost.batch_requests += self.put_records(&records).await?;
             rest = after_moved;
+            written_before = true;
         }
         let mut expected = change.expected_count;
         loop {
@@ -197,9 +201,14 @@ impl Store {
                 _ => change.conversation.clone(),
             };
             let items: Vec<Item> = step.iter().map(|(_, it, _)| it.clone()).collect();
-            if !self.change_step(items, &conversation, expected).await? {
+            let messages_changed = written_before || !items.is_empty();
+            if !self
+                .change_step(items, &conversation, expected, messages_changed)
+                .await?
+            {
                 return Ok(ChangeOutcome::Conflict);
             }
+            written_before = false;
             cost.transactions += 1;
             expected = Some(conversation.message_count);
             rest = after;
@@ -212,15 +221,16 @@ impl Store {
     /// One transaction: the messages, and the conversation as they leave it, on condition
     /// that its count is `expected` (or, for `None`, that it does not exist, its phone
     /// claim written with it). False when the condition failed. The conversation is
-    /// stamped anew at each attempt, its messages' stamp too when the step writes any.
+    /// stamped anew at each attempt, its messages' stamp too for `messages_changed`.
     async fn change_step(
         &self,
         messages: Vec<Item>,
         conversation: &Conversation,
         expected: Option<u64>,
+        messages_changed: bool,
     ) -> Result<bool, StoreError> {
         let meta_at = messages.len();
-        let writes_messages = !messages.is_empty();
+        let writes_messages = messages_changed;
         let puts: Vec<TransactWriteItem> = messages
             .into_iter()
             .map(|it| {
@@ -275,6 +285,9 @@ impl Store {
                 .map_err(build_error)?;
             claim = Some(TransactWriteItem::builder().put(put).build());
         }
+        // An attempt DynamoDB answered "in progress" may yet commit: if the next one then
+        // finds the count moved, it may be this step's own, at an unknown stamp.
+        let mut maybe_committed = false;
         for attempt in 0..MAX_STEP_ATTEMPTS {
             let stamp = Stamp::now();
             let mut items = puts.clone();
@@ -282,9 +295,10 @@ impl Store {
             items.extend(claim.clone());
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
-                self.settle_stamp(conversation.id, stamp, writes_messages).await?;
+                self.settle_stamp(conversation.id, stamp, writes_messages).await;
                 return Ok(true);
             }
+            maybe_committed |= outcome.in_progress();
             if let Some(claim) = outcome.failed(meta_at + 1) {
                 let phone = conversation.phone_number.clone();
                 return Err(match claim.map(|c| item::phone_owner(c.clone())).transpose()? {
@@ -293,6 +307,9 @@ impl Store {
                 });
             }
             if outcome.failed(meta_at).is_some() {
+                if maybe_committed {
+                    self.stamp_again(conversation.id, writes_messages).await;
+                }
                 return Ok(false);
             }
             backoff(attempt).await;

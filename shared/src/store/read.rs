@@ -264,7 +264,12 @@ impl Store {
             .expression_attribute_names("#sk", table::SK)
             .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
             .expression_attribute_values(":meta", s(table::META_SK))
-            .scan_index_forward(false);
+            .scan_index_forward(false)
+            // Strongly consistent: the page reloads this page when its poll (a strongly
+            // consistent read) reports new messages, and takes this answer's `server_time`
+            // as its next `last_check`; a replica behind by then would hide a message that
+            // no later poll reports (docs/DESIGN.md, "Live updates").
+            .consistent_read(true);
         // The first item is the conversation (`META` sorts after every message), or it
         // does not exist; the rest are its newest messages.
         let mut conversation = None;

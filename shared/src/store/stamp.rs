@@ -5,7 +5,7 @@
 //!
 //! A stamp is only as good as the time between it and the moment the change became
 //! readable. That time is bounded here: a write whose answer came later than
-//! [`RESTAMP_AFTER`] after its stamp is stamped again (now) by a small conditional update,
+//! [`RESTAMP_AFTER`] after its stamp (or was lost) is stamped again, now, by a small update,
 //! so the polls' margins need only cover the clock skew between writers and functions and
 //! the indexes' propagation, not a slow network, throttling or the SDK's retries.
 
@@ -23,7 +23,7 @@ use crate::table;
 
 /// A write answered this long after its stamp is stamped again.
 pub const RESTAMP_AFTER: Duration = Duration::from_millis(200);
-/// Re-stamps of one write that were slow themselves, before giving up (logged).
+/// Re-stamps of one write, each slow itself, before giving up (logged).
 const MAX_RESTAMPS: u32 = 5;
 
 /// The stamp of one write attempt: the time it carries and when it was taken (monotonic).
@@ -49,20 +49,30 @@ impl Stamp {
 
 impl Store {
     /// Called once a write of conversation `id` stamped `stamp` has answered: when it took
-    /// longer than `RESTAMP_AFTER`, its stamp (and, for `messages`, the messages' stamp)
-    /// is written again, now, on condition that the item still holds it: a later write
-    /// carries a later stamp of its own.
-    pub(super) async fn settle_stamp(&self, id: u64, stamp: Stamp, messages: bool) -> Result<(), StoreError> {
-        let mut stamp = stamp;
+    /// longer than `RESTAMP_AFTER`, the conversation is stamped again, now (its messages'
+    /// stamp too, for `messages`). Best effort: the write itself is done, so a failure
+    /// here is logged, not returned (a caller would otherwise retry a committed write).
+    pub(super) async fn settle_stamp(&self, id: u64, stamp: Stamp, messages: bool) {
+        if stamp.late() {
+            self.stamp_again(id, messages).await;
+        }
+    }
+
+    /// Stamps conversation `id` now (its messages' stamp too, for `messages`), until a
+    /// re-stamp answers in time. For a write whose answer was slow or lost (an earlier
+    /// attempt that committed): a stamp later than the write only makes a poll report it
+    /// once more. Unconditional but for the item's existence: any later write's stamp is
+    /// older than now, so none is undone.
+    pub(super) async fn stamp_again(&self, id: u64, messages: bool) {
         for _ in 0..MAX_RESTAMPS {
-            if !stamp.late() {
-                return Ok(());
-            }
             let fresh = Stamp::now();
-            if !self.restamp(id, stamp.written, fresh.written, messages).await? {
-                return Ok(());
+            if let Err(e) = self.restamp(id, fresh.written, messages).await {
+                tracing::warn!(conversation = id, error = %e, "a late write could not be stamped again: the dashboard's polls may report it late");
+                return;
             }
-            stamp = fresh;
+            if !fresh.late() {
+                return;
+            }
         }
         tracing::warn!(
             conversation = id,
@@ -70,18 +80,10 @@ impl Store {
              dashboard's polls may report this conversation's change late (never lost: its \
              next change is reported)"
         );
-        Ok(())
     }
 
-    /// Replaces stamp `old` of conversation `id` with `new`; false when the item holds
-    /// another stamp (or is gone).
-    async fn restamp(
-        &self,
-        id: u64,
-        old: Timestamp,
-        new: Timestamp,
-        messages: bool,
-    ) -> Result<bool, StoreError> {
+    /// Sets conversation `id`'s stamp (and its messages') to `new`, if the item exists.
+    async fn restamp(&self, id: u64, new: Timestamp, messages: bool) -> Result<(), StoreError> {
         let update = if messages {
             "SET #changed = :new, #messages = :stamp"
         } else {
@@ -93,9 +95,9 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
             .update_expression(update)
-            .condition_expression("#changed = :old")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#changed", table::CHANGED)
-            .expression_attribute_values(":old", s(table::changed(old, id)))
             .expression_attribute_values(":new", s(table::changed(new, id)));
         if messages {
             request = request
@@ -103,11 +105,12 @@ impl Store {
                 .expression_attribute_values(":stamp", s(table::stamp(new)));
         }
         match request.send().await {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(()),
+            // Gone since: nothing to stamp.
             Err(SdkError::ServiceError(se))
                 if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                Ok(false)
+                Ok(())
             }
             Err(e) => Err(classify(e)),
         }

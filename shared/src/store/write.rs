@@ -38,6 +38,12 @@ pub(super) enum TxOutcome {
 }
 
 impl TxOutcome {
+    /// Cancelled because another transaction was in progress on its items: this request
+    /// may still have been applied (DynamoDB's answer to a retry of one that is).
+    pub(super) fn in_progress(&self) -> bool {
+        matches!(self, TxOutcome::Cancelled(reasons) if reasons.is_empty())
+    }
+
     /// The current item behind a failed condition at `index`, if that condition failed.
     pub(super) fn failed(&self, index: usize) -> Option<Option<&Item>> {
         match self {
@@ -186,10 +192,12 @@ impl Store {
             // Our own earlier try committed (its answer was lost on the way back).
             let ours = |it: Option<&Item>| it.is_some_and(|it| item::has_id(it, conversation.id));
             if let TxOutcome::Done = outcome {
-                self.settle_stamp(conversation.id, stamp, false).await?;
+                self.settle_stamp(conversation.id, stamp, false).await;
                 return Ok(conversation);
             } else if let Some(existing) = outcome.failed(0) {
                 if ours(existing) {
+                    // Committed by an attempt whose answer was lost, at a stamp unknown.
+                    self.stamp_again(conversation.id, false).await;
                     return Ok(conversation);
                 }
                 return Err(StoreError::Dynamo(format!(
@@ -321,7 +329,7 @@ impl Store {
             ];
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
-                self.settle_stamp(conversation_id, stamp, true).await?;
+                self.settle_stamp(conversation_id, stamp, true).await;
                 return Ok(message);
             }
             // The position is taken — by this very message if an earlier try of this request
@@ -329,6 +337,7 @@ impl Store {
             if let Some(Some(existing)) = outcome.failed(0)
                 && item::has_id(existing, message_id)
             {
+                self.stamp_again(conversation_id, true).await;
                 return Ok(message);
             }
             if let Some(Some(current)) = outcome.failed(1) {
@@ -392,7 +401,10 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => self.settle_stamp(conversation_id, stamp, false).await,
+            Ok(_) => {
+                self.settle_stamp(conversation_id, stamp, false).await;
+                Ok(())
+            }
             Err(SdkError::ServiceError(se))
                 if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
