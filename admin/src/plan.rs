@@ -252,13 +252,7 @@ fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
 
 /// The same for a conversation, whose item carries its newest message's text.
 fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
-    // As the import writes it: stamped, with its messages.
-    let written = shared::model::write_stamp();
-    let stamped = Conversation {
-        messages_changed: Some(written),
-        ..c.clone()
-    };
-    shared::store::conversation_item(&stamped, written)
+    shared::store::conversation_item(c, shared::model::write_stamp())
         .map(drop)
         .map_err(|e| PlanError {
             origin: origin.clone(),

@@ -112,13 +112,13 @@ pub(super) async fn check_updates(app: &App, req: &Request) -> Result<Handled, F
         None => {
             let changes = app
                 .store
-                .conversations_with_messages_after(since, POLL_LIMIT)
+                .conversations_changed_after(since, POLL_LIMIT)
                 .await
                 .map_err(store_failure)?;
             let body = Inbox {
                 success: true,
                 has_updates: !changes.conversations.is_empty(),
-                updated_conversations: changes.conversations,
+                updated_conversations: changes.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
                 server_time,
             };
             Ok(ok(&body, Some(changes.cost)))

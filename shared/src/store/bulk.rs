@@ -53,9 +53,9 @@ impl Store {
         // Every item is built (and its size checked) before anything is written; each
         // request then stamps its conversations anew as it is sent.
         let mut items: Vec<Item> = Vec::with_capacity(records.len());
-        let built = Stamp::now();
+        let built = crate::model::write_stamp();
         for r in records {
-            items.extend(r.items(built.written)?);
+            items.extend(r.items(built)?);
         }
         let mut requests = 0;
         for chunk in items.chunks_mut(BATCH_SIZE) {

@@ -148,12 +148,9 @@ impl Store {
             let size = item::size(&it);
             sized.push((m, it, size));
         }
-        // Sized as written: with a messages stamp.
+        // The stamps it gets add under 100 bytes: within the byte budget's headroom.
         let meta_bytes = item::size(&super::conversation_item(
-            &Conversation {
-                messages_changed: Some(jiff::Timestamp::UNIX_EPOCH),
-                ..change.conversation.clone()
-            },
+            &change.conversation,
             jiff::Timestamp::UNIX_EPOCH,
         )?);
         let fits = |run: &[(&Message, Item, usize)]| {
@@ -201,9 +198,9 @@ impl Store {
                 _ => change.conversation.clone(),
             };
             let items: Vec<Item> = step.iter().map(|(_, it, _)| it.clone()).collect();
-            let messages_changed = written_before || !items.is_empty();
+            let stamps_messages = written_before || !items.is_empty();
             if !self
-                .change_step(items, &conversation, expected, messages_changed)
+                .change_step(items, &conversation, expected, stamps_messages)
                 .await?
             {
                 return Ok(ChangeOutcome::Conflict);
@@ -221,16 +218,15 @@ impl Store {
     /// One transaction: the messages, and the conversation as they leave it, on condition
     /// that its count is `expected` (or, for `None`, that it does not exist, its phone
     /// claim written with it). False when the condition failed. The conversation is
-    /// stamped anew at each attempt, its messages' stamp too for `messages_changed`.
+    /// stamped anew at each attempt, its messages' stamp too for `stamps_messages`.
     async fn change_step(
         &self,
         messages: Vec<Item>,
         conversation: &Conversation,
         expected: Option<u64>,
-        messages_changed: bool,
+        stamps_messages: bool,
     ) -> Result<bool, StoreError> {
         let meta_at = messages.len();
-        let writes_messages = messages_changed;
         let puts: Vec<TransactWriteItem> = messages
             .into_iter()
             .map(|it| {
@@ -244,7 +240,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let meta = |stamp: &Stamp| -> Result<TransactWriteItem, StoreError> {
             let stamped = Conversation {
-                messages_changed: if writes_messages {
+                messages_changed: if stamps_messages {
                     Some(stamp.written)
                 } else {
                     conversation.messages_changed
@@ -295,7 +291,7 @@ impl Store {
             items.extend(claim.clone());
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
-                self.settle_stamp(conversation.id, stamp, writes_messages).await;
+                self.settle_stamp(conversation.id, stamp, stamps_messages).await;
                 return Ok(true);
             }
             maybe_committed |= outcome.in_progress();
@@ -308,7 +304,7 @@ impl Store {
             }
             if outcome.failed(meta_at).is_some() {
                 if maybe_committed {
-                    self.stamp_again(conversation.id, writes_messages).await;
+                    self.stamp_again(conversation.id, stamps_messages).await;
                 }
                 return Ok(false);
             }

@@ -70,29 +70,14 @@ impl Store {
         .await
     }
 
-    /// The ids of the conversations changed after `t`, as `conversations_changed_after`
-    /// finds them. The legacy answer listed conversations with a newer message only; the
-    /// index holds when a conversation changed, not what changed (`by_change` projects no
-    /// more, so that its writes stay small), so a change of status, `ai_enabled` or name
-    /// is listed too: one more reload for such a change, and no message is missed.
-    pub async fn conversations_with_messages_after(
-        &self,
-        t: Timestamp,
-        bound: usize,
-    ) -> Result<Changes<u64>, ReadError> {
-        let changes = self.conversations_changed_after(t, bound).await?;
-        Ok(Changes {
-            conversations: changes.conversations.into_iter().map(|c| c.id).collect(),
-            more: changes.more,
-            cost: changes.cost,
-        })
-    }
-
     /// The conversations whose change (a new message, status, `ai_enabled`, name, a new
     /// conversation) was written after `t` (whole seconds) less `INDEX_POLL_MARGIN`: one
     /// query of `by_change` from there on, at most `bound` of them (the most recently
     /// written) plus whether more followed, answered newest `last_message_at` first (equal
-    /// times by id, descending).
+    /// times by id, descending). Both inbox-wide polls answer from it: the index holds when
+    /// a conversation changed, not what changed (it projects no more, so that its writes
+    /// stay small), so `check-updates.php` lists a change of status, `ai_enabled` or name
+    /// too, where the legacy one listed new messages only.
     pub async fn conversations_changed_after(
         &self,
         t: Timestamp,

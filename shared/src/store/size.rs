@@ -11,9 +11,10 @@ use crate::model::{Conversation, Message};
 /// DynamoDB's limit on one item: its attribute names and values, in bytes.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
-/// Refuses an item DynamoDB would refuse, with a reason that names it and its size.
-fn check_item_size(item: Item, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
-    let size = crate::item::size(&item);
+/// Refuses an item DynamoDB would refuse, with `reserve` bytes it may still gain, with a
+/// reason that names it and its size.
+fn check_item_size(item: Item, reserve: usize, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
+    let size = crate::item::size(&item) + reserve;
     if size > MAX_ITEM_BYTES {
         return Err(StoreError::ItemTooLarge {
             what: what(),
@@ -27,7 +28,7 @@ fn check_item_size(item: Item, what: impl FnOnce() -> String) -> Result<Item, St
 /// A message's item, or `ItemTooLarge` when DynamoDB would refuse it. Every write of a
 /// message goes through this, and imports check each row with it before writing anything.
 pub fn message_item(m: &Message) -> Result<Item, StoreError> {
-    check_item_size(crate::item::message_to_item(m), || {
+    check_item_size(crate::item::message_to_item(m), 0, || {
         format!("message {} of conversation {}", m.id, m.conversation_id)
     })
 }
@@ -51,10 +52,20 @@ pub fn check_message_size(m: &Message) -> Result<(), StoreError> {
     message_item(m).map(drop)
 }
 
+/// What a messages stamp adds to a conversation item that has none yet: its name and its
+/// value (`table::stamp`, fixed width).
+const MESSAGES_STAMP_BYTES: usize = crate::table::MESSAGES_CHANGED.len() + "2024-01-15T14:30:25.120Z".len();
+
 /// A conversation's item as a write stamped `written` puts it (it carries its newest
-/// message's text), or `ItemTooLarge`.
+/// message's text), or `ItemTooLarge`. Checked with room for a messages stamp where it has
+/// none yet, which its next write of messages adds: a conversation that fits now fits then.
 pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, StoreError> {
-    check_item_size(crate::item::conversation_to_item(c, written), || {
+    let reserve = if c.messages_changed.is_none() {
+        MESSAGES_STAMP_BYTES
+    } else {
+        0
+    };
+    check_item_size(crate::item::conversation_to_item(c, written), reserve, || {
         format!("conversation {} (with its newest message's text)", c.id)
     })
 }
@@ -102,5 +113,29 @@ mod tests {
                 "{text} + {context}"
             );
         }
+    }
+
+    #[test]
+    fn a_conversation_is_checked_with_room_for_its_messages_stamp() {
+        let at = Timestamp::from_second(1_700_000_000).unwrap();
+        let c = Conversation {
+            id: 1,
+            phone_number: "573001112233".into(),
+            contact_name: None,
+            status: crate::model::Status::Active,
+            ai_enabled: true,
+            last_message_at: at,
+            created_at: at,
+            updated_at: at,
+            last_message: None,
+            message_count: 0,
+            messages_changed: None,
+        };
+        let stamped = Conversation {
+            messages_changed: Some(at),
+            ..c.clone()
+        };
+        let size = |c: &Conversation| crate::item::size(&crate::item::conversation_to_item(c, at));
+        assert_eq!(size(&c) + MESSAGES_STAMP_BYTES, size(&stamped));
     }
 }
