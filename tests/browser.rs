@@ -125,11 +125,7 @@ async fn add_customer_message(db: &LegacyDb, conversation: u64, text: &str, how:
                 .unwrap();
         }
     }
-    let id: u64 = conn
-        .query_first("SELECT LAST_INSERT_ID()")
-        .await
-        .unwrap()
-        .unwrap();
+    let id = conn.last_insert_id().expect("the message's id");
     conn.exec_drop(touch, (conversation,)).await.unwrap();
     if let Write::LateCommit(after) = how {
         // The transaction stays open: the scenario, not a wait for anything.
@@ -508,11 +504,7 @@ async fn the_original_page_shows_every_message_sync_brings() {
         )
         .await
         .unwrap();
-        let id: u64 = conn
-            .query_first("SELECT LAST_INSERT_ID()")
-            .await
-            .unwrap()
-            .unwrap();
+        let id = conn.last_insert_id().expect("the conversation's id");
         conn.disconnect().await.unwrap();
         add_customer_message(&db, id, "Hola, vi su anuncio", Write::Now, MESSAGES.len()).await;
         id
