@@ -306,3 +306,75 @@ fn the_known_nasty_ones() {
         assert_eq!(reply.status, status, "{shown}: {}", reply.body["detail"]);
     }
 }
+
+const FRONT_SECRET: &str = "hostile-front-secret-0123456789abcdef";
+
+/// Near misses of the front's secret: empty, cut, grown, one byte off, another case,
+/// repeated (API Gateway joins a repeated header with a comma), padded, or anything.
+fn wrong_secret() -> impl Strategy<Value = Option<String>> {
+    let s = FRONT_SECRET.to_string();
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        (0..s.len()).prop_map({
+            let s = s.clone();
+            move |n| Some(s[..n].to_string())
+        }),
+        any::<String>().prop_map({
+            let s = s.clone();
+            move |tail| Some(format!("{s}{tail}")).filter(|t| *t != s)
+        }),
+        (0..s.len()).prop_map({
+            let s = s.clone();
+            move |i| {
+                let mut b = s.clone().into_bytes();
+                b[i] ^= 1;
+                Some(String::from_utf8_lossy(&b).into_owned())
+            }
+        }),
+        Just(Some(s.to_uppercase())),
+        Just(Some(format!("{s},{s}"))),
+        Just(Some(format!(" {s}"))),
+        any::<String>().prop_map(Some),
+    ]
+}
+
+/// With `ACCESS=front`, every generated event without the exact secret — whatever its
+/// path, query, method, headers or body — gets the 403 envelope of its route and sends
+/// DynamoDB nothing (counted at the wire).
+#[test]
+fn front_mode_refuses_every_event_without_the_secret_before_dynamodb() {
+    use integration_tests::faults::{FaultyEndpoint, app_via};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = FaultyEndpoint::timing(&integration_tests::dynamodb().endpoint);
+    let app = rt.block_on(async {
+        let app = seeded_app(
+            "hostile-front",
+            &[("ACCESS", "front"), ("FRONT_SECRET", FRONT_SECRET)],
+        )
+        .await;
+        app_via(&app, &relay.url).await
+    });
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&(case(), wrong_secret()), |(mut case, secret)| {
+        if let Some(secret) = secret {
+            case.event["headers"]["x-origin-verify"] = json!(secret);
+        }
+        let reply = rt.block_on(invoke_endpoint(&app, case.endpoint, &case.event));
+        let path = case.event["rawPath"].as_str().unwrap_or_default();
+        let legacy = Route::of(case.endpoint, path).legacy_error();
+        let b = &reply.body;
+        if reply.status != 403 || b["code"] != json!("forbidden") || b["error"] != json!(legacy) {
+            return Err(TestCaseError::fail(format!("{}: {b}", reply.status)));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert_eq!(relay.requests(), 0, "a refused event reached DynamoDB");
+}

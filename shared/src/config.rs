@@ -2,6 +2,7 @@
 
 use jiff::tz::TimeZone;
 
+use crate::access::{Access, FrontSecrets, MIN_SECRET_LEN};
 use crate::view::{Presentation, SenderNames};
 
 /// Largest `limit` of the conversation list; larger values are clamped.
@@ -15,6 +16,8 @@ pub struct Config {
     pub presentation: Presentation,
     /// Default page size of the conversation list.
     pub conversations_limit: u32,
+    /// Which requests are served (`ACCESS`).
+    pub access: Access,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +30,13 @@ pub enum ConfigError {
     BadLimit(String),
     #[error("SENDER_TYPE_NAMES {0:?} must be customer-ai-human (the default) or user-bot-human")]
     BadSenderNames(String),
+    #[error("ACCESS {0:?} must be front, jwt or public")]
+    BadAccess(String),
+    #[error(
+        "ACCESS=front needs FRONT_SECRET (and FRONT_SECRET_PREVIOUS, if set) of at least \
+         {MIN_SECRET_LEN} characters: the secret header the front adds"
+    )]
+    BadFrontSecret,
 }
 
 impl Config {
@@ -57,7 +67,20 @@ impl Config {
             None => SenderNames::default(),
             Some(v) => SenderNames::parse(&v).ok_or(ConfigError::BadSenderNames(v))?,
         };
+        let access = match get("ACCESS").as_deref() {
+            // API Gateway's authorizer checks the tokens (jwt); public serves everyone.
+            None | Some("jwt" | "public") => Access::Open,
+            Some("front") => {
+                let current = get("FRONT_SECRET").ok_or(ConfigError::BadFrontSecret)?;
+                let previous = get("FRONT_SECRET_PREVIOUS");
+                Access::Front(
+                    FrontSecrets::new(&current, previous.as_deref()).ok_or(ConfigError::BadFrontSecret)?,
+                )
+            }
+            Some(other) => return Err(ConfigError::BadAccess(other.to_string())),
+        };
         Ok(Config {
+            access,
             table_name,
             presentation: Presentation {
                 time_zone,
@@ -117,5 +140,45 @@ mod tests {
         }
         let e = config(&[("TABLE_NAME", "t"), ("SENDER_TYPE_NAMES", "x")]).unwrap_err();
         assert!(matches!(e, ConfigError::BadSenderNames(_)));
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn access_front_needs_a_long_secret() {
+        let c = config(&[("TABLE_NAME", "t")]).unwrap();
+        assert_eq!(c.access, Access::Open);
+        for mode in ["jwt", "public"] {
+            let c = config(&[("TABLE_NAME", "t"), ("ACCESS", mode), ("FRONT_SECRET", SECRET)]);
+            assert_eq!(c.unwrap().access, Access::Open, "{mode}");
+        }
+        let c = config(&[("TABLE_NAME", "t"), ("ACCESS", "front"), ("FRONT_SECRET", SECRET)]).unwrap();
+        assert!(c.access.admits(Some(SECRET)) && !c.access.admits(None));
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("ACCESS", "front"),
+            ("FRONT_SECRET", SECRET),
+            ("FRONT_SECRET_PREVIOUS", &SECRET.to_uppercase()),
+        ])
+        .unwrap();
+        assert!(c.access.admits(Some(&SECRET.to_uppercase())));
+        for bad in [
+            vec![("ACCESS", "front")],
+            vec![("ACCESS", "front"), ("FRONT_SECRET", "")],
+            vec![("ACCESS", "front"), ("FRONT_SECRET", "short")],
+            vec![
+                ("ACCESS", "front"),
+                ("FRONT_SECRET", SECRET),
+                ("FRONT_SECRET_PREVIOUS", "x"),
+            ],
+        ] {
+            let mut vars = vec![("TABLE_NAME", "t")];
+            vars.extend(bad);
+            let e = config(&vars).unwrap_err();
+            assert_eq!(e, ConfigError::BadFrontSecret);
+            assert!(e.to_string().contains("FRONT_SECRET") && !e.to_string().contains(SECRET));
+        }
+        let e = config(&[("TABLE_NAME", "t"), ("ACCESS", "open")]).unwrap_err();
+        assert_eq!(e, ConfigError::BadAccess("open".into()));
     }
 }

@@ -1,6 +1,7 @@
 //! Shared by the Conversations API functions and `convo-admin`: the domain types, the
 //! DynamoDB table design and the store, cursors, and the contract's JSON shapes.
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod cursor;

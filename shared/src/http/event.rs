@@ -33,6 +33,19 @@ pub struct HttpEvent {
     pub path_parameters: Option<HashMap<String, String>>,
     #[serde(default)]
     pub request_context: Option<EventContext>,
+    #[serde(default)]
+    pub headers: Option<EventHeaders>,
+}
+
+/// The two request headers the functions read (`access`); the others are skipped unread.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventHeaders {
+    /// The front's secret (`access::SECRET_HEADER`).
+    #[serde(default, rename = "x-origin-verify")]
+    pub secret: Option<String>,
+    /// The signed-in user, as the front names them (`access::USER_HEADER`).
+    #[serde(default, rename = "x-dashboard-user")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -192,6 +205,16 @@ mod tests {
 
     fn event(v: serde_json::Value) -> HttpEvent {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_access_headers_are_read_by_their_names() {
+        use crate::access::{SECRET_HEADER, USER_HEADER};
+        let e = event(json!({"headers": {SECRET_HEADER: "s", USER_HEADER: "ana", "host": "h"}}));
+        let headers = e.headers.unwrap();
+        assert_eq!(headers.secret.as_deref(), Some("s"));
+        assert_eq!(headers.user.as_deref(), Some("ana"));
+        assert!(event(json!({"headers": null})).headers.is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use aws_lambda_events::http::{Method, Response};
 use lambda_runtime::{Context, LambdaEvent, service_fn};
 
 use crate::Store;
+use crate::access::Access;
 use crate::config::Config;
 use crate::store::ReadCost;
 pub use event::HttpEvent;
@@ -139,8 +140,27 @@ async fn respond(
 ) -> Response<EscapedJson> {
     let started = Instant::now();
     let route = event.route_key().to_string();
+    let mut event = event;
+    let headers = event.headers.take().unwrap_or_default();
     let req = event.into_request(context.map(|c| c.request_id).unwrap_or_default());
-    let (response, cost) = serve(app, endpoint, &req).await;
+    // Before anything else, DynamoDB included: a request the access mode refuses costs
+    // nothing but this answer.
+    let admitted = app.config.access.admits(headers.secret.as_deref());
+    let (response, cost) = if admitted {
+        serve(app, endpoint, &req).await
+    } else {
+        let route = Route::of(endpoint, &req.path);
+        (
+            response::error(route.legacy_error(), &ApiError::forbidden()),
+            None,
+        )
+    };
+    // The front's name for the signed-in user (an agent, never a customer), only when the
+    // front's secret vouches for it; bounded, as the header is client input elsewhere.
+    let user = match (&app.config.access, admitted) {
+        (Access::Front(_), true) => headers.user.as_deref().map(bounded),
+        _ => None,
+    };
     // One line per request, at INFO: the route (never the raw path or query, which carry
     // client input), status, latency and what DynamoDB was asked. No phone number, name
     // or message text, ever.
@@ -149,6 +169,7 @@ async fn respond(
         request_id = %req.request_id,
         method = %req.method,
         route = %route,
+        user = user.unwrap_or_default(),
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
         dynamodb_round_trips = cost.round_trips,
@@ -158,6 +179,15 @@ async fn respond(
         "request"
     );
     response
+}
+
+/// At most the first 64 characters of a header value, for the log.
+fn bounded(value: &str) -> &str {
+    value
+        .char_indices()
+        .nth(64)
+        .and_then(|(end, _)| value.get(..end))
+        .unwrap_or(value)
 }
 
 /// A handled request: the response, and what it cost in DynamoDB.

@@ -34,6 +34,16 @@ impl ApiError {
         }
     }
 
+    /// A request the access mode refuses: without the front's secret header (the API's own
+    /// address, or a front that does not add it). Says where to go, not what is missing.
+    pub fn forbidden() -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            detail: "this API answers only through the dashboard's own address, after sign-in".into(),
+        }
+    }
+
     pub fn method_not_allowed() -> ApiError {
         ApiError {
             status: StatusCode::METHOD_NOT_ALLOWED,
