@@ -1,6 +1,9 @@
 //! Checks run against each real function binary (its own `tests/runtime.rs` calls them
 //! with `CARGO_BIN_EXE_…`): hostile events through the real runtime loop, the process
-//! still serving afterwards, and logs at INFO free of phone numbers, names and texts.
+//! still serving afterwards, and logs at INFO (the most verbose level the template allows)
+//! free of phone numbers, names, texts and the front's secret. The binary runs in
+//! `ACCESS=front`, as behind the dashboard's sign-in: requests without the secret are
+//! refused, the others carry it and the signed-in user, who shows in the access log.
 
 use std::path::Path;
 
@@ -85,9 +88,14 @@ fn private_strings(body: &Value, out: &mut Vec<String>) {
     }
 }
 
+const FRONT_SECRET: &str = "bootstrap-front-secret-0123456789abcdef";
+const WRONG_SECRET: &str = "bootstrap-wrong-secret-0123456789abcdef";
+const USER: &str = "agent-ana";
+
 /// Runs the function binary `bin` over a seeded table: every hostile event gets a 4xx (or
 /// 200) contract answer — never an invocation error, never a 5xx — and the next valid
-/// request is still served; then no log line holds a phone number, name or message text.
+/// request is still served; a request without the front's secret gets 403; then no log
+/// line holds a phone number, name, message text or secret, and the user is logged.
 pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: Endpoint) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(seeded_app("bootstrap", &[]));
@@ -99,9 +107,11 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
             ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb().endpoint),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("ACCESS", "front"),
+            ("FRONT_SECRET", FRONT_SECRET),
         ],
     );
-    let answer = |e: &Value| -> (u16, Value) {
+    let send = |e: &Value| -> (u16, Value) {
         let response = function
             .invoke(e.to_string().as_bytes())
             .unwrap_or_else(|err| panic!("invocation error (a 5xx at API Gateway): {err}"));
@@ -111,8 +121,27 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         let body: Value = serde_json::from_str(body).expect("a JSON body");
         (status, body)
     };
-
+    // As the front sends it: with the secret and the signed-in user.
+    let answer = |e: &Value| -> (u16, Value) {
+        let mut e = e.clone();
+        if e["headers"].is_object() {
+            e["headers"]["x-origin-verify"] = json!(FRONT_SECRET);
+            e["headers"]["x-dashboard-user"] = json!(USER);
+        }
+        send(&e)
+    };
     let valid = valid_events(endpoint);
+    for secret in [None, Some(WRONG_SECRET)] {
+        let mut e = valid[0].clone();
+        if let Some(secret) = secret {
+            e["headers"]["x-origin-verify"] = json!(secret);
+        }
+        e["headers"]["x-dashboard-user"] = json!("mallory");
+        let (status, body) = send(&e);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["code"], json!("forbidden"), "{body}");
+    }
+
     for hostile in hostile_events(endpoint) {
         let (status, body) = answer(&hostile);
         assert!([200, 400, 404, 405].contains(&status), "{status}: {body}");
@@ -143,6 +172,10 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         requests >= valid.len(),
         "one access log line per request: {requests}"
     );
+    assert!(
+        logs.iter().any(|l| l.contains(&format!("\"user\":\"{USER}\""))),
+        "the access log names the signed-in user"
+    );
     for line in &logs {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON log line: {line}"));
         let level = v["level"].as_str().unwrap_or_default();
@@ -161,6 +194,14 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         assert!(
             !line.contains("HOSTILE-MARKER"),
             "client input in a log line: {line}"
+        );
+        assert!(
+            !line.contains(FRONT_SECRET) && !line.contains(WRONG_SECRET),
+            "a secret in a log line: {line}"
+        );
+        assert!(
+            !line.contains("mallory"),
+            "a user the front did not vouch for in a log line: {line}"
         );
     }
 }
