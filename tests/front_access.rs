@@ -43,6 +43,9 @@ fn with_headers(path_and_query: &str, headers: &[(&str, &str)]) -> Value {
 }
 
 fn assert_refused(reply: &Reply, path: &str) {
+    integration_tests::openapi::OpenApi::get()
+        .check(path, reply)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let path = path.split('?').next().unwrap();
     let route = shared::http::Route::of(apigw::endpoint_of(path), path);
     assert_eq!(reply.status, 403, "{path}: {}", reply.body);
