@@ -2,7 +2,8 @@
 # `make sam-local`: every event in events/ through `sam local invoke`, each in a Lambda
 # container of its own, against DynamoDB Local holding the demo data; fails unless every
 # answer is the one the event's name promises (as tests/http.rs checks in-process):
-# *-unknown-conversation 404 not_found, other error-* 400 invalid_parameter, the rest 200.
+# *-unknown-conversation 404 not_found, other error-* 400 invalid_parameter, the rest 200;
+# then events/front/ with ACCESS=front (events/front/env.json): error-* 403 forbidden.
 #
 #   scripts/sam-local.sh            everything, from a fresh machine (run as root on Debian)
 #
@@ -122,16 +123,28 @@ printf '{"Parameters": {"TABLE_NAME": "%s", "AWS_ENDPOINT_URL_DYNAMODB": "http:/
 # Route key -> function, from the template (the route's integration's function).
 routes="$STATE/routes.tsv"
 "$VENV/bin/python" tools/template.py routes template.yaml >"$routes"
+# events/front/: the same settings plus events/front/env.json's (ACCESS=front, its secret).
+front_env_vars="$STATE/env-vars-front.json"
+"$VENV/bin/python" - "$env_vars" events/front/env.json "$front_env_vars" <<'PY'
+import json, sys
+base, front, out = sys.argv[1:]
+merged = json.load(open(base))
+for function, variables in json.load(open(front)).items():
+    merged[function] = {**merged["Parameters"], **variables}
+json.dump(merged, open(out, "w"))
+PY
 passed=0 failed=0
-for event in events/*.json; do
+for event in events/*.json events/front/*-*.json; do
   name=$(basename "$event" .json)
+  vars=$env_vars
+  case "$event" in events/front/*) name="front/$name" vars=$front_env_vars ;; esac
   route=$("$VENV/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["routeKey"])' "$event")
   function=$(awk -F'\t' -v r="$route" '$1 == r { print $2 }' "$routes")
   [ -n "$function" ] || { echo "FAIL $name: no function serves $route"; failed=$((failed + 1)); continue; }
-  out="$STATE/$name.out" log="$STATE/$name.log"
+  out="$STATE/${name//\//-}.out" log="$STATE/${name//\//-}.log"
   t0=$(date +%s%N)
   if "$VENV/bin/sam" local invoke --skip-pull-image --parameter-overrides "${PARAMETERS[@]}" \
-       --env-vars "$env_vars" -e "$event" "$function" >"$out" 2>"$log" \
+       --env-vars "$vars" -e "$event" "$function" >"$out" 2>"$log" \
      && verdict=$("$VENV/bin/python" tools/template.py check-answer "$name" "$out"); then
     printf 'ok   %-50s %-32s %s (%d ms)\n' "$name" "$function" "$verdict" $(( ($(date +%s%N) - t0) / 1000000 ))
     passed=$((passed + 1))

@@ -82,8 +82,9 @@ def routes(src):
 
 def check_answer(name, path):
     """The answer the event's name promises, as tests/http.rs checks it in-process:
-    *-unknown-conversation: 404 not_found; other error-*: 400 invalid_parameter; else 200
-    with success true. Prints the status (and code); exits non-zero otherwise."""
+    *-unknown-conversation: 404 not_found; front/error-* (events/front/, ACCESS=front):
+    403 forbidden; other error-*: 400 invalid_parameter; else 200 with success true.
+    Prints the status (and code); exits non-zero otherwise."""
     with open(path, encoding="utf-8") as f:
         text = f.read().strip()
     try:
@@ -92,9 +93,11 @@ def check_answer(name, path):
         status, body = answer["statusCode"], json.loads(answer["body"])
     except (IndexError, KeyError, TypeError, ValueError) as e:
         sys.exit(f"not an API Gateway answer ({e}): {text[:300]!r}")
-    if name.endswith("unknown-conversation"):
+    if name.startswith("front/error-"):
+        expected = (403, "forbidden")
+    elif name.endswith("unknown-conversation"):
         expected = (404, "not_found")
-    elif name.startswith("error-"):
+    elif name.rpartition("/")[2].startswith("error-"):
         expected = (400, "invalid_parameter")
     else:
         expected = (200, None)
