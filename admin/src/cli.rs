@@ -98,6 +98,11 @@ pub enum Command {
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         batch: u64,
     },
+    /// Print the value that signs a user in to the dashboard behind CloudFront, for the
+    /// stack's DashboardUsers key value store (key: the user name). Generates a strong
+    /// password and shows it once on stderr, or reads one (16+ characters) with
+    /// --password-stdin. Offline: needs no table and no AWS access.
+    DashboardUser(crate::dashboard_user::Args),
 }
 
 /// `2s`, `500ms`, `1m`, or a number of seconds.
@@ -233,6 +238,11 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             legacy.disconnect().await;
             println!("{}", result?);
         }
+        Command::DashboardUser(args) => args.run(
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        )?,
     }
     Ok(())
 }

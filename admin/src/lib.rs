@@ -12,6 +12,7 @@
 
 pub mod change;
 pub mod cli;
+pub mod dashboard_user;
 pub mod import;
 pub mod legacy;
 pub mod plan;
