@@ -1,4 +1,4 @@
-// The browser side of tests/browser.rs: headless Chromium (Debian's, never a downloaded
+// The browser side of tests/browser.rs and tests/nginx.rs: headless Chromium (Debian's, never a downloaded
 // build) driven with playwright-core, one command per line of JSON on stdin, one answer per
 // line of JSON on stdout ({"ok":true,...} or {"ok":false,"error":...}). Lines with an
 // "event" field instead are what the page did (console errors, page errors, failed or
@@ -9,7 +9,14 @@
 // USER_DATA_DIR (a new, empty folder: the browser's profile).
 //
 // Commands:
+//   {"op":"launch","httpCredentials":{"username":U,"password":P}}
+//                                                  (re)start the browser; with credentials,
+//                                                  it answers HTTP auth challenges with them
+//                                                  as a sign-in dialog would (optional: open
+//                                                  launches one without)
 //   {"op":"open","url":U}                          load U, wait for the page's own script
+//                                                  (an error status is returned at once,
+//                                                  also when it failed the navigation)
 //   {"op":"click","selector":S}
 //   {"op":"waitText","selector":S,"text":T,"timeoutMs":N}
 //                                                  poll the DOM until S's text has T
@@ -36,8 +43,9 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 let context = null;
 let page = null;
 
-async function launch() {
+async function launch(httpCredentials) {
   context = await chromium.launchPersistentContext(process.env.USER_DATA_DIR, {
+    ...(httpCredentials ? { httpCredentials } : {}),
     executablePath: process.env.CHROMIUM,
     headless: true,
     args: [
@@ -95,9 +103,35 @@ async function waitFor(fn, arg, timeoutMs) {
 
 async function handle(cmd) {
   switch (cmd.op) {
+    case 'launch':
+      if (context) await context.close();
+      context = null;
+      closing = null;
+      await launch(cmd.httpCredentials);
+      return {};
     case 'open': {
       if (!context) await launch();
-      const res = await page.goto(cmd.url, { waitUntil: 'load', timeout: 60000 });
+      // The main frame's last answer: a 401 the browser has no credentials for fails the
+      // navigation (net::ERR_INVALID_AUTH_CREDENTIALS), and that answer says why.
+      let answered = null;
+      const onResponse = (r) => {
+        if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) answered = r;
+      };
+      page.on('response', onResponse);
+      let res;
+      try {
+        res = await page.goto(cmd.url, { waitUntil: 'load', timeout: 60000 });
+      } catch (e) {
+        if (answered && answered.status() >= 400) {
+          return { status: answered.status(), error: String(e && e.message ? e.message : e) };
+        }
+        throw e;
+      } finally {
+        page.off('response', onResponse);
+      }
+      if (res && res.status() >= 400) {
+        return { status: res.status(), title: await page.title() };
+      }
       // The page's script (assets/js/conversations.js) ran: it defines viewConversation.
       await page.waitForFunction(() => typeof window.viewConversation === 'function', null, {
         polling: 100,

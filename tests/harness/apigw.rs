@@ -64,8 +64,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The API Gateway HTTP API 2.0 event for `method path?query`.
+/// The API Gateway HTTP API 2.0 event for `method path?query`, with a fixed set of
+/// request headers (a client's, as API Gateway adds its own).
 pub fn event(method: &str, path_and_query: &str) -> Value {
+    event_with_headers::<&str, &str>(method, path_and_query, &[])
+}
+
+/// [`event`] with a request's own headers as API Gateway passes them on: names in lower
+/// case, repeated headers joined with commas, cookies in `cookies` instead of `headers`.
+/// They replace the fixed ones of the same name; hop-by-hop headers are dropped.
+pub fn event_with_headers<K: AsRef<str>, V: AsRef<str>>(
+    method: &str,
+    path_and_query: &str,
+    request_headers: &[(K, V)],
+) -> Value {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let (route_path, id) = route(path).unwrap_or(("$default", None));
     let route_key = if route_path == "$default" {
@@ -123,6 +135,36 @@ pub fn event(method: &str, path_and_query: &str) -> Value {
         },
         "isBase64Encoded": false
     });
+    let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in request_headers {
+        let (name, value) = (name.as_ref().trim().to_ascii_lowercase(), value.as_ref().trim());
+        match name.as_str() {
+            "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te" => {}
+            "cookie" => cookies.extend(
+                value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| Value::String(c.to_string())),
+            ),
+            _ => match headers.get_mut(&name) {
+                Some(Value::String(prev)) => {
+                    prev.push(',');
+                    prev.push_str(value);
+                }
+                _ => {
+                    headers.insert(name, Value::String(value.to_string()));
+                }
+            },
+        }
+    }
+    for (name, value) in headers {
+        e["headers"][name] = value;
+    }
+    if !cookies.is_empty() {
+        e["cookies"] = Value::Array(cookies);
+    }
     if !params.is_empty() {
         e["queryStringParameters"] = Value::Object(params);
     }

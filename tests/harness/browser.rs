@@ -9,16 +9,17 @@
 //!   the test's MariaDB database (the page's render only opens the connection).
 //! - [`Gateway`]: one loopback HTTP server in front of both, as the README's "Routing the
 //!   API paths" has it: the API's eight paths ([`crate::apigw::route`]) go to the functions'
-//!   handlers in-process (API Gateway 2.0 events), everything else to `php -S`. It logs the
-//!   API requests, for the test's assertions and a failure's report.
+//!   handlers in-process (API Gateway 2.0 events, with the request's headers), everything
+//!   else to `php -S`. It logs the API requests (with the event's headers), for the test's
+//!   assertions and a failure's report.
 //! - [`Browser`]: headless Chromium (Debian's package) driven by tests/browser/page.mjs
 //!   with playwright-core (from .tools/node, `make node-tools`), one JSON command a line.
 //!
 //! [`prerequisites`] finds what this needs (chromium, php with pdo_mysql, node with
 //! playwright-core, the legacy repository) and, when something is missing, says so in one
 //! line and returns `None` (the test skips), unless `BROWSER_TEST_REQUIRED=1`: then it panics
-//! with what to install. `make browser` (a part of `make test`) installs the Debian packages
-//! as root.
+//! with what to install. [`prerequisites_with_nginx`] adds nginx and openssl (tests/nginx.rs).
+//! `make browser` (a part of `make test`) installs the Debian packages as root.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,20 +60,31 @@ pub struct Prerequisites {
     legacy_git: Vec<OsString>,
     /// The legacy repository, for messages.
     pub legacy_repo: PathBuf,
+    /// nginx (tests/nginx.rs), when asked for: [`prerequisites_with_nginx`].
+    pub nginx: Option<PathBuf>,
 }
 
 /// The prerequisites, or `None` after one line saying what is missing (the test then
 /// returns: skipped). With `BROWSER_TEST_REQUIRED=1` a missing one fails the test instead.
 pub fn prerequisites() -> Option<Prerequisites> {
-    match find_prerequisites() {
+    prerequisites_for("browser test", false)
+}
+
+/// The same, with nginx and openssl too (tests/nginx.rs: the page behind nginx's sign-in).
+pub fn prerequisites_with_nginx() -> Option<Prerequisites> {
+    prerequisites_for("nginx test", true)
+}
+
+fn prerequisites_for(test: &str, with_nginx: bool) -> Option<Prerequisites> {
+    match find_prerequisites(with_nginx) {
         Ok(p) => Some(p),
         Err(missing) => {
             let required = std::env::var("BROWSER_TEST_REQUIRED").is_ok_and(|v| v == "1");
             let what = missing.join("; ");
             if required {
                 panic!(
-                    "BROWSER_TEST_REQUIRED=1 and the browser test cannot run: {what}. \
-                     Install: apt-get install chromium php-cli php-mysql (or `make browser` as root), \
+                    "BROWSER_TEST_REQUIRED=1 and the {test} cannot run: {what}. \
+                     Install: apt-get install chromium php-cli php-mysql nginx-light (or `make browser` as root), \
                      `make node-tools` for playwright-core, and set LEGACY_DASHBOARD_GIT to a clone \
                      of the legacy dashboard's repository"
                 );
@@ -81,15 +93,41 @@ pub fn prerequisites() -> Option<Prerequisites> {
             // visible in `make test`'s output.
             let _ = writeln!(
                 std::io::stderr(),
-                "browser test skipped: {what} (BROWSER_TEST_REQUIRED=1 makes this a failure)"
+                "{test} skipped: {what} (BROWSER_TEST_REQUIRED=1 makes this a failure)"
             );
             None
         }
     }
 }
 
-fn find_prerequisites() -> Result<Prerequisites, Vec<String>> {
+fn find_prerequisites(with_nginx: bool) -> Result<Prerequisites, Vec<String>> {
     let mut missing = Vec::new();
+    let nginx = with_nginx.then(|| {
+        let found = std::env::var_os("NGINX")
+            .map(PathBuf::from)
+            .or_else(|| {
+                ["/usr/sbin/nginx", "/usr/bin/nginx"]
+                    .iter()
+                    .map(PathBuf::from)
+                    .find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| PathBuf::from("nginx"));
+        let runs = |program: &Path, arg: &str| {
+            Command::new(program)
+                .arg(arg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !runs(&found, "-v") {
+            missing.push("no nginx (apt-get install nginx-light)".to_string());
+        }
+        if !runs(Path::new("openssl"), "version") {
+            missing.push("no openssl (apt-get install openssl)".to_string());
+        }
+        found
+    });
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {
@@ -139,6 +177,7 @@ fn find_prerequisites() -> Result<Prerequisites, Vec<String>> {
             playwright,
             legacy_git,
             legacy_repo,
+            nginx,
         }),
         _ => Err(missing),
     }
@@ -311,10 +350,16 @@ pub struct PhpServer {
 
 impl PhpServer {
     pub fn start(pre: &Prerequisites, app: &LegacyApp, db: &LegacyDb) -> PhpServer {
+        PhpServer::start_at(pre, &app.dir, &app.dir.join("router.php"), db)
+    }
+
+    /// `php -S` over `docroot` with `router`, the same way (a site that holds the legacy
+    /// files under a base path, say).
+    pub fn start_at(pre: &Prerequisites, docroot: &Path, router: &Path, db: &LegacyDb) -> PhpServer {
         let port = free_port();
         let log = output_dir().join(format!("php-{}-{port}.log", std::process::id()));
         let out = std::fs::File::create(&log).expect("create the php log");
-        let sessions = app.dir.join(".sessions");
+        let sessions = docroot.join(".sessions");
         std::fs::create_dir_all(&sessions).expect("create the session folder");
         let mut child = Command::new(&pre.php)
             .arg("-d")
@@ -330,9 +375,9 @@ impl PhpServer {
             .arg("-S")
             .arg(format!("127.0.0.1:{port}"))
             .arg("-t")
-            .arg(&app.dir)
-            .arg(app.dir.join("router.php"))
-            .current_dir(&app.dir)
+            .arg(docroot)
+            .arg(router)
+            .current_dir(docroot)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DB_HOST", "127.0.0.1")
@@ -378,8 +423,20 @@ pub struct ApiCall {
     /// When the answer was ready.
     pub at: Instant,
     pub target: String,
+    /// The event's `headers`, as the function got them (names in lower case).
+    pub headers: Vec<(String, String)>,
     pub status: u16,
     pub body: String,
+}
+
+impl ApiCall {
+    /// The event's header `name` (lower case), if it had one.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The page's origin: the API's paths to the handlers, the rest to `php -S`.
@@ -430,6 +487,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         500 => "Internal Server Error",
@@ -459,7 +517,20 @@ fn serve(
             let _ = writer.shutdown(Shutdown::Both);
             return;
         }
-        let event = apigw::event(&method, &target);
+        let request_headers: Vec<(&str, &str)> = head
+            .iter()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .collect();
+        let event = apigw::event_with_headers(&method, &target, &request_headers);
+        let event_headers = event["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(apigw::invoke(app, &event))));
         let (status, headers, text) = match answer {
             Ok(reply) => (reply.status, reply.headers, reply.body.to_string()),
@@ -472,6 +543,7 @@ fn serve(
         calls.lock().expect("the call log").push(ApiCall {
             at: Instant::now(),
             target: target.clone(),
+            headers: event_headers,
             status,
             body: text.clone(),
         });

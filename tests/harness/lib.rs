@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod http1;
 pub mod legacy_api;
 pub mod mariadb;
+pub mod nginx;
 pub mod openapi;
 pub mod runtime_api;
 
