@@ -280,6 +280,28 @@ spl_autoload_register(function ($class) {
 
 /// The legacy application's files (HEAD of its repository) in a temporary folder, removed
 /// on drop.
+/// Waits until `child` (`what`) accepts connections on every one of `ports`, or fails with
+/// its `log` when it exits first or takes over a minute (a loaded 2-core machine).
+pub fn wait_until_listening(child: &mut Child, what: &str, ports: &[u16], log: &Path) {
+    let started = Instant::now();
+    for port in ports {
+        while TcpStream::connect(("127.0.0.1", *port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{what} exited ({status}):\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what} did not listen on {port} within 60 s; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 pub struct LegacyApp {
     pub dir: PathBuf,
     pub commit: String,
@@ -391,21 +413,7 @@ impl PhpServer {
             .stderr(out)
             .spawn()
             .expect("start php -S");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "php -S exited ({status}):\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "php -S did not listen on {port} within 30 s; see {}",
-                log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_listening(&mut child, "php -S", &[port], &log);
         PhpServer { port, log, child }
     }
 }

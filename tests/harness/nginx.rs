@@ -19,9 +19,9 @@ use std::io::{BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::browser::{LegacyApp, PhpServer, Prerequisites, output_dir};
+use crate::browser::{LegacyApp, PhpServer, Prerequisites, output_dir, wait_until_listening};
 use crate::mariadb::LegacyDb;
 use crate::workspace_root;
 
@@ -280,23 +280,7 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        let started = Instant::now();
-        for port in ports {
-            while TcpStream::connect(("127.0.0.1", *port)).is_err() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "nginx exited ({status}):\n{}",
-                        std::fs::read_to_string(&error_log).unwrap_or_default()
-                    );
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "nginx did not listen on {port} within 60 s; see {}",
-                    error_log.display()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        wait_until_listening(&mut child, "nginx", ports, &error_log);
         Nginx {
             dir: dir.to_path_buf(),
             error_log,
