@@ -1371,3 +1371,66 @@ fn translated_alarms_watch_the_request_count_and_the_4xx_rate() {
     );
     assert!(rate.1["Properties"]["Threshold"].as_f64().unwrap() > 0.0);
 }
+
+/// The distribution as CloudFormation receives it (SAM's transform passes it through): with
+/// the CloudFront setting, every behavior signs in, each origin gets its own secret header,
+/// the web ACL is optional, and the rules that keep the choice whole are deployed with it.
+#[test]
+fn translated_distribution_signs_in_everywhere_and_the_rules_go_with_it() {
+    let t = translated(&[
+        "Access=front",
+        "FrontSecret=f3b1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4",
+        "LegacyOriginSecret=9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d",
+        "LegacyOriginDomain=origin.panel.example.com",
+        "LegacyBasePath=/panel",
+        "WafRateLimit=6000",
+        "AlarmEmail=ops@example.com",
+    ]);
+    let config = &t["Resources"]["DashboardDistribution"]["Properties"]["DistributionConfig"];
+    let mut behaviors = vec![&config["DefaultCacheBehavior"]];
+    behaviors.extend(config["CacheBehaviors"].as_array().unwrap());
+    assert_eq!(behaviors.len(), 9);
+    for behavior in behaviors {
+        assert_eq!(
+            behavior["FunctionAssociations"],
+            json!([{ "EventType": "viewer-request", "FunctionARN": { "Fn::GetAtt": ["SignInFunction", "FunctionARN"] } }]),
+            "{behavior}"
+        );
+        assert_eq!(
+            behavior["ResponseHeadersPolicyId"], SECURITY_HEADERS,
+            "{behavior}"
+        );
+    }
+    let secrets: BTreeSet<String> = config["Origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            o["OriginCustomHeaders"][0]["HeaderValue"]["Ref"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        BTreeSet::from(["FrontSecret".to_string(), "LegacyOriginSecret".to_string()])
+    );
+    assert_eq!(
+        config["WebACLId"],
+        json!({ "Fn::If": ["WafEnabled", { "Fn::GetAtt": ["DashboardWebAcl", "Arn"] }, { "Ref": "AWS::NoValue" }] })
+    );
+    for rule in [
+        "FrontAccessNeedsItsSecret",
+        "SecretsOnlyWithFrontAccess",
+        "DistributionIsTheFront",
+        "WafNeedsTheDistribution",
+        "ProductionAlarmsGoSomewhere",
+        "JwtScopesNeedJwtAccess",
+    ] {
+        assert!(t["Rules"][rule].is_object(), "rule {rule} is deployed");
+    }
+    for secret in ["FrontSecret", "FrontSecretPrevious", "LegacyOriginSecret"] {
+        assert_eq!(t["Parameters"][secret]["NoEcho"], json!(true), "{secret}");
+    }
+}
