@@ -49,8 +49,9 @@ ALLOW_PUBLIC_VAR = "ALLOW_PUBLIC_ENVIRONMENTS"
 # Template parameter -> the environment variable the workflow fills from the GitHub secret of
 # the same name.
 FRONT_SECRET = ("FrontSecret", "FRONT_SECRET")
+FRONT_SECRET_PREVIOUS = ("FrontSecretPrevious", "FRONT_SECRET_PREVIOUS")
 LEGACY_ORIGIN_SECRET = ("LegacyOriginSecret", "LEGACY_ORIGIN_SECRET")
-SECRET_PARAMETERS = (FRONT_SECRET, LEGACY_ORIGIN_SECRET)
+SECRET_PARAMETERS = (FRONT_SECRET, FRONT_SECRET_PREVIOUS, LEGACY_ORIGIN_SECRET)
 
 # SAM CLI's grammar of a parameter_overrides string (samcli/cli/types.py,
 # CfnParameterOverridesType): `Key=Value ...`, or `ParameterKey=Key,ParameterValue=Value ...`;
@@ -165,6 +166,14 @@ def check(samconfig, env, overrides_file):
             *FRONT_SECRET, env, "needs the secret header value CloudFront or nginx adds"
         )
         used = [FRONT_SECRET[1]]
+        # Always given, empty unless a rotation is under way: SAM reuses the stack's previous
+        # value of a parameter it is not given, which would keep an old secret valid for good.
+        previous = os.environ.get(FRONT_SECRET_PREVIOUS[1], "")
+        secrets[FRONT_SECRET_PREVIOUS[0]] = (
+            secret_from_environment(*FRONT_SECRET_PREVIOUS, env, "rotates the front's secret") if previous else ""
+        )
+        if previous:
+            used.append(FRONT_SECRET_PREVIOUS[1])
         if parameters.get("LegacyOriginDomain", ""):
             secrets[LEGACY_ORIGIN_SECRET[0]] = secret_from_environment(
                 *LEGACY_ORIGIN_SECRET,

@@ -557,6 +557,15 @@ fn common_cases(base: &str, users: &Users) -> Vec<Case> {
                 json!({}),
             ),
         ),
+        case(
+            "webhook POST with a browser's credentials",
+            event(
+                "POST",
+                &p("/webhook"),
+                &[("authorization", &ana), ("content-type", "application/json")],
+                json!({}),
+            ),
+        ),
         case("webhook PUT", event("PUT", &p("/webhook"), &[], json!({}))),
         case("webhook prefix", get(&p("/webhookx"), &[])),
         case("webhook slash", get(&p("/webhook/"), &[])),
@@ -670,6 +679,17 @@ fn assert_common(o: &Outcome, base: &str) {
         json!({}),
     );
     assert_eq!(o.result("webhook POST"), &expected["request"].take());
+    // Credentials a browser sends along to the webhook go no further either.
+    let mut expected = event(
+        "POST",
+        &p("/webhook"),
+        &[("content-type", "application/json")],
+        json!({}),
+    );
+    assert_eq!(
+        o.result("webhook POST with a browser's credentials"),
+        &expected["request"].take()
+    );
     assert_eq!(o.reads("webhook POST"), [] as [String; 0]);
 }
 

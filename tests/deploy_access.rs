@@ -276,7 +276,7 @@ fn front_with_its_secrets_writes_the_overrides_and_never_echoes_the_secrets() {
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(
         written,
-        serde_json::json!([FRONT_WITH_LEGACY, {"FrontSecret": FRONT, "LegacyOriginSecret": LEGACY}])
+        serde_json::json!([FRONT_WITH_LEGACY, {"FrontSecret": FRONT, "FrontSecretPrevious": "", "LegacyOriginSecret": LEGACY}])
     );
     #[cfg(unix)]
     {
@@ -286,6 +286,7 @@ fn front_with_its_secrets_writes_the_overrides_and_never_echoes_the_secrets() {
     }
     let mut expected = sam_parameters(&[FRONT_WITH_LEGACY]);
     expected.insert("FrontSecret".into(), FRONT.into());
+    expected.insert("FrontSecretPrevious".into(), String::new());
     expected.insert("LegacyOriginSecret".into(), LEGACY.into());
     assert_sam_reads(&file, &expected);
 
@@ -295,7 +296,32 @@ fn front_with_its_secrets_writes_the_overrides_and_never_echoes_the_secrets() {
     run.accepted();
     assert_only_masked(&run, &[FRONT, LEGACY]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(written, serde_json::json!([FRONT_ONLY, {"FrontSecret": FRONT}]));
+    assert_eq!(
+        written,
+        serde_json::json!([FRONT_ONLY, {"FrontSecret": FRONT, "FrontSecretPrevious": ""}]),
+        "FrontSecretPrevious is always given: SAM would keep the stack's previous value"
+    );
+
+    // During a rotation, the previous secret is passed too (and masked).
+    let previous = "the-previous-front-secret-0123456789abcdef";
+    let rotating = [
+        ("FRONT_SECRET", FRONT),
+        ("LEGACY_ORIGIN_SECRET", LEGACY),
+        ("FRONT_SECRET_PREVIOUS", previous),
+    ];
+    let run = check(
+        &samconfig,
+        "dashboard",
+        &rotating,
+        &["--overrides-file", file_arg],
+    );
+    run.accepted();
+    assert_only_masked(&run, &[FRONT, LEGACY, previous]);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!([FRONT_ONLY, {"FrontSecret": FRONT, "FrontSecretPrevious": previous}])
+    );
 }
 
 #[test]
@@ -370,6 +396,7 @@ fn a_secret_in_samconfig_is_refused() {
     let dir = TempDir::new();
     for (parameter, variable) in [
         ("FrontSecret", "FRONT_SECRET"),
+        ("FrontSecretPrevious", "FRONT_SECRET_PREVIOUS"),
         ("LegacyOriginSecret", "LEGACY_ORIGIN_SECRET"),
     ] {
         for access in ["front", "jwt", "public"] {

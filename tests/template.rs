@@ -778,6 +778,21 @@ fn a_deploy_must_choose_its_access_mode_and_what_it_needs() {
         ),
         &["must differ from FrontSecret"],
     );
+    fails_naming(
+        deploy(
+            &[
+                &[
+                    ("Access", "front"),
+                    FRONT,
+                    ("FrontSecretPrevious", OLD_SECRET),
+                    ("LegacyOriginSecret", OLD_SECRET),
+                ][..],
+                &distribution,
+            ]
+            .concat(),
+        ),
+        &["must differ from FrontSecretPrevious"],
+    );
     assert_eq!(
         deploy(
             &[
