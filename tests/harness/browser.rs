@@ -440,10 +440,7 @@ pub struct ApiCall {
 impl ApiCall {
     /// The event's header `name` (lower case), if it had one.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        apigw::header(&self.headers, name)
     }
 }
 

@@ -377,10 +377,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::apigw::header(&self.headers, name)
     }
 
     pub fn text(&self) -> String {
