@@ -1,11 +1,13 @@
 //! `convo-admin` commands, run in-process against a real DynamoDB API (DynamoDB Local).
 
+use integration_tests::live_writes::LiveWrites;
 use std::path::PathBuf;
 
 use clap::Parser;
 use convo_admin::cli::{Cli, run};
+use integration_tests::live_writes::NewConversation;
 use integration_tests::{all_items, sdk_config, unique_table_name, workspace_root};
-use shared::model::{MediaType, NewConversation, SenderType, Status};
+use shared::model::{MediaType, SenderType, Status};
 use shared::store::ListQuery;
 use shared::view::Presentation;
 use shared::{Store, client};
@@ -54,8 +56,8 @@ async fn create_table_is_idempotent() {
         .send()
         .await
         .unwrap();
-    let lines = shared::store::description_lines(described.table().unwrap());
-    assert_eq!(lines, shared::table::spec().lines());
+    let lines = writer::description_lines(described.table().unwrap());
+    assert_eq!(lines, writer::spec_lines(&shared::table::spec()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +197,10 @@ async fn an_import_does_not_take_a_phone_number_from_another_conversation() {
     admin(&table, &["create-table"]).await.unwrap();
     let store = store_for(&table).await;
     // A live conversation already has John Doe's number.
-    store.raise_id_counters(100, 100).await.unwrap();
+    writer::Writer::of(&store)
+        .raise_id_counters(100, 100)
+        .await
+        .unwrap();
     store
         .create_conversation(NewConversation::active("1234567890"))
         .await
@@ -219,7 +224,7 @@ async fn an_import_does_not_overwrite_a_conversation_that_changed_since() {
     store
         .append_message(
             1,
-            shared::NewMessage::text(SenderType::Customer, "new since the import"),
+            integration_tests::live_writes::NewMessage::text(SenderType::Customer, "new since the import"),
         )
         .await
         .unwrap();
@@ -340,7 +345,7 @@ async fn the_id_counters_are_raised_before_any_imported_row_is_written() {
     let message = store
         .append_message(
             created.id,
-            shared::model::NewMessage::text(SenderType::Customer, "hola"),
+            integration_tests::live_writes::NewMessage::text(SenderType::Customer, "hola"),
         )
         .await
         .unwrap();

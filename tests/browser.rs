@@ -338,7 +338,7 @@ async fn the_original_page_shows_every_message_sync_brings() {
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let first = sync::run(
-        &store,
+        &writer::Writer::of(&store),
         &legacy,
         &options(false),
         stopped.clone(),
@@ -349,9 +349,16 @@ async fn the_original_page_shows_every_message_sync_brings() {
     println!("first sync: {first}");
     let follow = {
         let (store, legacy, options) = (store.clone(), legacy.clone(), options(true));
-        tokio::spawn(
-            async move { sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout()).await },
-        )
+        tokio::spawn(async move {
+            sync::run(
+                &writer::Writer::of(&store),
+                &legacy,
+                &options,
+                stopped,
+                &mut std::io::stdout(),
+            )
+            .await
+        })
     };
 
     // The page, same-origin with the API.

@@ -3,19 +3,22 @@
 //! count and summary exact; an import running while the API serves never shows a
 //! conversation whose messages are not all there.
 
+use integration_tests::live_writes::{LOST_RACES, LiveWrites};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use writer::Writer;
 
 use clap::Parser;
 use integration_tests::apigw::{event, invoke};
 use integration_tests::faults::{Fault, FaultyEndpoint};
+use integration_tests::live_writes::{NewConversation, NewMessage};
 use integration_tests::{dynamodb, fresh_store, sdk_config, unique_table_name, workspace_root};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
-use shared::model::{Message, NewConversation, NewMessage, SenderType};
+use shared::model::{Message, SenderType};
 use shared::{Store, client};
 
 const WRITERS: usize = 16;
@@ -62,13 +65,14 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         client::dynamodb_client(&integration_tests::sdk_config_for(&conflicting.url).await),
         direct.table_name(),
     );
-    let shared_c = store
+    let writer = Writer::of(&store);
+    let shared_c = writer
         .create_conversation(NewConversation::active("573000000001"))
         .await
         .unwrap();
     let mut own = Vec::new();
     for w in 0..WRITERS {
-        let c = store
+        let c = writer
             .create_conversation(NewConversation::active(format!("57310000{w:04}")))
             .await
             .unwrap();
@@ -78,12 +82,12 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
     // own, so same-conversation conflicts and independent writes run at once.
     let mut tasks = tokio::task::JoinSet::new();
     for (w, own_id) in own.iter().copied().enumerate() {
-        let store = store.clone();
+        let writer = writer.clone();
         let shared_id = shared_c.id;
         tasks.spawn(async move {
             for k in 0..APPENDS_PER_WRITER {
                 let target = if k % 2 == 0 { shared_id } else { own_id };
-                store
+                writer
                     .append_message(
                         target,
                         NewMessage::text(SenderType::Customer, format!("w{w}-{k}")),
@@ -139,10 +143,10 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
     // Both retry paths of an append ran: transactions cancelled by a conflicting one
     // (injected; retried with back-off), and appends that lost their position to another
     // writer (DynamoDB Local's own answers; retried at once).
-    let contention = store.contention();
-    println!("{contention:?}");
-    assert!(contention.transaction_conflicts > 0, "{contention:?}");
-    assert!(contention.lost_races > 0, "{contention:?}");
+    let (conflicts, lost_races) = (writer.transaction_conflicts(), LOST_RACES.load(Ordering::Relaxed));
+    println!("transaction conflicts: {conflicts}, lost races: {lost_races}");
+    assert!(conflicts > 0, "no transaction conflict");
+    assert!(lost_races > 0, "no lost race");
     // The inbox lists every conversation once, newest activity first.
     let listed = integration_tests::inbox_ids(&store, None, 100).await;
     assert_eq!(listed.len(), WRITERS + 1);

@@ -47,10 +47,10 @@ fn assert_refused(reply: &Reply, path: &str) {
         .check(path, reply)
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     let path = path.split('?').next().unwrap();
-    let route = shared::http::Route::of(apigw::endpoint_of(path), path);
+    let route = apigw::handler_of(path);
     assert_eq!(reply.status, 403, "{path}: {}", reply.body);
     assert_eq!(reply.body["success"], json!(false), "{path}");
-    assert_eq!(reply.body["error"], json!(route.legacy_error()), "{path}");
+    assert_eq!(reply.body["error"], json!(route.legacy_error), "{path}");
     assert_eq!(reply.body["code"], json!("forbidden"), "{path}");
     assert!(reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(reply.header("cache-control"), Some("no-store"), "{path}");

@@ -6,13 +6,14 @@
 //! Every answer is a correct 200 or the contract's JSON error envelope with a 4xx,
 //! validated against openapi.yaml; never a panic, never a 5xx.
 
-use integration_tests::apigw::{Reply, invoke_endpoint};
+use integration_tests::apigw::Function;
+use integration_tests::apigw::{Reply, invoke_function};
 use integration_tests::openapi::OpenApi;
 use integration_tests::seeded_app;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
-use shared::http::{App, Endpoint, Route};
+use shared::http::App;
 
 const ROUTES: [&str; 8] = [
     "/api/conversations",
@@ -100,7 +101,7 @@ fn method() -> impl Strategy<Value = String> {
 
 #[derive(Debug, Clone)]
 struct Case {
-    endpoint: Endpoint,
+    function: Function,
     event: Value,
 }
 
@@ -115,10 +116,10 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
     )
         .prop_map(|(messages, (path, id), query, method, headers, body, base64)| {
-            let endpoint = if messages {
-                Endpoint::Messages
+            let function = if messages {
+                Function::GetConversationMessages
             } else {
-                Endpoint::Conversations
+                Function::GetConversations
             };
             let mut event = json!({
                 "version": "2.0",
@@ -141,7 +142,7 @@ fn case() -> impl Strategy<Value = Case> {
             if let Some(body) = body {
                 event["body"] = json!(body);
             }
-            Case { endpoint, event }
+            Case { function, event }
         })
 }
 
@@ -153,14 +154,17 @@ const HEADERS: [(&str, &str); 3] = [
 
 /// What every answer must be, whatever the request.
 fn check(case: &Case, reply: &Reply) -> Result<(), String> {
-    let route = Route::of(case.endpoint, case.event["rawPath"].as_str().unwrap_or_default());
-    let path = match route {
-        Route::Inbox => "/api/conversations",
-        Route::Messages => "/api/conversations/1/messages",
-        Route::CheckUpdates => "/api/check-updates.php",
-        Route::ConversationUpdates => "/api/check-conversation-updates.php",
+    let handler = case
+        .function
+        .handler(case.event["rawPath"].as_str().unwrap_or_default());
+    // The contract's path of that handler, for the OpenAPI check.
+    let path = match handler.name {
+        "messages" => "/api/conversations/1/messages",
+        "check_updates" => "/api/check-updates.php",
+        "conversation_updates" => "/api/check-conversation-updates.php",
+        _ => "/api/conversations",
     };
-    let legacy = route.legacy_error();
+    let legacy = handler.legacy_error;
     if ![200, 400, 404, 405].contains(&reply.status) {
         return Err(format!("status {}: {}", reply.status, reply.body));
     }
@@ -198,7 +202,7 @@ fn run_cases(app: &App, cases: u32) {
     });
     let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
     let result = runner.run(&case(), |case| {
-        let reply = rt.block_on(invoke_endpoint(app, case.endpoint, &case.event));
+        let reply = rt.block_on(invoke_function(app, case.function, &case.event));
         *statuses.borrow_mut().entry(reply.status).or_default() += 1;
         check(&case, &reply).map_err(TestCaseError::fail)
     });
@@ -230,65 +234,95 @@ fn the_known_nasty_ones() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(seeded_app("nasty", &[]));
     let long = "9".repeat(100_000);
-    // (endpoint, method, raw query, path parameter id, the contract's status)
-    let nasty: Vec<(Endpoint, &str, String, Option<&str>, u16)> = vec![
-        (Endpoint::Messages, "GET", format!("id={long}"), None, 400),
+    // (function, method, raw query, path parameter id, the contract's status)
+    let nasty: Vec<(Function, &str, String, Option<&str>, u16)> = vec![
         (
-            Endpoint::Messages,
+            Function::GetConversationMessages,
+            "GET",
+            format!("id={long}"),
+            None,
+            400,
+        ),
+        (
+            Function::GetConversationMessages,
             "GET",
             "id=1&limit=%ff%fe&offset=%".into(),
             None,
             400,
         ),
-        (Endpoint::Messages, "GET", "id=1&offset=1e3".into(), None, 400),
-        (Endpoint::Messages, "GET", "id=1".into(), Some("\u{0}"), 400),
         (
-            Endpoint::Messages,
+            Function::GetConversationMessages,
+            "GET",
+            "id=1&offset=1e3".into(),
+            None,
+            400,
+        ),
+        (
+            Function::GetConversationMessages,
+            "GET",
+            "id=1".into(),
+            Some("\u{0}"),
+            400,
+        ),
+        (
+            Function::GetConversationMessages,
             "GET",
             "id=1&before=%F0%9F%8E%89".into(),
             None,
             400,
         ),
         (
-            Endpoint::Messages,
+            Function::GetConversationMessages,
             "GET",
             "id=1&id=\"<script>\"".into(),
             None,
             400,
         ),
-        (Endpoint::Messages, "GET", "id=999999&limit=5".into(), None, 404),
-        (Endpoint::Conversations, "GET", format!("limit={long}"), None, 200),
         (
-            Endpoint::Conversations,
+            Function::GetConversationMessages,
+            "GET",
+            "id=999999&limit=5".into(),
+            None,
+            404,
+        ),
+        (
+            Function::GetConversations,
+            "GET",
+            format!("limit={long}"),
+            None,
+            200,
+        ),
+        (
+            Function::GetConversations,
             "GET",
             "status=%zz&status=".into(),
             None,
             200,
         ),
         (
-            Endpoint::Conversations,
+            Function::GetConversations,
             "GET",
             "status=closed&status=%zz".into(),
             None,
             400,
         ),
         (
-            Endpoint::Conversations,
+            Function::GetConversations,
             "GET",
             "cursor=../../etc/passwd".into(),
             None,
             400,
         ),
         (
-            Endpoint::Conversations,
+            Function::GetConversations,
             "GET",
             "a=b#c|d^e`f{g}\\%".into(),
             None,
             200,
         ),
-        (Endpoint::Conversations, "BREW", String::new(), None, 405),
+        (Function::GetConversations, "BREW", String::new(), None, 405),
     ];
-    for (endpoint, method, query, id, status) in nasty {
+    for (function, method, query, id, status) in nasty {
         let mut event = json!({
             "rawPath": "/api/get-conversation-messages.php",
             "rawQueryString": query,
@@ -299,8 +333,8 @@ fn the_known_nasty_ones() {
         if let Some(id) = id {
             event["pathParameters"] = json!({ "id": id });
         }
-        let case = Case { endpoint, event };
-        let reply = rt.block_on(invoke_endpoint(&app, endpoint, &case.event));
+        let case = Case { function, event };
+        let reply = rt.block_on(invoke_function(&app, function, &case.event));
         let shown: String = query.chars().take(60).collect();
         check(&case, &reply).unwrap_or_else(|e| panic!("{shown}: {e}"));
         assert_eq!(reply.status, status, "{shown}: {}", reply.body["detail"]);
@@ -364,9 +398,9 @@ fn front_mode_refuses_every_event_without_the_secret_before_dynamodb() {
         if let Some(secret) = secret {
             case.event["headers"]["x-origin-verify"] = json!(secret);
         }
-        let reply = rt.block_on(invoke_endpoint(&app, case.endpoint, &case.event));
+        let reply = rt.block_on(invoke_function(&app, case.function, &case.event));
         let path = case.event["rawPath"].as_str().unwrap_or_default();
-        let legacy = Route::of(case.endpoint, path).legacy_error();
+        let legacy = case.function.handler(path).legacy_error;
         let b = &reply.body;
         if reply.status != 403 || b["code"] != json!("forbidden") || b["error"] != json!(legacy) {
             return Err(TestCaseError::fail(format!("{}: {b}", reply.status)));

@@ -55,12 +55,13 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
             .unwrap();
         let raw_path = e["rawPath"].as_str().unwrap();
         let messages = raw_path.contains("messages");
-        let route = shared::http::Route::of(integration_tests::apigw::endpoint_of(raw_path), raw_path);
-        let legacy = route.legacy_error();
-        let polling = matches!(
-            route,
-            shared::http::Route::CheckUpdates | shared::http::Route::ConversationUpdates
-        );
+        let route = integration_tests::apigw::handler_of(raw_path);
+        let legacy = route.legacy_error;
+        let polling = [
+            shared::http::routes::CHECK_UPDATES,
+            shared::http::routes::CONVERSATION_UPDATES,
+        ]
+        .contains(&route);
         if name.ends_with("unknown-conversation") {
             assert_error(&r, 404, "not_found", legacy);
         } else if name.starts_with("error-") {

@@ -2,6 +2,7 @@
 //! (tests/fixtures/mysqldump, made by scripts/make-mysqldump-fixtures.sh), imported into a
 //! real DynamoDB API (DynamoDB Local); then the API's answers for that data, as the contract says.
 
+use integration_tests::live_writes::LiveWrites;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -187,7 +188,9 @@ async fn a_gzipped_mariadb_dump_imports_and_the_api_answers_as_the_contract_says
 
     // The id counters are past the imported ids.
     let created = store
-        .create_conversation(shared::model::NewConversation::active("new-number"))
+        .create_conversation(integration_tests::live_writes::NewConversation::active(
+            "new-number",
+        ))
         .await
         .unwrap();
     assert_eq!(created.id, 5);
@@ -382,7 +385,7 @@ async fn a_dump_that_reads_differently_the_second_time_writes_no_conversation() 
         });
         let plan = Arc::new(plan::plan(source.as_ref(), &ProgressBar::hidden()).unwrap());
         let store = fresh_store().await;
-        let err = write::write(&store, source, plan, &ProgressBar::hidden())
+        let err = write::write(&writer::Writer::of(&store), source, plan, &ProgressBar::hidden())
             .await
             .unwrap_err();
         std::fs::remove_file(&second).unwrap();
@@ -410,7 +413,7 @@ async fn a_dump_file_changed_after_the_first_read_is_refused_before_anything_is_
     more.push_str("INSERT INTO `messages` VALUES (40,4,NULL,'user','late',NULL,'text',NULL,NULL,'2024-01-16 00:00:00');\n");
     std::fs::write(&path, more).unwrap();
     let store = fresh_store().await;
-    let err = write::write(&store, source, plan, &ProgressBar::hidden())
+    let err = write::write(&writer::Writer::of(&store), source, plan, &ProgressBar::hidden())
         .await
         .unwrap_err();
     std::fs::remove_file(&path).unwrap();
@@ -439,7 +442,9 @@ async fn a_conversation_created_during_an_import_keeps_its_own_id() {
     assert!(run(Cli::try_parse_from(argv).unwrap(), &sdk).await.is_err());
     let store = Store::new(client::dynamodb_client(&sdk_config().await), &table);
     let live = store
-        .create_conversation(shared::NewConversation::active("573990000002"))
+        .create_conversation(integration_tests::live_writes::NewConversation::active(
+            "573990000002",
+        ))
         .await
         .unwrap();
     // The import, run again, completes beside it and leaves it as it was.

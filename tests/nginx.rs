@@ -1,23 +1,26 @@
-//! The README's nginx lines, as written, in a real nginx: the original dashboard behind a
-//! sign-in (HTTP Basic over the whole `server {}` but the bot's webhook), its eight API paths
-//! proxied over TLS to the functions in `ACCESS=front` with the front's secret and the
-//! signed-in name (and without the credentials), and the PHP host locked to CloudFront.
+//! The migration runbook's nginx lines (docs/migration.md), as written, in a real nginx: the
+//! original dashboard behind a sign-in (HTTP Basic over the whole `server {}` but the bot's
+//! webhook), its eight API paths proxied over TLS to the functions in `ACCESS=front` with the
+//! front's secret and the signed-in name (and without the credentials), and the PHP host
+//! locked to CloudFront.
 //!
-//! The blocks come from README.md by their markers (`<!-- tested: tests/nginx.rs (NAME) -->`:
-//! server, api, snippet, lock), with only deployment values replaced: the password file's
-//! path, the two secrets, and the trusted CA file (the test's own CA). The API's host name
-//! stays: an `upstream` group of that name (which nginx takes before its resolver) leads to a
-//! second `server {}` of the same nginx, API Gateway's stand-in, which terminates TLS with
-//! a certificate for that name, answers only to that name, and hands the request to the
-//! harness's gateway: the functions' handlers in-process (API Gateway 2.0 events, with the
-//! request's headers), over a DynamoDB Local table loaded by a sync from the test's MariaDB.
-//! The site's own PHP handling — left to the site by the README — is `php -S` with a router
+//! The blocks come from docs/migration.md by their markers
+//! (`<!-- tested: tests/nginx.rs (NAME) -->`: server, api, snippet, lock), with only
+//! deployment values replaced: the password file's path, the two secrets, and the trusted CA
+//! file (the test's own CA). The API's host name stays: an `upstream` group of that name
+//! (which nginx takes before its resolver) leads to a second `server {}` of the same nginx,
+//! API Gateway's stand-in, which terminates TLS with a certificate for that name, answers
+//! only to that name, and hands the request to the harness's gateway: the functions'
+//! handlers in-process (API Gateway 2.0 events, with the request's headers), over a DynamoDB
+//! Local table loaded by a sync from the test's MariaDB.
+//! The site's own PHP handling — left to the site by the runbook — is `php -S` with a router
 //! of the test's ([`integration_tests::nginx::PhpSite`]), the legacy files under `/panel/`.
 //!
 //! Skips, with one line saying why, without nginx, chromium, php (pdo_mysql),
 //! playwright-core (`make node-tools`) or the legacy repository; `BROWSER_TEST_REQUIRED=1`
 //! fails instead.
 
+use integration_tests::live_writes::LiveWrites;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,9 +29,10 @@ use convo_admin::cli::{Cli, run};
 use convo_admin::sync::{self, legacy_db};
 use integration_tests::apigw;
 use integration_tests::browser::{self, Browser, Gateway, LegacyApp, Prerequisites};
+use integration_tests::live_writes::NewMessage;
 use integration_tests::mariadb::{LegacyDb, mariadb};
 use integration_tests::nginx::{
-    API_HOST, Answer, Nginx, PhpSite, TestCa, basic, free_port, htpasswd_line, readme_block, request,
+    API_HOST, Answer, Nginx, PhpSite, TestCa, basic, free_port, htpasswd_line, migration_block, request,
     substitute, temp_folder,
 };
 use integration_tests::{sdk_config, unique_table_name};
@@ -36,7 +40,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 use shared::Store;
 use shared::http::App;
-use shared::model::{NewMessage, SenderType};
+use shared::model::SenderType;
 
 /// The stack's `FrontSecret` here (the API's; at least 32 characters).
 const FRONT_SECRET: &str = "nginx-test-FrontSecret-0123456789abcdef";
@@ -98,9 +102,9 @@ struct Scene {
     site: PhpSite,
     gateway: Gateway,
     nginx: Nginx,
-    /// The dashboard's server: the sign-in, the API paths (README: server, api, snippet).
+    /// The dashboard's server: the sign-in, the API paths (runbook: server, api, snippet).
     dashboard: u16,
-    /// The same site locked to its front (README: lock).
+    /// The same site locked to its front (runbook: lock).
     locked: u16,
     _db: LegacyDb,
 }
@@ -130,7 +134,7 @@ async fn front_app(table: &str) -> App {
     }
 }
 
-/// The `http {}` contents: the README's blocks in the dashboard's server and in the locked
+/// The `http {}` contents: the runbook's blocks in the dashboard's server and in the locked
 /// one, the test's stand-ins for the site's PHP handling and for API Gateway.
 fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) -> String {
     let [dashboard, locked, api_tls] = ports;
@@ -138,7 +142,7 @@ fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) 
     std::fs::write(&htpasswd, htpasswd_line(USER, PASSWORD)).expect("write the password file");
     let ca_file = ca.ca_cert.display().to_string();
     let snippet = substitute(
-        &readme_block("snippet"),
+        &migration_block("snippet"),
         "snippet",
         &[
             ("<FrontSecret>", FRONT_SECRET),
@@ -149,11 +153,11 @@ fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) 
     std::fs::write(dir.join("snippets/conversations-api.conf"), snippet).expect("write the snippet");
 
     let server = substitute(
-        &readme_block("server"),
+        &migration_block("server"),
         "server",
         &[("/etc/nginx/dashboard.htpasswd", &htpasswd.display().to_string())],
     );
-    // The webhook's location gets the site's PHP handling, which the README leaves to the
+    // The webhook's location gets the site's PHP handling, which the runbook leaves to the
     // site: here php -S, right after `auth_basic off;`.
     let mut lines: Vec<String> = server.lines().map(str::to_string).collect();
     let at: Vec<usize> = (0..lines.len())
@@ -171,9 +175,9 @@ fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) 
         ),
     );
     let server = lines.join("\n");
-    let api = readme_block("api");
+    let api = migration_block("api");
     let lock = substitute(
-        &readme_block("lock"),
+        &migration_block("lock"),
         "lock",
         &[("<LegacyOriginSecret>", ORIGIN_SECRET)],
     );
@@ -186,7 +190,7 @@ fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) 
         "# DNS's stand-in: proxy_pass to the variable's value finds this group by its name.\n\
          upstream {API_HOST} {{ server 127.0.0.1:{api_tls}; }}\n\
          \n\
-         # The dashboard, signed in: README (server), (api), and (snippet) by its include.\n\
+         # The dashboard, signed in: docs/migration.md (server), (api), and (snippet) by its include.\n\
          server {{\n\
          listen 127.0.0.1:{dashboard};\n\
          server_name panel.example.com;\n\
@@ -195,7 +199,7 @@ fn nginx_http(dir: &Path, ca: &TestCa, php: u16, gateway: u16, ports: [u16; 3]) 
          {site}\n\
          }}\n\
          \n\
-         # The PHP host locked to CloudFront: README (lock).\n\
+         # The PHP host locked to CloudFront: docs/migration.md (lock).\n\
          server {{\n\
          listen 127.0.0.1:{locked};\n\
          server_name origin.panel.example.com;\n\
@@ -238,9 +242,15 @@ impl Scene {
             batch: 5000,
         };
         let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let summary = sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout())
-            .await
-            .expect("the sync");
+        let summary = sync::run(
+            &writer::Writer::of(&store),
+            &legacy,
+            &options,
+            stopped,
+            &mut std::io::stdout(),
+        )
+        .await
+        .expect("the sync");
         println!("sync: {summary}");
         legacy.disconnect().await;
 
@@ -309,7 +319,7 @@ impl Scene {
     }
 }
 
-/// nginx's own 401: the Basic challenge of the README's realm, PHP and the API not reached.
+/// nginx's own 401: the Basic challenge of the runbook's realm, PHP and the API not reached.
 fn assert_challenged(answer: &Answer, what: &str, scene: &Scene) {
     assert_eq!(
         answer.status,
@@ -328,11 +338,11 @@ fn assert_challenged(answer: &Answer, what: &str, scene: &Scene) {
 
 fn assert_forbidden_envelope(answer: &Answer, path: &str) {
     let api_path = path.split('?').next().unwrap_or_default();
-    let route = shared::http::Route::of(apigw::endpoint_of(api_path), api_path);
+    let route = apigw::handler_of(api_path);
     assert_eq!(answer.status, 403, "{path}: {}", answer.text());
     let body = answer.json();
     assert_eq!(body["success"], json!(false), "{path}: {body}");
-    assert_eq!(body["error"], json!(route.legacy_error()), "{path}: {body}");
+    assert_eq!(body["error"], json!(route.legacy_error), "{path}: {body}");
     assert_eq!(body["code"], json!("forbidden"), "{path}: {body}");
     assert!(
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),

@@ -5,13 +5,14 @@
 
 use integration_tests::apigw::{Reply, event, invoke};
 use integration_tests::fixtures::{at, conversation, message};
+use integration_tests::live_writes::LiveWrites;
 use integration_tests::{fresh_store, sdk_config};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
 use shared::model::{Message, SenderType, Status};
-use shared::store::Record;
 use shared::{Conversation, Store, client};
+use writer::Record;
 
 const ZONE: &str = "America/Bogota";
 
@@ -31,7 +32,7 @@ async fn load(store: &Store, rows: Vec<(Conversation, Option<Message>)>) {
         .collect();
     records.extend(rows.into_iter().map(|(c, _)| Record::Conversation(c)));
     for chunk in records.chunks(25) {
-        store.put_records(chunk).await.unwrap();
+        writer::Writer::of(&store).put_records(chunk).await.unwrap();
     }
 }
 
@@ -225,9 +226,9 @@ async fn the_open_conversations_poll_compares_when_messages_were_written_in_one_
     store
         .append_message(
             1,
-            shared::model::NewMessage {
+            integration_tests::live_writes::NewMessage {
                 created_at: Some(before - jiff::SignedDuration::from_secs(30)),
-                ..shared::model::NewMessage::text(SenderType::Customer, "tarde")
+                ..integration_tests::live_writes::NewMessage::text(SenderType::Customer, "tarde")
             },
         )
         .await
@@ -310,7 +311,10 @@ async fn items_written_before_write_stamps_answer_the_open_conversations_poll_as
     // The first write by this version stamps it: a message appended now is reported.
     let before = whole_second(jiff::Timestamp::now());
     store
-        .append_message(1, shared::model::NewMessage::text(SenderType::Customer, "hola"))
+        .append_message(
+            1,
+            integration_tests::live_writes::NewMessage::text(SenderType::Customer, "hola"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -429,7 +433,10 @@ async fn conversation_updates_list_new_messages_and_status_changes_alone() {
     assert_eq!(r.body["updated_conversations"], json!([]));
     // A new message too, through the store's append, dated long ago.
     store
-        .append_message(5, shared::model::NewMessage::text(SenderType::Customer, "hola"))
+        .append_message(
+            5,
+            integration_tests::live_writes::NewMessage::text(SenderType::Customer, "hola"),
+        )
         .await
         .unwrap();
     let changes = store.conversations_changed_after(since, 100).await.unwrap();
@@ -522,9 +529,12 @@ async fn a_write_answered_late_is_stamped_again_when_it_answered() {
         store.table_name(),
     );
     let sent = jiff::Timestamp::now();
-    via.append_message(1, shared::model::NewMessage::text(SenderType::Customer, "lento"))
-        .await
-        .unwrap();
+    via.append_message(
+        1,
+        integration_tests::live_writes::NewMessage::text(SenderType::Customer, "lento"),
+    )
+    .await
+    .unwrap();
     // Stamped again after the answer (more than once only if that too was slow).
     assert!(restamps.load(Ordering::SeqCst) >= 1);
     let written = messages_stamp(&store, 1).await;

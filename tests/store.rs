@@ -2,13 +2,16 @@
 //! asserted from DynamoDB's own answers.
 
 use integration_tests::fixtures::{at, conversation, message};
+use integration_tests::live_writes::LiveWrites;
+use integration_tests::live_writes::{NewConversation, NewMessage};
 use integration_tests::{fresh_store, inbox_ids};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
-use shared::model::{Conversation, Message, NewConversation, NewMessage, SenderType, Status};
+use shared::model::{Conversation, Message, SenderType, Status};
+use shared::store::ListQuery;
 use shared::store::ReadError;
-use shared::store::{ListQuery, Record};
 use shared::{Store, StoreError};
+use writer::Record;
 
 /// A conversation with `n` messages (ids 1..=n, one second apart), written as an import does.
 async fn conversation_with_messages(store: &Store, id: u64, n: u64) -> Conversation {
@@ -19,7 +22,7 @@ async fn conversation_with_messages(store: &Store, id: u64, n: u64) -> Conversat
     let mut records: Vec<Record> = messages.into_iter().map(Record::Message).collect();
     records.push(Record::Conversation(c.clone()));
     for chunk in records.chunks(500) {
-        store.put_records(chunk).await.unwrap();
+        writer::Writer::of(&store).put_records(chunk).await.unwrap();
     }
     c
 }
@@ -132,7 +135,7 @@ async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_onc
         let status = Status::ALL[(id % 3) as usize];
         records.push(Record::Conversation(conversation(id, status, (id / 4) as i64)));
     }
-    store.put_records(&records).await.unwrap();
+    writer::Writer::of(&store).put_records(&records).await.unwrap();
     for status in [
         None,
         Some(Status::Active),
@@ -276,7 +279,7 @@ async fn equal_timestamps_order_by_id() {
     // Two more conversations with the same last_message_at as conversation 1.
     records.push(Record::Conversation(conversation(2, Status::Closed, 5)));
     records.push(Record::Conversation(conversation(3, Status::Active, 5)));
-    store.put_records(&records).await.unwrap();
+    writer::Writer::of(&store).put_records(&records).await.unwrap();
     let page = store.message_page(1, 0, 2).await.unwrap();
     assert_eq!(ids(&page.messages), [31, 32]);
     let rest = store.messages_before(1, page.before.unwrap(), 2).await.unwrap();
@@ -328,9 +331,12 @@ async fn status_and_ai_flag_changes_move_the_conversation_between_lists() {
 async fn new_ids_come_after_imported_ones() {
     let store = fresh_store().await;
     conversation_with_messages(&store, 500, 3).await;
-    store.raise_id_counters(500, 9_000).await.unwrap();
+    writer::Writer::of(&store)
+        .raise_id_counters(500, 9_000)
+        .await
+        .unwrap();
     // Raising to a lower value never lowers a counter.
-    store.raise_id_counters(1, 1).await.unwrap();
+    writer::Writer::of(&store).raise_id_counters(1, 1).await.unwrap();
     let c = store
         .create_conversation(NewConversation::active("new"))
         .await
@@ -347,8 +353,8 @@ async fn new_ids_come_after_imported_ones() {
 async fn create_table_accepts_the_same_table_and_reports_a_different_one() {
     let store = fresh_store().await;
     assert_eq!(
-        store.ensure_table().await.unwrap(),
-        shared::store::TableCheck::AlreadyExists
+        writer::Writer::of(&store).ensure_table().await.unwrap(),
+        writer::TableCheck::AlreadyExists
     );
     // A table of the same name with another design.
     let config = integration_tests::sdk_config().await;
@@ -377,8 +383,8 @@ async fn create_table_accepts_the_same_table_and_reports_a_different_one() {
         .await
         .unwrap();
     let other = Store::new(client, &name);
-    match other.ensure_table().await {
-        Err(shared::store::EnsureTableError::Mismatch(m)) => {
+    match writer::Writer::of(&other).ensure_table().await {
+        Err(writer::EnsureTableError::Mismatch(m)) => {
             let text = m.to_string();
             assert!(text.contains("missing:    key pk HASH"), "{text}");
             assert!(text.contains("unexpected: key id HASH"), "{text}");

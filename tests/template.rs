@@ -172,7 +172,7 @@ fn template_table_lines(t: &Yaml) -> BTreeSet<String> {
             .as_vec()
             .map(|v| v.iter().map(|a| a.as_str().unwrap()).collect())
             .unwrap_or_default();
-        let projection = shared::store::projection_line(
+        let projection = writer::projection_line(
             ix["Projection"]["ProjectionType"].as_str().unwrap_or(""),
             &attributes,
         );
@@ -190,7 +190,10 @@ fn template_table_lines(t: &Yaml) -> BTreeSet<String> {
 
 #[test]
 fn template_table_is_the_shared_table_definition() {
-    assert_eq!(template_table_lines(&template()), shared::table::spec().lines());
+    assert_eq!(
+        template_table_lines(&template()),
+        writer::spec_lines(&shared::table::spec())
+    );
 }
 
 #[test]

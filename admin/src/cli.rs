@@ -17,9 +17,9 @@ use crate::sync::{self, legacy_db::LegacyDb};
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use shared::Store;
-use shared::store::{EnsureTableError, TableCheck};
 use tokio::sync::watch;
+use writer::Writer;
+use writer::{EnsureTableError, TableCheck};
 
 /// Admin tool of the Conversations API: table set-up, demo data, legacy import.
 ///
@@ -141,27 +141,27 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-fn store(table: Option<String>, config: &SdkConfig) -> anyhow::Result<Store> {
+fn writer(table: Option<String>, config: &SdkConfig) -> anyhow::Result<Writer> {
     let Some(table) = table.filter(|t| !t.is_empty()) else {
         bail!("no table: set TABLE_NAME (or pass --table)");
     };
     if config.region().is_none() {
         bail!("no AWS region: set AWS_REGION (any region, e.g. us-east-1, for a local DynamoDB)");
     }
-    Ok(Store::new(shared::client::dynamodb_client(config), table))
+    Ok(Writer::new(shared::client::dynamodb_client(config), table))
 }
 
 /// Runs one command with the given SDK configuration (from the environment in `main`).
 pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::CreateTable => {
-            let store = store(cli.table, config)?;
-            match store.ensure_table().await {
-                Ok(TableCheck::Created) => println!("created table {}", store.table_name()),
+            let writer = writer(cli.table, config)?;
+            match writer.ensure_table().await {
+                Ok(TableCheck::Created) => println!("created table {}", writer.table_name()),
                 Ok(TableCheck::AlreadyExists) => {
                     println!(
                         "table {} already exists with the same definition",
-                        store.table_name()
+                        writer.table_name()
                     )
                 }
                 Err(EnsureTableError::Mismatch(m)) => {
@@ -171,10 +171,10 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             }
         }
         Command::SeedDemo => {
-            let store = store(cli.table, config)?;
+            let writer = writer(cli.table, config)?;
             let demo = Demo::new(shared::model::now_seconds());
-            let report = import(Some(&store), Arc::new(demo), "seeding").await?;
-            println!("demo data loaded into {}\n{report}", store.table_name());
+            let report = import(Some(&writer), Arc::new(demo), "seeding").await?;
+            println!("demo data loaded into {}\n{report}", writer.table_name());
         }
         Command::Import {
             mysqldump,
@@ -206,11 +206,11 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             let table = if dry_run {
                 None
             } else {
-                Some(store(cli.table, config)?)
+                Some(writer(cli.table, config)?)
             };
             let report = import(table.as_ref(), source, "importing").await?;
             match &table {
-                Some(store) => println!("imported into {}\n{report}", store.table_name()),
+                Some(writer) => println!("imported into {}\n{report}", writer.table_name()),
                 None => println!("{report}"),
             }
         }
@@ -221,7 +221,7 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             window,
             batch,
         } => {
-            let store = store(cli.table, config)?;
+            let writer = writer(cli.table, config)?;
             let legacy = LegacyDb::new(&mysql)?;
             let options = sync::Options {
                 follow,
@@ -234,7 +234,7 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                 stop_signal().await;
                 let _ = stop.send(true);
             });
-            let result = sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout()).await;
+            let result = sync::run(&writer, &legacy, &options, stopped, &mut std::io::stdout()).await;
             legacy.disconnect().await;
             println!("{}", result?);
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use shared::Store;
+use writer::Writer;
 
 use crate::report::{self, Report};
 use crate::source::Source;
@@ -12,7 +12,7 @@ use crate::{plan, write};
 
 /// Imports `source` into `store`, or only validates it when `store` is None (a dry run).
 /// `what` names pass 2 on its progress bar ("importing", "seeding").
-pub async fn import(store: Option<&Store>, source: Arc<dyn Source>, what: &str) -> anyhow::Result<Report> {
+pub async fn import(writer: Option<&Writer>, source: Arc<dyn Source>, what: &str) -> anyhow::Result<Report> {
     let started = Instant::now();
     let bar = report::bytes_bar(source.size(), "reading");
     let plan = {
@@ -23,11 +23,11 @@ pub async fn import(store: Option<&Store>, source: Arc<dyn Source>, what: &str) 
     };
     bar.finish_and_clear();
     let plan = Arc::new(plan?);
-    let mut report = Report::new(source.as_ref(), &plan, store.is_none());
-    if let Some(store) = store {
+    let mut report = Report::new(source.as_ref(), &plan, writer.is_none());
+    if let Some(writer) = writer {
         let count = (plan.message_count() + plan.conversations.len()) as u64;
         let bar = report::rows_bar(count, what);
-        let written = write::write(store, source, plan, &bar).await;
+        let written = write::write(writer, source, plan, &bar).await;
         bar.finish_and_clear();
         report.written = Some(written?);
     }

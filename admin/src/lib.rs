@@ -8,14 +8,14 @@
 //!
 //! `sync` reads the live legacy MySQL database instead; an import into a table that holds
 //! an older copy of the same data and `sync` bring a conversation up to date by the same
-//! rule, `change::plan`, written by `Store::apply_change`.
+//! rule, `reconcile::change`, written by `Writer::apply_change`.
 
-pub mod change;
 pub mod cli;
 pub mod dashboard_user;
 pub mod import;
 pub mod legacy;
 pub mod plan;
+pub mod reconcile;
 pub mod report;
 pub mod source;
 pub mod sync;

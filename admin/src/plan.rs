@@ -244,7 +244,7 @@ impl<'a> Recheck<'a> {
 /// validation, before anything is written. Checked at the widest position the import can
 /// give it (the position is part of the item).
 fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
-    shared::store::check_message_size(m).map_err(|e| PlanError {
+    writer::check_message_size(m).map_err(|e| PlanError {
         origin: origin.clone(),
         reason: e.to_string(),
     })
@@ -252,7 +252,7 @@ fn message_fits(m: &Message, origin: &Origin) -> Result<(), PlanError> {
 
 /// The same for a conversation, whose item carries its newest message's text.
 fn conversation_fits(c: &Conversation, origin: &Origin) -> Result<(), PlanError> {
-    shared::store::conversation_item(c, shared::model::write_stamp())
+    writer::conversation_item(c, shared::model::write_stamp())
         .map(drop)
         .map_err(|e| PlanError {
             origin: origin.clone(),

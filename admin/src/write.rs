@@ -8,7 +8,7 @@
 //!
 //! A conversation the table already holds is a catch-up: an older import of the same
 //! database. Unchanged, it is skipped; changed, only the difference is written, by the rule
-//! `sync` uses (`change::plan`, `Store::apply_change`), and after the same checks: the
+//! `sync` uses (`reconcile::change`, `Writer::apply_change`), and after the same checks: the
 //! table's copy may hold nothing the source lacks (a message, a later change), so data
 //! written since by other means is never overwritten. Those checks run before anything is
 //! written; the new messages of a changed conversation are held in memory until pass 2 has
@@ -18,14 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use shared::Store;
 use shared::model::{Conversation, MediaType, Message, Placed, SenderType};
-use shared::store::{ChangeOutcome, Record};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use writer::Writer;
+use writer::{ChangeOutcome, Record};
 
-use crate::change::{self, Refusal};
 use crate::plan::{Plan, Recheck};
+use crate::reconcile::{self, Refusal};
 use crate::source::{Kind, Mapped, Origin, PlanError, Source};
 
 /// Records per task; each task sends BatchWriteItem requests of 25 items.
@@ -47,7 +47,7 @@ pub enum ImportError {
     )]
     ChangedMeanwhile(u64),
     #[error(transparent)]
-    Store(#[from] shared::StoreError),
+    Writer(#[from] shared::StoreError),
 }
 
 /// Pass 2 read something else than pass 1: nothing more is written. The messages written so
@@ -78,22 +78,22 @@ pub struct Written {
 /// Pass 2 and the writes: the table checks, the id counters, then messages of new
 /// conversations as the source is read again, the catch-up changes, the new conversations.
 pub async fn write(
-    store: &Store,
+    writer: &Writer,
     source: Arc<dyn Source>,
     plan: Arc<Plan>,
     bar: &ProgressBar,
 ) -> Result<Written, anyhow::Error> {
     // A file changed since pass 1 is refused before anything is written.
     source.check_unchanged()?;
-    let table = Arc::new(compare_with_table(store, &plan).await?);
+    let table = Arc::new(compare_with_table(writer, &plan).await?);
     // Counters first: a conversation or message created by a live writer while the import
     // runs must never draw an id the import is about to write (it would be overwritten).
     let (max_conversation, max_message) = plan.max_ids();
-    store
+    writer
         .raise_id_counters(max_conversation, max_message)
         .await
         .map_err(ImportError::from)?;
-    let mut writer = BatchWriter::new(store, bar);
+    let mut batches = BatchWriter::new(writer, bar);
 
     // The source is read on a blocking thread; chunks of messages come over a bounded
     // channel, so reading waits for writing and memory stays bounded.
@@ -144,9 +144,9 @@ pub async fn write(
     };
     let written = async {
         while let Some(chunk) = rx.recv().await {
-            writer.push(chunk).await?;
+            batches.push(chunk).await?;
         }
-        writer.wait_all().await
+        batches.wait_all().await
     }
     .await;
     // Dropping the receiver lets a reader blocked on a full channel finish.
@@ -167,12 +167,12 @@ pub async fn write(
         let known = &table.catch_up[&c.id];
         let desired = catch_up.remove(&c.id).unwrap_or_default();
         let Some(change) =
-            change::plan(c, Some(&known.current), &known.tail, desired).map_err(ImportError::from)?
+            reconcile::change(c, Some(&known.current), &known.tail, desired).map_err(ImportError::from)?
         else {
             result.unchanged += 1;
             continue;
         };
-        match store.apply_change(&change).await.map_err(ImportError::from)? {
+        match writer.apply_change(&change).await.map_err(ImportError::from)? {
             ChangeOutcome::Applied(cost) => {
                 result.requests += cost.transactions + cost.batch_requests;
                 result.updated += 1;
@@ -193,10 +193,10 @@ pub async fn write(
         .map(Record::Conversation)
         .collect();
     for chunk in new.chunks(RECORDS_PER_TASK) {
-        writer.push(chunk.to_vec()).await?;
+        batches.push(chunk.to_vec()).await?;
     }
-    writer.wait_all().await?;
-    result.requests += writer.requests();
+    batches.wait_all().await?;
+    result.requests += batches.requests();
     Ok(result)
 }
 
@@ -224,12 +224,12 @@ pub struct CatchUp {
 /// What every import checks before writing, and what it finds: the table may hold
 /// conversations already (an earlier import, live data). An import must neither move a
 /// phone number to another conversation nor overwrite data the source does not have (a
-/// message, a later change): `change::plan` is run on the planned messages' places here,
+/// message, a later change): `reconcile::change` is run on the planned messages' places here,
 /// so a refusal comes before anything is written.
-pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState, ImportError> {
+pub async fn compare_with_table(writer: &Writer, plan: &Plan) -> Result<TableState, ImportError> {
     let conversations = &plan.conversations;
     let phones: Vec<String> = conversations.iter().map(|c| c.phone_number.clone()).collect();
-    let owners = store.phone_owners(&phones).await?;
+    let owners = writer.store().phone_owners(&phones).await?;
     for c in conversations {
         if let Some(&owner) = owners.get(&c.phone_number)
             && owner != c.id
@@ -242,7 +242,7 @@ pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState
         }
     }
     let ids: Vec<u64> = conversations.iter().map(|c| c.id).collect();
-    let mut existing = store.get_conversations(&ids).await?;
+    let mut existing = writer.store().get_conversations(&ids).await?;
     let differing: HashSet<u64> = conversations
         .iter()
         .filter(|c| {
@@ -265,7 +265,7 @@ pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState
         }
         let run = placed.remove(&c.id).unwrap_or_default();
         // Down from the newest message to the first one already at its planned place.
-        let tail = store
+        let tail = writer
             .message_tail(c.id, current.message_count, |p| {
                 run.get(p.position as usize).map(|q| q.id) != Some(p.id)
             })
@@ -273,7 +273,7 @@ pub async fn compare_with_table(store: &Store, plan: &Plan) -> Result<TableState
         let from = current.message_count - tail.len() as u64;
         // The same rule as the write, on the planned places alone (texts are read in pass 2).
         let stubs = run.iter().skip(from as usize).map(|p| stub(c.id, p)).collect();
-        change::plan(c, Some(&current), &tail, stubs)?;
+        reconcile::change(c, Some(&current), &tail, stubs)?;
         state.catch_up.insert(c.id, CatchUp { current, tail, from });
     }
     Ok(state)
@@ -307,16 +307,16 @@ fn writer_gone(source: &dyn Source) -> PlanError {
 /// Writes chunks of records with at most CONCURRENCY chunks in flight, advancing the
 /// progress bar by records.
 pub struct BatchWriter {
-    store: Store,
+    writer: Writer,
     bar: ProgressBar,
     tasks: JoinSet<Result<u32, shared::StoreError>>,
     requests: u32,
 }
 
 impl BatchWriter {
-    pub fn new(store: &Store, bar: &ProgressBar) -> Self {
+    pub fn new(writer: &Writer, bar: &ProgressBar) -> Self {
         BatchWriter {
-            store: store.clone(),
+            writer: writer.clone(),
             bar: bar.clone(),
             tasks: JoinSet::new(),
             requests: 0,
@@ -329,10 +329,10 @@ impl BatchWriter {
         while self.tasks.len() >= CONCURRENCY {
             self.join_one().await?;
         }
-        let store = self.store.clone();
+        let writer = self.writer.clone();
         let bar = self.bar.clone();
         self.tasks.spawn(async move {
-            let n = store.put_records(&chunk).await?;
+            let n = writer.put_records(&chunk).await?;
             bar.inc(chunk.len() as u64);
             Ok(n)
         });

@@ -2,6 +2,7 @@
 //! started by the harness) and DynamoDB Local: at the end of each test every API answer
 //! equals what the legacy queries give on the MySQL data (`legacy_api::api_matches`).
 
+use integration_tests::live_writes::LiveWrites;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -190,9 +191,16 @@ async fn a_message_committed_after_a_later_id_is_not_lost() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let follow = {
         let (store, legacy) = (store.clone(), legacy.clone());
-        tokio::spawn(
-            async move { sync::run(&store, &legacy, &options, stopped, &mut std::io::stdout()).await },
-        )
+        tokio::spawn(async move {
+            sync::run(
+                &writer::Writer::of(&store),
+                &legacy,
+                &options,
+                stopped,
+                &mut std::io::stdout(),
+            )
+            .await
+        })
     };
     // B is in the table (message 41 shown, 40 not yet committed)...
     converge(&table, &db).await;
@@ -292,7 +300,10 @@ async fn follow_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
     // Late messages were put before newer ones, and ids settled (window 1 s).
     assert!(output.contains("moved up for older ones"), "{output}");
     assert!(!output.contains("settled through id 0,"), "{output}");
-    let checkpoint = store_for(&table).await.sync_checkpoint("mysql").await.unwrap();
+    let checkpoint = writer::Writer::of(&store_for(&table).await)
+        .sync_checkpoint("mysql")
+        .await
+        .unwrap();
     assert!(checkpoint.is_some());
 }
 
@@ -368,7 +379,10 @@ async fn sync_leaves_a_conversation_alone_when_the_table_has_data_mysql_lacks() 
         .await
         .append_message(
             1,
-            shared::NewMessage::text(shared::model::SenderType::Human, "not in MySQL"),
+            integration_tests::live_writes::NewMessage::text(
+                shared::model::SenderType::Human,
+                "not in MySQL",
+            ),
         )
         .await
         .unwrap();

@@ -23,6 +23,7 @@ mod instructions;
 mod model;
 mod sync;
 
+use integration_tests::live_writes::LiveWrites;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -32,8 +33,9 @@ use integration_tests::{apigw, dynamodb, sdk_config, workspace_root};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
 use shared::model::{MediaType, Message, SenderType, Status};
-use shared::store::{ListQuery, ReadCost, Record};
+use shared::store::{ListQuery, ReadCost};
 use shared::{Store, client};
+use writer::Record;
 
 const MESSAGES_IN_BIG_CONVERSATION: u64 = 10_000;
 const CONVERSATIONS: u64 = 5_000;
@@ -136,7 +138,12 @@ async fn load_bench_data(store: &Store, messages: u64, conversations: u64) {
     for chunk in records.chunks(500) {
         let store = store.clone();
         let chunk = chunk.to_vec();
-        tasks.spawn(async move { store.put_records(&chunk).await.expect("load bench data") });
+        tasks.spawn(async move {
+            writer::Writer::of(&store)
+                .put_records(&chunk)
+                .await
+                .expect("load bench data")
+        });
         if tasks.len() >= 8 {
             tasks.join_next().await;
         }
@@ -879,7 +886,10 @@ async fn only_functions() -> ExitCode {
     let sdk = sdk_config().await;
     let warm_table = integration_tests::unique_table_name("bench-warm");
     let warm = Store::new(client::dynamodb_client(&sdk), &warm_table);
-    warm.ensure_table().await.expect("create the warm table");
+    writer::Writer::of(&warm)
+        .ensure_table()
+        .await
+        .expect("create the warm table");
     load_bench_data(&warm, 100, 400).await;
     eprintln!("measuring init, warm invocations, memory …");
     tokio::task::block_in_place(|| functions::init_and_warm(&mut r, &warm_table));
@@ -900,19 +910,22 @@ async fn profile(function: &str, n: u32) -> ExitCode {
     let sdk = sdk_config().await;
     let table = integration_tests::unique_table_name("bench-profile");
     let store = Store::new(client::dynamodb_client(&sdk), &table);
-    store.ensure_table().await.expect("create the profile table");
+    writer::Writer::of(&store)
+        .ensure_table()
+        .await
+        .expect("create the profile table");
     load_bench_data(&store, 100, 400).await;
     let config = shared::config::Config::from_lookup(|k| (k == "TABLE_NAME").then(|| table.clone()))
         .expect("a valid configuration");
     let app = shared::http::App { store, config };
     let url = functions::warm_url(function);
-    let endpoint = apigw::endpoint_of(url);
+    let routes = apigw::Function::of(url).routes();
     let event = serde_json::to_vec(&apigw::event("GET", url)).unwrap();
     let started = Instant::now();
     for _ in 0..n {
         let payload: shared::http::HttpEvent = serde_json::from_slice(&event).expect("an event");
         // What the runtime loop does: the answer's JSON, then the runtime's serde_json::to_vec.
-        let response = shared::http::answer(&app, endpoint, payload, None).await;
+        let response = shared::http::answer(&app, routes, payload, None).await;
         let sent = serde_json::to_vec(&response).expect("a response");
         assert!(sent.starts_with(br#"{"statusCode":200,"#));
         std::hint::black_box(sent);
@@ -943,7 +956,10 @@ async fn main() -> ExitCode {
             let sdk = sdk_config().await;
             let table = integration_tests::unique_table_name("bench-instructions");
             let store = Store::new(client::dynamodb_client(&sdk), &table);
-            store.ensure_table().await.expect("create the table");
+            writer::Writer::of(&store)
+                .ensure_table()
+                .await
+                .expect("create the table");
             load_bench_data(&store, 100, 400).await;
             let endpoint = &dynamodb().endpoint;
             tokio::task::block_in_place(|| instructions::instructions(&table, endpoint, dir, warm));
@@ -960,7 +976,10 @@ async fn main() -> ExitCode {
     let sdk = sdk_config().await;
     let table = integration_tests::unique_table_name("bench");
     let store = Store::new(client::dynamodb_client(&sdk), &table);
-    store.ensure_table().await.expect("create the bench table");
+    writer::Writer::of(&store)
+        .ensure_table()
+        .await
+        .expect("create the bench table");
     eprintln!("loading {MESSAGES_IN_BIG_CONVERSATION} messages and {CONVERSATIONS} conversations …");
     load_bench_data(&store, MESSAGES_IN_BIG_CONVERSATION, CONVERSATIONS).await;
     eprintln!("measuring DynamoDB cost per request …");
@@ -968,14 +987,20 @@ async fn main() -> ExitCode {
     poll_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);
-    large.ensure_table().await.expect("create the large-items table");
+    writer::Writer::of(&large)
+        .ensure_table()
+        .await
+        .expect("create the large-items table");
     integration_tests::fixtures::large::load(&large).await;
     large_item_costs(&mut r, &large).await;
     // Warm invocations read pages of the same sizes (100 conversations, 20 messages) from a
     // smaller table: DynamoDB's share is subtracted anyway.
     let warm_table = integration_tests::unique_table_name("bench-warm");
     let warm = Store::new(client::dynamodb_client(&sdk), &warm_table);
-    warm.ensure_table().await.expect("create the warm table");
+    writer::Writer::of(&warm)
+        .ensure_table()
+        .await
+        .expect("create the warm table");
     load_bench_data(&warm, 100, 400).await;
     eprintln!("measuring init, warm invocations, memory …");
     let inits = tokio::task::block_in_place(|| functions::init_and_warm(&mut r, &warm_table));

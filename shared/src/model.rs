@@ -248,58 +248,6 @@ pub struct SyncCheckpoint {
     pub saved_at: Timestamp,
 }
 
-/// What a caller supplies to create a conversation; the store assigns the id.
-#[derive(Debug, Clone)]
-pub struct NewConversation {
-    pub phone_number: String,
-    pub contact_name: Option<String>,
-    pub status: Status,
-    pub ai_enabled: bool,
-}
-
-impl NewConversation {
-    /// A new active conversation with AI answers on and no contact name yet: what the
-    /// WhatsApp webhook creates on a first message.
-    pub fn active(phone_number: impl Into<String>) -> NewConversation {
-        NewConversation {
-            phone_number: phone_number.into(),
-            contact_name: None,
-            status: Status::Active,
-            ai_enabled: true,
-        }
-    }
-}
-
-/// What a caller supplies to append a message; the store assigns id and position.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub sender_type: SenderType,
-    pub message_text: String,
-    pub audio_url: Option<String>,
-    pub media_type: MediaType,
-    pub context_used: Option<String>,
-    pub confidence_score: Option<f64>,
-    pub whatsapp_id: Option<String>,
-    /// When the message was sent; `None` means now. A time older than the conversation's
-    /// newest message is raised to it, so positions always follow the chronological order.
-    pub created_at: Option<Timestamp>,
-}
-
-impl NewMessage {
-    pub fn text(sender_type: SenderType, text: impl Into<String>) -> NewMessage {
-        NewMessage {
-            sender_type,
-            message_text: text.into(),
-            audio_url: None,
-            media_type: MediaType::Text,
-            context_used: None,
-            confidence_score: None,
-            whatsapp_id: None,
-            created_at: None,
-        }
-    }
-}
-
 /// The time a write is stamped with (`table::stamp`): this machine's clock, to the
 /// millisecond. Polls compare stamps with `server_time`s of the functions' clocks
 /// (`store::poll` says what skew that tolerates).

@@ -6,7 +6,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::http::{App, Endpoint, HttpEvent};
+use shared::http::routes::{self, CHECK_UPDATES, CONVERSATION_UPDATES, Handler, INBOX, MESSAGES, Routes};
+use shared::http::{App, HttpEvent};
 
 /// A response as a client sees it.
 #[derive(Debug, Clone)]
@@ -176,25 +177,73 @@ pub fn event_with_headers<K: AsRef<str>, V: AsRef<str>>(
     e
 }
 
-/// The endpoint (function) a raw path belongs to, as the template routes it.
-pub fn endpoint_of(raw_path: &str) -> Endpoint {
-    if raw_path.contains("messages") {
-        Endpoint::Messages
-    } else {
-        Endpoint::Conversations
+/// A Lambda function, as the tests see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    GetConversations,
+    GetConversationMessages,
+}
+
+impl Function {
+    pub const ALL: [Function; 2] = [Function::GetConversations, Function::GetConversationMessages];
+
+    /// The function a raw path belongs to, as the template routes it.
+    pub fn of(raw_path: &str) -> Function {
+        if raw_path.contains("messages") {
+            Function::GetConversationMessages
+        } else {
+            Function::GetConversations
+        }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::GetConversations => "get-conversations",
+            Function::GetConversationMessages => "get-conversation-messages",
+        }
+    }
+
+    /// Its routes as template.yaml gives them: the tests' own copy of the function's
+    /// `main.rs` table, which `tests/template.rs` holds to the template and the function's
+    /// runtime test holds its binary to.
+    pub fn routes(self) -> Routes {
+        match self {
+            Function::GetConversations => &[
+                ("/api/conversations", INBOX),
+                ("/api/get-conversations", INBOX),
+                ("/api/get-conversations.php", INBOX),
+                ("/api/check-updates.php", CHECK_UPDATES),
+                ("/api/check-conversation-updates.php", CONVERSATION_UPDATES),
+            ],
+            Function::GetConversationMessages => &[
+                ("/api/conversations/{id}/messages", MESSAGES),
+                ("/api/get-conversation-messages", MESSAGES),
+                ("/api/get-conversation-messages.php", MESSAGES),
+            ],
+        }
+    }
+
+    /// What answers `raw_path` in this function.
+    pub fn handler(self, raw_path: &str) -> Handler {
+        routes::handler_for(self.routes(), raw_path).expect("a function has routes")
+    }
+}
+
+/// What answers `raw_path`, in the function the template routes it to.
+pub fn handler_of(raw_path: &str) -> Handler {
+    Function::of(raw_path).handler(raw_path)
 }
 
 /// Runs an API Gateway event through the function its route belongs to, by the same
 /// entry point the Lambda runtime loop calls (`shared::http::handle`).
 pub async fn invoke(app: &App, event: &Value) -> Reply {
-    let endpoint = endpoint_of(event["rawPath"].as_str().unwrap_or_default());
-    invoke_endpoint(app, endpoint, event).await
+    let function = Function::of(event["rawPath"].as_str().unwrap_or_default());
+    invoke_function(app, function, event).await
 }
 
-pub async fn invoke_endpoint(app: &App, endpoint: Endpoint, event: &Value) -> Reply {
+pub async fn invoke_function(app: &App, function: Function, event: &Value) -> Reply {
     let event: HttpEvent = serde_json::from_value(event.clone()).expect("an API Gateway 2.0 event");
-    let response = shared::http::handle(app, endpoint, event, None).await;
+    let response = shared::http::handle(app, function.routes(), event, None).await;
     let headers = response
         .headers
         .iter()

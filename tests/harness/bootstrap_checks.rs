@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+use crate::apigw::Function;
 use serde_json::{Value, json};
-use shared::http::Endpoint;
 
 use crate::apigw::event;
 use crate::runtime_api::Bootstrap;
@@ -16,10 +16,10 @@ use crate::{dynamodb, seeded_app};
 
 /// Events a client can cause that lambda_http's own conversion panics or fails on (an
 /// invalid URI, a bad base64 body, a non-ASCII header value), and other nasty ones.
-fn hostile_events(endpoint: Endpoint) -> Vec<Value> {
-    let path = match endpoint {
-        Endpoint::Conversations => "/api/conversations",
-        Endpoint::Messages => "/api/get-conversation-messages.php",
+fn hostile_events(function: Function) -> Vec<Value> {
+    let path = match function {
+        Function::GetConversations => "/api/conversations",
+        Function::GetConversationMessages => "/api/get-conversation-messages.php",
     };
     let raw = |query: &str| {
         let mut e = event("GET", path);
@@ -56,13 +56,13 @@ fn hostile_events(endpoint: Endpoint) -> Vec<Value> {
 
 /// Valid requests that read every conversation (and, for the messages function, every
 /// conversation's messages) of the demo data.
-fn valid_events(endpoint: Endpoint) -> Vec<Value> {
-    match endpoint {
-        Endpoint::Conversations => ["", "?status=active", "?status=pending_human", "?status=closed"]
+fn valid_events(function: Function) -> Vec<Value> {
+    match function {
+        Function::GetConversations => ["", "?status=active", "?status=pending_human", "?status=closed"]
             .iter()
             .map(|q| event("GET", &format!("/api/get-conversations.php{q}")))
             .collect(),
-        Endpoint::Messages => (1..=37)
+        Function::GetConversationMessages => (1..=37)
             .map(|id| event("GET", &format!("/api/conversations/{id}/messages?limit=100")))
             .collect(),
     }
@@ -96,10 +96,10 @@ const USER: &str = "agent-ana";
 /// 200) contract answer — never an invocation error, never a 5xx — and the next valid
 /// request is still served; a request without the front's secret gets 403; then no log
 /// line holds a phone number, name, message text or secret, and the user is logged.
-pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: Endpoint) {
+pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, function: Function) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(seeded_app("bootstrap", &[]));
-    let mut function = Bootstrap::start(
+    let mut bootstrap = Bootstrap::start(
         bin,
         &[
             ("TABLE_NAME", app.store.table_name()),
@@ -112,7 +112,7 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         ],
     );
     let send = |e: &Value| -> (u16, Value) {
-        let response = function
+        let response = bootstrap
             .invoke(e.to_string().as_bytes())
             .unwrap_or_else(|err| panic!("invocation error (a 5xx at API Gateway): {err}"));
         assert_eq!(response["isBase64Encoded"], json!(false), "{response}");
@@ -130,7 +130,7 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         }
         send(&e)
     };
-    let valid = valid_events(endpoint);
+    let valid = valid_events(function);
     for secret in [None, Some(WRONG_SECRET)] {
         let mut e = valid[0].clone();
         if let Some(secret) = secret {
@@ -142,7 +142,7 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         assert_eq!(body["code"], json!("forbidden"), "{body}");
     }
 
-    for hostile in hostile_events(endpoint) {
+    for hostile in hostile_events(function) {
         let (status, body) = answer(&hostile);
         assert!([200, 400, 404, 405].contains(&status), "{status}: {body}");
         if status != 200 {
@@ -158,7 +158,17 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
         assert_eq!(status, 200, "{body}");
         private_strings(&body, &mut private);
     }
-    assert!(function.is_running(), "the function process is still up");
+    // Every path the template routes to this function reaches the handler its `main.rs`
+    // table gives it (read back from the request log line).
+    for (path, _) in function.routes() {
+        let url = match path.replace("{id}", "1") {
+            url if url.contains("get-conversation-messages") => format!("{url}?id=1"),
+            url => url,
+        };
+        let (status, body) = answer(&crate::apigw::event("GET", &url));
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+    assert!(bootstrap.is_running(), "the function process is still up");
     assert!(
         private.len() >= 30,
         "the run read private data: {}",
@@ -166,7 +176,16 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, endpoint: En
     );
 
     drop(app);
-    let logs = function.drain_logs();
+    let logs = bootstrap.drain_logs();
+    for (path, handler) in function.routes() {
+        let route = format!("\"route\":\"GET {path}\"");
+        let answered = format!("\"handler\":\"{}\"", handler.name);
+        assert!(
+            logs.iter().any(|l| l.contains(&route) && l.contains(&answered)),
+            "{path} is answered by {}: {logs:#?}",
+            handler.name
+        );
+    }
     let requests = logs.iter().filter(|l| l.contains("\"request\"")).count();
     assert!(
         requests >= valid.len(),

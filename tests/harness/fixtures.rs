@@ -50,8 +50,8 @@ pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
 /// status `Status::ALL[i % 3]`; the large conversation is the newest of all.
 pub mod large {
     use shared::model::{MediaType, Message, SenderType, Status};
-    use shared::store::Record;
     use shared::{Conversation, Store};
+    use writer::{Record, Writer};
 
     use super::{at, conversation};
 
@@ -136,8 +136,9 @@ pub mod large {
             }
         }
         records.extend(conversations().into_iter().map(Record::Conversation));
+        let writer = Writer::of(store);
         for chunk in records.chunks(25) {
-            store.put_records(chunk).await.expect("load the large items");
+            writer.put_records(chunk).await.expect("load the large items");
         }
     }
 }

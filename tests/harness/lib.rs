@@ -11,6 +11,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod http1;
 pub mod legacy_api;
+pub mod live_writes;
 pub mod mariadb;
 pub mod nginx;
 pub mod openapi;
@@ -140,7 +141,10 @@ pub fn unique_table_name(prefix: &str) -> String {
 pub async fn fresh_store() -> Store {
     let config = sdk_config().await;
     let store = Store::new(shared::client::dynamodb_client(&config), unique_table_name("t"));
-    store.ensure_table().await.expect("create the test table");
+    writer::Writer::of(&store)
+        .ensure_table()
+        .await
+        .expect("create the test table");
     store
 }
 

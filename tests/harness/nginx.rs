@@ -1,11 +1,12 @@
-//! nginx configured from the README's own blocks, for tests/nginx.rs: the dashboard behind
-//! nginx's sign-in (HTTP Basic), its eight API paths proxied to the functions with the
-//! front's secret, and the PHP host locked to its front (CloudFront).
+//! nginx configured from the migration runbook's own blocks (docs/migration.md), for
+//! tests/nginx.rs: the dashboard behind nginx's sign-in (HTTP Basic), its eight API paths
+//! proxied to the functions with the front's secret, and the PHP host locked to its front
+//! (CloudFront).
 //!
-//! - [`readme_block`]: an nginx block of README.md, found by the HTML comment just before
-//!   its fence (`<!-- tested: tests/nginx.rs (NAME) -->`), not by its position.
+//! - [`migration_block`]: an nginx block of docs/migration.md, found by the HTML comment
+//!   just before its fence (`<!-- tested: tests/nginx.rs (NAME) -->`), not by its position.
 //! - [`TestCa`]: a private certificate authority (openssl) and a certificate it issued for
-//!   the API's name, so that the README's `proxy_ssl_verify on` holds against the test's
+//!   the API's name, so that the runbook's `proxy_ssl_verify on` holds against the test's
 //!   stand-in for API Gateway.
 //! - [`Nginx`]: a private nginx (its own prefix, configuration, pid, logs and temporary
 //!   folders in a temporary folder; `daemon off`, one process, loopback ports), stopped on
@@ -25,23 +26,26 @@ use crate::browser::{LegacyApp, PhpServer, Prerequisites, output_dir, wait_until
 use crate::mariadb::LegacyDb;
 use crate::workspace_root;
 
-/// The API's host name in the README's examples (from `ApiUrl`); the test keeps it and makes
+/// The API's host name in the runbook's examples (from `ApiUrl`); the test keeps it and makes
 /// it resolve to its own TLS server through an upstream group of that name.
 pub const API_HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
-/// The dashboard's name in the README's examples.
+/// The dashboard's name in the runbook's examples.
 pub const DASHBOARD_HOST: &str = "panel.example.com";
+/// The document whose nginx blocks the test runs, from the workspace root.
+pub const MIGRATION_DOC: &str = "docs/migration.md";
 
-/// The README's nginx block marked `<!-- tested: tests/nginx.rs (NAME) -->`: the text
-/// between the ```` ```nginx ```` fence right after the marker and the closing fence.
-pub fn readme_block(name: &str) -> String {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("read README.md");
+/// The nginx block of docs/migration.md marked `<!-- tested: tests/nginx.rs (NAME) -->`: the
+/// text between the ```` ```nginx ```` fence right after the marker and the closing fence.
+pub fn migration_block(name: &str) -> String {
+    let runbook = std::fs::read_to_string(workspace_root().join(MIGRATION_DOC))
+        .unwrap_or_else(|e| panic!("read {MIGRATION_DOC}: {e}"));
     let marker = format!("<!-- tested: tests/nginx.rs ({name}) -->");
-    let mut found = readme.match_indices(&marker);
+    let mut found = runbook.match_indices(&marker);
     let (at, _) = found
         .next()
-        .unwrap_or_else(|| panic!("README.md has no {marker}"));
-    assert!(found.next().is_none(), "README.md has {marker} twice");
-    let mut lines = readme[at + marker.len()..].lines().skip(1);
+        .unwrap_or_else(|| panic!("{MIGRATION_DOC} has no {marker}"));
+    assert!(found.next().is_none(), "{MIGRATION_DOC} has {marker} twice");
+    let mut lines = runbook[at + marker.len()..].lines().skip(1);
     assert_eq!(
         lines.next().map(str::trim_end),
         Some("```nginx"),
@@ -58,14 +62,14 @@ pub fn readme_block(name: &str) -> String {
     panic!("the block after {marker} has no closing fence");
 }
 
-/// `text` with each `(from, to)` replaced; every `from` must be there (the README changed
+/// `text` with each `(from, to)` replaced; every `from` must be there (the runbook changed
 /// otherwise, and the test would no longer test what it says).
 pub fn substitute(text: &str, what: &str, substitutions: &[(&str, &str)]) -> String {
     let mut text = text.to_string();
     for (from, to) in substitutions {
         assert!(
             text.contains(from),
-            "the README's {what} block no longer has {from:?}:\n{text}"
+            "the runbook's {what} block ({MIGRATION_DOC}) no longer has {from:?}:\n{text}"
         );
         text = text.replace(from, to);
     }
@@ -104,7 +108,7 @@ fn run(what: &str, cmd: &mut Command) {
 }
 
 /// A certificate authority of the test's own, and a server certificate it issued for
-/// [`API_HOST`]: API Gateway's certificate as far as the README's lines can tell.
+/// [`API_HOST`]: API Gateway's certificate as far as the runbook's lines can tell.
 pub struct TestCa {
     /// The authority's certificate: what `proxy_ssl_trusted_certificate` names.
     pub ca_cert: PathBuf,
@@ -193,7 +197,7 @@ impl TestCa {
     }
 }
 
-/// An htpasswd line for `user`, hashed as the README says (`openssl passwd -6`: SHA-512
+/// An htpasswd line for `user`, hashed as the runbook says (`openssl passwd -6`: SHA-512
 /// crypt).
 pub fn htpasswd_line(user: &str, password: &str) -> String {
     let mut child = Command::new("openssl")

@@ -5,7 +5,7 @@
 //! A round reads what is new in MySQL — message ids above the highest it has read, the
 //! ids a late commit added below it (see "Out-of-order commits"), conversation rows whose
 //! `updated_at` moved — and brings each conversation they touch up to date through
-//! `change::plan` and `Store::apply_change`, the same code a catch-up import uses.
+//! `reconcile::change` and `Writer::apply_change`, the same code a catch-up import uses.
 //!
 //! **Out-of-order commits.** InnoDB hands out auto-increment ids when a row is inserted,
 //! not when it commits, so id 101 can become visible before id 100. A round therefore
@@ -18,7 +18,7 @@
 //! **Nothing lost, nothing doubled.** The checkpoint (settled message id, conversation
 //! time) lives in the table itself, saved after each round's writes. After a `kill -9`, the
 //! next run starts from it and re-reads everything since: a message already in the table is
-//! recognised by its id at its position (`change::plan`) and not written again.
+//! recognised by its id at its position (`reconcile::change`) and not written again.
 
 pub mod legacy_db;
 
@@ -29,13 +29,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use jiff::{SignedDuration, Timestamp};
-use shared::Store;
 use shared::model::{Conversation, SyncCheckpoint};
-use shared::store::ChangeOutcome;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use writer::ChangeOutcome;
+use writer::Writer;
 
-use crate::change::{self, Refusal};
+use crate::reconcile::{self, Refusal};
 use legacy_db::{LegacyDb, NewId};
 
 /// Where the checkpoint is kept (`SYNC / mysql`).
@@ -153,14 +153,14 @@ struct State {
 /// Runs rounds until MySQL has nothing new (or, with `follow`, until `stop` turns true),
 /// printing a line per round with work to `out`.
 pub async fn run(
-    store: &Store,
+    writer: &Writer,
     legacy: &LegacyDb,
     options: &Options,
     mut stop: watch::Receiver<bool>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let saved = store
+    let saved = writer
         .sync_checkpoint(CHECKPOINT)
         .await
         .context("reading the sync checkpoint")?;
@@ -179,7 +179,7 @@ pub async fn run(
             out,
             "sync from {} into {}: resuming after message {}, conversations changed since {} (saved {})",
             legacy.name(),
-            store.table_name(),
+            writer.table_name(),
             c.settled_message_id,
             c.conversations_since,
             c.saved_at
@@ -188,7 +188,7 @@ pub async fn run(
             out,
             "sync from {} into {}: first run, every conversation is compared",
             legacy.name(),
-            store.table_name()
+            writer.table_name()
         )?,
     }
     let mut totals = Counts::default();
@@ -196,7 +196,7 @@ pub async fn run(
     let mut idle_since = Instant::now();
     let mut failures = 0u32;
     let checkpoint = loop {
-        let result = state.round(store, legacy, options).await;
+        let result = state.round(writer, legacy, options).await;
         rounds += 1;
         let round = match result {
             Ok(round) => {
@@ -275,7 +275,12 @@ impl State {
         }
     }
 
-    async fn round(&mut self, store: &Store, legacy: &LegacyDb, options: &Options) -> anyhow::Result<Round> {
+    async fn round(
+        &mut self,
+        writer: &Writer,
+        legacy: &LegacyDb,
+        options: &Options,
+    ) -> anyhow::Result<Round> {
         let now = legacy.now().await?;
         let new = legacy.message_ids_after(self.high, options.batch).await?;
         let more = new.len() == options.batch;
@@ -322,10 +327,10 @@ impl State {
         if let Some(id) = touched.keys().find(|id| !rows.contains_key(id)) {
             bail!("conversation {id} has new messages but no row in MySQL's conversations table");
         }
-        self.raise_counters(store, &rows, &candidates).await?;
+        self.raise_counters(writer, &rows, &candidates).await?;
 
         let ids: Vec<u64> = touched.keys().copied().collect();
-        let mut current = store.get_conversations(&ids).await?;
+        let mut current = writer.store().get_conversations(&ids).await?;
         let mut tasks: JoinSet<anyhow::Result<(u64, Brought)>> = JoinSet::new();
         let mut counts = Counts::default();
         let mut done: Vec<u64> = Vec::with_capacity(ids.len());
@@ -340,11 +345,12 @@ impl State {
             while tasks.len() >= CONCURRENCY {
                 finish(joined(tasks.join_next().await)?, &mut self.verified);
             }
-            let (store, legacy) = (store.clone(), legacy.clone());
+            let (writer, legacy) = (writer.clone(), legacy.clone());
             let row = rows[&id].clone();
             let current = current.remove(&id);
-            tasks
-                .spawn(async move { Ok((id, bring_up_to_date(&store, &legacy, row, current, from).await?)) });
+            tasks.spawn(
+                async move { Ok((id, bring_up_to_date(&writer, &legacy, row, current, from).await?)) },
+            );
         }
         while let Some(result) = tasks.join_next().await {
             finish(joined(Some(result))?, &mut self.verified);
@@ -364,7 +370,7 @@ impl State {
         self.applied.extend(candidates.iter().map(|m| m.id));
         self.high = self.high.max(new.last().map_or(0, |m| m.id));
         self.settle(now, options.window);
-        store
+        writer
             .save_sync_checkpoint(CHECKPOINT, &self.checkpoint())
             .await
             .context("saving the sync checkpoint")?;
@@ -395,7 +401,7 @@ impl State {
     /// message created through the new API never takes an id the sync is about to write.
     async fn raise_counters(
         &mut self,
-        store: &Store,
+        writer: &Writer,
         rows: &HashMap<u64, Conversation>,
         candidates: &[NewId],
     ) -> anyhow::Result<()> {
@@ -407,7 +413,7 @@ impl State {
             .unwrap_or(0)
             .max(self.counters.1);
         if (conversation, message) != self.counters {
-            store.raise_id_counters(conversation, message).await?;
+            writer.raise_id_counters(conversation, message).await?;
             self.counters = (conversation, message);
         }
         Ok(())
@@ -437,7 +443,7 @@ struct Brought {
 }
 
 async fn bring_up_to_date(
-    store: &Store,
+    writer: &Writer,
     legacy: &LegacyDb,
     row: Conversation,
     mut current: Option<Conversation>,
@@ -461,7 +467,7 @@ async fn bring_up_to_date(
             let tail = match &current {
                 None => Vec::new(),
                 Some(c) => {
-                    store
+                    writer
                         .message_tail(id, c.message_count, |p| {
                             key.is_none_or(|k| p.chronological_key() >= k)
                         })
@@ -471,13 +477,13 @@ async fn bring_up_to_date(
             (tail, legacy.messages_from(id, key).await?)
         };
         let counted = in_step && from.is_some();
-        let Some(change) = change::plan(&row, current.as_ref(), &tail, desired)? else {
+        let Some(change) = reconcile::change(&row, current.as_ref(), &tail, desired)? else {
             return Ok(Brought {
                 counts: Counts::default(),
                 in_step: counted,
             });
         };
-        match store.apply_change(&change).await? {
+        match writer.apply_change(&change).await? {
             ChangeOutcome::Applied(_) => {
                 let moved = change.moved();
                 return Ok(Brought {
@@ -490,7 +496,7 @@ async fn bring_up_to_date(
                 });
             }
             ChangeOutcome::Conflict => {
-                current = store.get_conversations(&[id]).await?.remove(&id);
+                current = writer.store().get_conversations(&[id]).await?.remove(&id);
             }
         }
     }

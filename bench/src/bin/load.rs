@@ -19,12 +19,11 @@ use std::process::{Command, ExitCode};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
-use integration_tests::apigw::{endpoint_of, event};
+use integration_tests::apigw::{Function, event};
 use integration_tests::http1::{read_message, request_line};
 use integration_tests::runtime_api::{Bootstrap, memory_kb};
 use integration_tests::{dynamodb, seeded_app, workspace_root};
 use serde_json::Value;
-use shared::http::Endpoint;
 
 /// An event for a function, and where its response goes.
 type Job = (Vec<u8>, Sender<Result<Value, String>>);
@@ -97,9 +96,9 @@ fn serve(conn: TcpStream, conversations: Sender<Job>, messages: Sender<Job>) {
     while let Some((head, _)) = read_message(&mut reader) {
         let (method, target) = request_line(&head);
         let path = target.split('?').next().unwrap_or_default();
-        let queue = match endpoint_of(path) {
-            Endpoint::Conversations => &conversations,
-            Endpoint::Messages => &messages,
+        let queue = match Function::of(path) {
+            Function::GetConversations => &conversations,
+            Function::GetConversationMessages => &messages,
         };
         let (tx, rx) = channel();
         queue

@@ -1,9 +1,20 @@
-//! Lambda entry point of `get-conversations`: everything is in `shared::http`, which inits once
-//! (configuration, SDK client, time zone) and then serves requests.
+//! `get-conversations`: the inbox and the original dashboard's two polls. `shared::http`
+//! inits once (configuration, SDK client, time zone), then serves these routes.
 
-use shared::http::{Endpoint, run};
+use shared::http::routes::{CHECK_UPDATES, CONVERSATION_UPDATES, INBOX, Routes};
+
+/// The paths template.yaml routes to this function, each with what answers it.
+const ROUTES: Routes = &[
+    ("/api/conversations", INBOX),
+    ("/api/get-conversations", INBOX),
+    ("/api/get-conversations.php", INBOX),
+    // The polls read the inbox's indexes and conversation items, with the inbox's
+    // permissions (docs/DESIGN.md, "Polling").
+    ("/api/check-updates.php", CHECK_UPDATES),
+    ("/api/check-conversation-updates.php", CONVERSATION_UPDATES),
+];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    run(Endpoint::Conversations).await
+    shared::http::run(ROUTES).await
 }

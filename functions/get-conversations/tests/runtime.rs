@@ -1,12 +1,12 @@
 //! The real `bootstrap` binary through the Lambda runtime loop: hostile events answered
 //! with the contract's 4xx, the process still serving after them, no private data in logs.
 
-use shared::http::Endpoint;
+use integration_tests::apigw::Function;
 
 #[test]
 fn hostile_events_are_answered_and_private_data_stays_out_of_logs() {
     integration_tests::bootstrap_checks::hostile_events_and_private_data_stay_out_of_logs(
         std::path::Path::new(env!("CARGO_BIN_EXE_get-conversations")),
-        Endpoint::Conversations,
+        Function::GetConversations,
     );
 }

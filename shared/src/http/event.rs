@@ -127,9 +127,9 @@ pub fn into_api_gateway(response: Response<EscapedJson>) -> ApiGatewayV2httpResp
 pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson {
     let (parts, body) = response.into_parts();
     let body = body.into_json_string();
-    // SAFETY: `EscapedJson` only ever holds a JSON string, quotes included (debug builds
-    // re-parse it here).
     debug_assert!(serde_json::from_str::<String>(&body).is_ok(), "{body}");
+    // SAFETY: `EscapedJson` only ever holds a JSON string, quotes included (debug builds
+    // re-parse it above).
     let body = unsafe { RawValue::from_string_unchecked(body) };
     let fields = Fields {
         status: parts.status.as_u16(),
@@ -144,9 +144,10 @@ pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson 
         // were it to, API Gateway gets a 500 rather than half a response.
         whole = INTERNAL_ERROR.as_bytes().to_vec();
     }
-    // SAFETY: serde_json wrote it (or it is the constant above): one JSON object, UTF-8.
     debug_assert!(serde_json::from_slice::<serde_json::Value>(&whole).is_ok());
+    // SAFETY: serde_json wrote it (or it is the constant above): one JSON object, UTF-8.
     let whole = unsafe { String::from_utf8_unchecked(whole) };
+    // SAFETY: as above, one JSON object.
     ApiGatewayJson(unsafe { RawValue::from_string_unchecked(whole) })
 }
 

@@ -1,15 +1,20 @@
 //! The request/response layer both functions share: parse and validate → call the
-//! store → render the contract's JSON. Each function's `main` only wires one of the two
-//! handlers to the Lambda runtime.
+//! store → render the contract's JSON. Each function's `main` lists its routes
+//! (`routes`) and hands them to `run`.
 
 mod conversations;
+// Hands the runtime JSON it wrote itself without parsing it again (SAFETY notes there).
+#[allow(unsafe_code)]
 pub mod event;
 mod messages;
 pub mod params;
 mod polling;
+// Defines the C symbol `pow` (`#[unsafe(no_mangle)]`; SAFETY note there).
+#[allow(unsafe_code)]
 mod pow;
 pub mod request;
 pub mod response;
+pub mod routes;
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -26,6 +31,7 @@ pub use event::HttpEvent;
 pub use polling::POLL_LIMIT;
 pub use request::Request;
 use response::{ApiError, EscapedJson};
+pub use routes::{Handler, Routes};
 
 /// Everything a handler needs, built once per process in `main`.
 #[derive(Debug, Clone)]
@@ -46,52 +52,10 @@ impl App {
     }
 }
 
-/// The two functions. `Conversations` also serves the dashboard's two polling URLs: they
-/// read the inbox indexes and conversation items, as the inbox does, and share its
-/// permissions (`docs/DESIGN.md`, "Polling").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Conversations,
-    Messages,
-}
-
-/// What a request asks for; each keeps its legacy PHP endpoint's error text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    Inbox,
-    Messages,
-    /// `/api/check-updates.php`
-    CheckUpdates,
-    /// `/api/check-conversation-updates.php`
-    ConversationUpdates,
-}
-
-impl Route {
-    /// The route of a request to `endpoint`'s function, by its path.
-    pub fn of(endpoint: Endpoint, path: &str) -> Route {
-        match endpoint {
-            Endpoint::Messages => Route::Messages,
-            Endpoint::Conversations if path.ends_with("/api/check-updates.php") => Route::CheckUpdates,
-            Endpoint::Conversations if path.ends_with("/api/check-conversation-updates.php") => {
-                Route::ConversationUpdates
-            }
-            Endpoint::Conversations => Route::Inbox,
-        }
-    }
-
-    pub fn legacy_error(self) -> &'static str {
-        match self {
-            Route::Inbox => "Error al obtener conversaciones",
-            Route::Messages => "Error al obtener mensajes",
-            Route::CheckUpdates | Route::ConversationUpdates => "Error al verificar actualizaciones",
-        }
-    }
-}
-
 /// A function's whole life: init once — logging, configuration (a bad value stops it with
-/// a message naming the variable), the SDK client — then serve `endpoint` until Lambda
+/// a message naming the variable), the SDK client — then serve `routes` until Lambda
 /// stops the process. No network call before the first request.
-pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
+pub async fn run(routes: Routes) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().unwrap_or_else(|e| {
         // Lambda reports the exit as Runtime.ExitError with this line in the log.
@@ -101,7 +65,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     let app = App::from_config(config).await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HttpEvent>| async move {
-        Ok::<_, Infallible>(answer(app, endpoint, event.payload, Some(event.context)).await)
+        Ok::<_, Infallible>(answer(app, routes, event.payload, Some(event.context)).await)
     }))
     .await
 }
@@ -111,11 +75,11 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
 /// `make profile` measures.
 pub async fn answer(
     app: &App,
-    endpoint: Endpoint,
+    routes: Routes,
     event: HttpEvent,
     context: Option<Context>,
 ) -> event::ApiGatewayJson {
-    event::into_api_gateway_json(respond(app, endpoint, event, context).await)
+    event::into_api_gateway_json(respond(app, routes, event, context).await)
 }
 
 /// One API Gateway event, start to end, as the runtime loop serves it (`answer`), answered
@@ -123,18 +87,18 @@ pub async fn answer(
 /// handlers in process and read the answer's fields.
 pub async fn handle(
     app: &App,
-    endpoint: Endpoint,
+    routes: Routes,
     event: HttpEvent,
     context: Option<Context>,
 ) -> ApiGatewayV2httpResponse {
-    event::into_api_gateway(respond(app, endpoint, event, context).await)
+    event::into_api_gateway(respond(app, routes, event, context).await)
 }
 
 /// One API Gateway event: the request, the endpoint's answer, one access log line. Every
 /// event gets a contract answer; nothing here panics on client input.
 async fn respond(
     app: &App,
-    endpoint: Endpoint,
+    routes: Routes,
     event: HttpEvent,
     context: Option<Context>,
 ) -> Response<EscapedJson> {
@@ -146,14 +110,14 @@ async fn respond(
     // Before anything else, DynamoDB included: a request the access mode refuses costs
     // nothing but this answer.
     let admitted = app.config.access.admits(headers.secret.as_deref());
-    let (response, cost) = if admitted {
-        serve(app, endpoint, &req).await
-    } else {
-        let route = Route::of(endpoint, &req.path);
-        (
-            response::error(route.legacy_error(), &ApiError::forbidden()),
+    let handler = routes::handler_for(routes, &req.path);
+    let (response, cost) = match handler {
+        Some(handler) if admitted => serve(app, handler, &req).await,
+        Some(handler) => (
+            response::error(handler.legacy_error, &ApiError::forbidden()),
             None,
-        )
+        ),
+        None => (response::error("", &ApiError::not_found("no route")), None),
     };
     // The front's name for the signed-in user (an agent, never a customer), only when the
     // front's secret vouches for it; bounded, as the header is client input elsewhere.
@@ -169,6 +133,7 @@ async fn respond(
         request_id = %req.request_id,
         method = %req.method,
         route = %route,
+        handler = handler.map_or("", |h| h.name),
         user = user.unwrap_or_default(),
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
@@ -199,22 +164,13 @@ type Handled = (Response<EscapedJson>, Option<ReadCost>);
 /// functions' 10 s Lambda timeout, rather than letting Lambda kill the invocation.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(6);
 
-async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
-    let route = Route::of(endpoint, &req.path);
+async fn serve(app: &App, handler: Handler, req: &Request) -> Handled {
     let result = if req.method != Method::GET {
         Err((ApiError::method_not_allowed(), None))
     } else {
-        let work = async {
-            match route {
-                Route::Inbox => conversations::handle(app, req).await,
-                Route::Messages => messages::handle(app, req).await,
-                Route::CheckUpdates => polling::check_updates(app, req).await,
-                Route::ConversationUpdates => polling::conversation_updates(app, req).await,
-            }
-        };
-        // Boxed: the nested futures of the SDK calls make a type too deep for rustc's
-        // layout computation in release builds ("queries overflow the depth limit").
-        match tokio::time::timeout(REQUEST_DEADLINE, Box::pin(work)).await {
+        // Boxed by the handler: the nested futures of the SDK calls make a type too deep for
+        // rustc's layout computation in release builds ("queries overflow the depth limit").
+        match tokio::time::timeout(REQUEST_DEADLINE, handler.serve(app, req)).await {
             Ok(result) => result,
             // The requests in flight are dropped with the future, and what they had cost
             // with them: DynamoDB answered none of them.
@@ -228,7 +184,7 @@ async fn serve(app: &App, endpoint: Endpoint, req: &Request) -> Handled {
     };
     match result {
         Ok(handled) => handled,
-        Err((e, cost)) => (response::error(route.legacy_error(), &e), cost),
+        Err((e, cost)) => (response::error(handler.legacy_error, &e), cost),
     }
 }
 

@@ -9,6 +9,9 @@
 //! system's libm as before.
 
 /// The C library's `double pow(double x, double y)`, as musl computes it.
+// SAFETY: no other definition of the symbol `pow` is linked into the functions' binaries
+// (the `http` feature is theirs alone, and they no longer link libm), and this one has
+// the C signature and meaning every caller of `pow` expects.
 #[unsafe(no_mangle)]
 pub extern "C" fn pow(x: f64, y: f64) -> f64 {
     libm::pow(x, y)

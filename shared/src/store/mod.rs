@@ -1,19 +1,11 @@
-//! The only code that talks to DynamoDB: one method per access pattern
-//! (`docs/DESIGN.md` lists them with their cost).
+//! The read store: one method per read access pattern (`docs/DESIGN.md` lists them with
+//! their cost). Writes are the `writer` crate's.
 
-mod bulk;
-mod change;
 mod paging;
 mod poll;
 mod read;
-mod schema;
-mod size;
-mod stamp;
 mod wire;
-mod write;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
@@ -21,21 +13,16 @@ use aws_sdk_dynamodb::types::ConsumedCapacity;
 
 use crate::error::StoreError;
 
-pub use bulk::Record;
-pub use change::{Change, ChangeCost, ChangeOutcome};
 pub use poll::{ChangedConversation, Changes, INDEX_POLL_MARGIN, MESSAGE_POLL_MARGIN, SAME_SECOND_MARGIN};
 pub use read::{ConversationPage, ListQuery, MessagePage, ReadError, page_positions};
-pub use schema::{EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line};
-pub use size::{MAX_ITEM_BYTES, check_message_size, conversation_item, message_item};
-pub use stamp::RESTAMP_AFTER;
 
-/// The store over one table. Cheap to clone: the SDK client and the write counters are
-/// shared by the clones.
+/// The read store over one table: the functions' access patterns (and the reads
+/// `convo-admin` needs). Cheap to clone: the SDK client is shared by the clones. Writes
+/// are the `writer` crate's, which the functions do not link.
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
     table: String,
-    contention: Arc<ContentionCounters>,
 }
 
 impl Store {
@@ -43,16 +30,6 @@ impl Store {
         Store {
             client,
             table: table.into(),
-            contention: Arc::default(),
-        }
-    }
-
-    /// How often this store's writes met other writers (all clones together).
-    pub fn contention(&self) -> Contention {
-        let c = &self.contention;
-        Contention {
-            transaction_conflicts: c.transaction_conflicts.load(Ordering::Relaxed),
-            lost_races: c.lost_races.load(Ordering::Relaxed),
         }
     }
 
@@ -62,33 +39,6 @@ impl Store {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-}
-
-/// What a store's writes met from other writers, as DynamoDB answered.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Contention {
-    /// Transactions DynamoDB cancelled because another one held the same items
-    /// (`TransactionConflict`, or `TransactionInProgressException`): retried with back-off.
-    pub transaction_conflicts: u64,
-    /// Appends whose position another append took first (the count condition failed):
-    /// retried at once at the next position.
-    pub lost_races: u64,
-}
-
-#[derive(Debug, Default)]
-struct ContentionCounters {
-    transaction_conflicts: AtomicU64,
-    lost_races: AtomicU64,
-}
-
-impl ContentionCounters {
-    fn conflict(&self) {
-        self.transaction_conflicts.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn lost_race(&self) {
-        self.lost_races.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -154,9 +104,10 @@ impl ReadCost {
     }
 }
 
-/// Full-jitter exponential back-off for retries the store does itself (transaction
-/// conflicts, unprocessed batch items); the SDK retries throttled requests on its own.
-pub(crate) async fn backoff(attempt: u32) {
+/// Full-jitter exponential back-off for retries the store and the writer do themselves
+/// (transaction conflicts, unprocessed batch items); the SDK retries throttled requests on
+/// its own.
+pub async fn backoff(attempt: u32) {
     let cap_ms = 5u64.saturating_mul(1 << attempt.min(6)).min(200);
     tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
 }

@@ -14,14 +14,15 @@
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 
-use super::stamp::Stamp;
-use super::write::TxOutcome;
-use super::write::build_error;
-use super::{Record, Store, backoff};
-use crate::error::{StoreError, classify};
-use crate::item::{self, Item, n, s};
-use crate::model::{Conversation, Message, Placed, SyncCheckpoint};
-use crate::table;
+use shared::error::{StoreError, classify};
+use shared::item::{self, Item, n, s};
+use shared::model::{Conversation, Message, Placed, SyncCheckpoint};
+use shared::store::backoff;
+use shared::table;
+
+use crate::stamp::Stamp;
+use crate::transact::{TxOutcome, build_error};
+use crate::{Record, Writer};
 
 /// TransactWriteItems' limits: 100 actions and 4 MB in one request. The byte budget keeps
 /// room for the request's own names and expressions.
@@ -69,7 +70,7 @@ pub struct ChangeCost {
     pub batch_requests: u32,
 }
 
-impl Store {
+impl Writer {
     /// The messages at the end of a conversation of `count` messages, newest first, as long
     /// as `keep` accepts them (the first it refuses is not returned). Strongly consistent,
     /// only the attributes of `Placed`, 100 a page.
@@ -87,9 +88,9 @@ impl Store {
         let mut start = None;
         loop {
             let out = self
-                .client
+                .client()
                 .query()
-                .table_name(&self.table)
+                .table_name(self.table_name())
                 .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
                 .set_expression_attribute_names(Some(
                     names
@@ -144,12 +145,12 @@ impl Store {
         let mut cost = ChangeCost::default();
         let mut sized: Vec<(&Message, Item, usize)> = Vec::with_capacity(change.messages.len());
         for m in &change.messages {
-            let it = super::message_item(m)?;
+            let it = crate::message_item(m)?;
             let size = item::size(&it);
             sized.push((m, it, size));
         }
         // The stamps it gets add under 100 bytes: within the byte budget's headroom.
-        let meta_bytes = item::size(&super::conversation_item(
+        let meta_bytes = item::size(&crate::conversation_item(
             &change.conversation,
             jiff::Timestamp::UNIX_EPOCH,
         )?);
@@ -231,7 +232,7 @@ impl Store {
             .into_iter()
             .map(|it| {
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table_name())
                     .set_item(Some(it))
                     .build()
                     .map(|p| TransactWriteItem::builder().put(p).build())
@@ -248,8 +249,8 @@ impl Store {
                 ..conversation.clone()
             };
             let meta = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(super::conversation_item(&stamped, stamp.written)?))
+                .table_name(self.table_name())
+                .set_item(Some(crate::conversation_item(&stamped, stamp.written)?))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             let meta = match expected {
                 Some(count) => meta
@@ -267,7 +268,7 @@ impl Store {
         let mut claim = None;
         if expected.is_none() {
             let put = Put::builder()
-                .table_name(&self.table)
+                .table_name(self.table_name())
                 .set_item(Some(item::phone_item(
                     &conversation.phone_number,
                     conversation.id,
@@ -316,9 +317,9 @@ impl Store {
     /// The sync checkpoint kept under `SYNC / sk`, if a sync saved one.
     pub async fn sync_checkpoint(&self, sk: &str) -> Result<Option<SyncCheckpoint>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table_name())
             .set_key(Some(item::key(table::SYNC_PK.into(), sk)))
             .consistent_read(true)
             .send()
@@ -332,9 +333,9 @@ impl Store {
         sk: &str,
         checkpoint: &SyncCheckpoint,
     ) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table_name())
             .set_item(Some(item::checkpoint_to_item(sk, checkpoint)))
             .send()
             .await

@@ -11,9 +11,10 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableDescription,
 };
 
-use super::Store;
-use crate::error::{StoreError, classify};
-use crate::table::{self, AttrType, IndexProjection, TableSpec};
+use shared::error::{StoreError, classify};
+use shared::table::{self, AttrType, IndexProjection, TableSpec};
+
+use crate::Writer;
 
 /// An index's projection as a line: `ALL`, or `INCLUDE a,b,c` (sorted).
 pub fn projection_line(projection_type: &str, attributes: &[&str]) -> String {
@@ -44,36 +45,34 @@ pub struct TableMismatch {
     pub differences: Vec<String>,
 }
 
-impl TableSpec {
-    /// The definition as comparable lines ("key pk HASH", "index by_status: …").
-    /// `DescribeTable` output and `template.yaml` are reduced to the same form.
-    pub fn lines(&self) -> BTreeSet<String> {
-        let mut lines = BTreeSet::new();
-        lines.insert(format!("key {} HASH", self.partition_key));
-        lines.insert(format!("key {} RANGE", self.sort_key));
-        for (name, ty) in &self.attributes {
-            lines.insert(format!("attribute {name} {}", ty.as_str()));
-        }
-        for ix in &self.indexes {
-            let projection = match ix.projection {
-                IndexProjection::All => projection_line("ALL", &[]),
-                IndexProjection::Include(attributes) => projection_line("INCLUDE", attributes),
-            };
-            lines.insert(format!(
-                "index {}: {} HASH, {} RANGE, projection {projection}",
-                ix.name, ix.partition_key, ix.sort_key
-            ));
-        }
-        lines.insert(format!(
-            "billing {}",
-            if self.on_demand {
-                "PAY_PER_REQUEST"
-            } else {
-                "PROVISIONED"
-            }
-        ));
-        lines
+/// A table definition as comparable lines ("key pk HASH", "index by_status: …").
+/// `DescribeTable` output and `template.yaml` are reduced to the same form.
+pub fn spec_lines(spec: &TableSpec) -> BTreeSet<String> {
+    let mut lines = BTreeSet::new();
+    lines.insert(format!("key {} HASH", spec.partition_key));
+    lines.insert(format!("key {} RANGE", spec.sort_key));
+    for (name, ty) in &spec.attributes {
+        lines.insert(format!("attribute {name} {}", ty.as_str()));
     }
+    for ix in &spec.indexes {
+        let projection = match ix.projection {
+            IndexProjection::All => projection_line("ALL", &[]),
+            IndexProjection::Include(attributes) => projection_line("INCLUDE", attributes),
+        };
+        lines.insert(format!(
+            "index {}: {} HASH, {} RANGE, projection {projection}",
+            ix.name, ix.partition_key, ix.sort_key
+        ));
+    }
+    lines.insert(format!(
+        "billing {}",
+        if spec.on_demand {
+            "PAY_PER_REQUEST"
+        } else {
+            "PROVISIONED"
+        }
+    ));
+    lines
 }
 
 fn key_schema(hash: &str, range: &str) -> Result<Vec<KeySchemaElement>, StoreError> {
@@ -99,7 +98,7 @@ fn keys_of(schema: &[KeySchemaElement]) -> (String, String) {
     (find(KeyType::Hash), find(KeyType::Range))
 }
 
-/// The lines of an existing table, in the form of `TableSpec::lines`.
+/// The lines of an existing table, in the form of `spec_lines`.
 pub fn description_lines(d: &TableDescription) -> BTreeSet<String> {
     let mut lines = BTreeSet::new();
     let (hash, range) = keys_of(d.key_schema());
@@ -131,7 +130,7 @@ pub fn description_lines(d: &TableDescription) -> BTreeSet<String> {
     lines
 }
 
-impl Store {
+impl Writer {
     /// Creates the table as `table::spec()` defines it and waits until it is active.
     /// An existing table with the same definition is fine; one with another definition
     /// is an error that lists the differences.
@@ -172,9 +171,9 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let created = self
-            .client
+            .client()
             .create_table()
-            .table_name(&self.table)
+            .table_name(self.table_name())
             .set_attribute_definitions(Some(attributes))
             .set_key_schema(Some(key_schema(spec.partition_key, spec.sort_key)?))
             .set_global_secondary_indexes(Some(indexes))
@@ -191,12 +190,12 @@ impl Store {
             Err(e) => return Err(classify(e).into()),
         };
         let waited = self
-            .client
+            .client()
             .wait_until_table_exists()
-            .table_name(&self.table)
+            .table_name(self.table_name())
             .wait(TABLE_ACTIVE_TIMEOUT)
             .await
-            .map_err(|e| StoreError::Dynamo(crate::error::error_chain(&e)))?;
+            .map_err(|e| StoreError::Dynamo(shared::error::error_chain(&e)))?;
         if outcome == TableCheck::AlreadyExists {
             let actual = waited
                 .as_result()
@@ -204,7 +203,7 @@ impl Store {
                 .and_then(|out| out.table())
                 .map(description_lines)
                 .unwrap_or_default();
-            let expected = spec.lines();
+            let expected = spec_lines(&spec);
             let mut differences: Vec<String> = expected
                 .difference(&actual)
                 .map(|l| format!("  missing:    {l}"))
@@ -212,7 +211,7 @@ impl Store {
             differences.extend(actual.difference(&expected).map(|l| format!("  unexpected: {l}")));
             if !differences.is_empty() {
                 return Err(EnsureTableError::Mismatch(TableMismatch {
-                    table: self.table.clone(),
+                    table: self.table_name().to_string(),
                     differences,
                 }));
             }

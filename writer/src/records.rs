@@ -5,11 +5,13 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use super::stamp::Stamp;
-use super::{Store, backoff};
-use crate::error::{StoreError, classify};
-use crate::item::{self, Item};
-use crate::model::{Conversation, Message};
+use shared::error::{StoreError, classify};
+use shared::item::{self, Item};
+use shared::model::{Conversation, Message};
+use shared::store::backoff;
+
+use crate::Writer;
+use crate::stamp::Stamp;
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
@@ -29,7 +31,7 @@ impl Record {
     fn items(&self, written: jiff::Timestamp) -> Result<Vec<Item>, StoreError> {
         Ok(match self {
             Record::Conversation(c) => vec![
-                super::conversation_item(
+                crate::conversation_item(
                     &Conversation {
                         messages_changed: if c.message_count > 0 {
                             Some(written)
@@ -42,18 +44,18 @@ impl Record {
                 )?,
                 item::phone_item(&c.phone_number, c.id),
             ],
-            Record::Message(m) => vec![super::message_item(m)?],
+            Record::Message(m) => vec![crate::message_item(m)?],
         })
     }
 }
 
-impl Store {
+impl Writer {
     /// Writes the records; returns how many BatchWriteItem requests it took.
     pub async fn put_records(&self, records: &[Record]) -> Result<u32, StoreError> {
         // Every item is built (and its size checked) before anything is written; each
         // request then stamps its conversations anew as it is sent.
         let mut items: Vec<Item> = Vec::with_capacity(records.len());
-        let built = crate::model::write_stamp();
+        let built = shared::model::write_stamp();
         for r in records {
             items.extend(r.items(built)?);
         }
@@ -77,13 +79,16 @@ impl Store {
             for attempt in 0.. {
                 requests += 1;
                 let out = self
-                    .client
+                    .client()
                     .batch_write_item()
-                    .request_items(&self.table, pending)
+                    .request_items(self.table_name(), pending)
                     .send()
                     .await
                     .map_err(classify)?;
-                match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
+                match out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(self.table_name()))
+                {
                     Some(rest) if !rest.is_empty() => {
                         if attempt >= MAX_BATCH_RETRIES {
                             return Err(StoreError::Throttled(format!(

@@ -15,11 +15,12 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use jiff::Timestamp;
 
-use super::Store;
-use crate::error::{StoreError, classify};
-use crate::item::{self, s};
-use crate::model::write_stamp;
-use crate::table;
+use shared::error::{StoreError, classify};
+use shared::item::{self, s};
+use shared::model::write_stamp;
+use shared::table;
+
+use crate::Writer;
 
 /// A write answered this long after its stamp is stamped again.
 pub const RESTAMP_AFTER: Duration = Duration::from_millis(200);
@@ -28,7 +29,7 @@ const MAX_RESTAMPS: u32 = 5;
 
 /// The stamp of one write attempt: the time it carries and when it was taken (monotonic).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Stamp {
+pub struct Stamp {
     pub written: Timestamp,
     taken: Instant,
 }
@@ -47,12 +48,12 @@ impl Stamp {
     }
 }
 
-impl Store {
+impl Writer {
     /// Called once a write of conversation `id` stamped `stamp` has answered: when it took
     /// longer than `RESTAMP_AFTER`, the conversation is stamped again, now (its messages'
     /// stamp too, for `messages`). Best effort: the write itself is done, so a failure
     /// here is logged, not returned (a caller would otherwise retry a committed write).
-    pub(super) async fn settle_stamp(&self, id: u64, stamp: Stamp, messages: bool) {
+    pub async fn settle_stamp(&self, id: u64, stamp: Stamp, messages: bool) {
         if stamp.late() {
             self.stamp_again(id, messages).await;
         }
@@ -63,7 +64,7 @@ impl Store {
     /// attempt that committed): a stamp later than the write only makes a poll report it
     /// once more. Unconditional but for the item's existence: any later write's stamp is
     /// older than now, so none is undone.
-    pub(super) async fn stamp_again(&self, id: u64, messages: bool) {
+    pub async fn stamp_again(&self, id: u64, messages: bool) {
         for _ in 0..MAX_RESTAMPS {
             let fresh = Stamp::now();
             if let Err(e) = self.restamp(id, fresh.written, messages).await {
@@ -90,9 +91,9 @@ impl Store {
             "SET #changed = :new"
         };
         let mut request = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table_name())
             .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
             .update_expression(update)
             .condition_expression("attribute_exists(#pk)")

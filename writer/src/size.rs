@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 
-use crate::error::StoreError;
-use crate::item::Item;
-use crate::model::{Conversation, Message};
+use shared::error::StoreError;
+use shared::item::Item;
+use shared::model::{Conversation, Message};
 
 /// DynamoDB's limit on one item: its attribute names and values, in bytes.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -14,7 +14,7 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Refuses an item DynamoDB would refuse, with `reserve` bytes it may still gain, with a
 /// reason that names it and its size.
 fn check_item_size(item: Item, reserve: usize, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
-    let size = crate::item::size(&item) + reserve;
+    let size = shared::item::size(&item) + reserve;
     if size > MAX_ITEM_BYTES {
         return Err(StoreError::ItemTooLarge {
             what: what(),
@@ -28,7 +28,7 @@ fn check_item_size(item: Item, reserve: usize, what: impl FnOnce() -> String) ->
 /// A message's item, or `ItemTooLarge` when DynamoDB would refuse it. Every write of a
 /// message goes through this, and imports check each row with it before writing anything.
 pub fn message_item(m: &Message) -> Result<Item, StoreError> {
-    check_item_size(crate::item::message_to_item(m), 0, || {
+    check_item_size(shared::item::message_to_item(m), 0, || {
         format!("message {} of conversation {}", m.id, m.conversation_id)
     })
 }
@@ -54,7 +54,7 @@ pub fn check_message_size(m: &Message) -> Result<(), StoreError> {
 
 /// What a messages stamp adds to a conversation item that has none yet: its name and its
 /// value (`table::stamp`, fixed width).
-const MESSAGES_STAMP_BYTES: usize = crate::table::MESSAGES_CHANGED.len() + "2024-01-15T14:30:25.120Z".len();
+const MESSAGES_STAMP_BYTES: usize = shared::table::MESSAGES_CHANGED.len() + "2024-01-15T14:30:25.120Z".len();
 
 /// A conversation's item as a write stamped `written` puts it (it carries its newest
 /// message's text), or `ItemTooLarge`. Checked with room for a messages stamp where it has
@@ -65,7 +65,7 @@ pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, S
     } else {
         0
     };
-    check_item_size(crate::item::conversation_to_item(c, written), reserve, || {
+    check_item_size(shared::item::conversation_to_item(c, written), reserve, || {
         format!("conversation {} (with its newest message's text)", c.id)
     })
 }
@@ -73,14 +73,14 @@ pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Message;
-    use crate::model::{MediaType, SenderType};
+    use shared::model::Message;
+    use shared::model::{MediaType, SenderType};
 
     fn message(text: usize, context: usize) -> Message {
         Message {
-            id: crate::model::MAX_ID,
-            conversation_id: crate::model::MAX_ID,
-            position: crate::model::MAX_ID,
+            id: shared::model::MAX_ID,
+            conversation_id: shared::model::MAX_ID,
+            position: shared::model::MAX_ID,
             sender_type: SenderType::Customer,
             message_text: "é".repeat(text / 2),
             audio_url: Some("/uploads/audios/x.ogg".into()),
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn the_quick_size_check_agrees_with_the_exact_one() {
         // The fixed part of the largest possible message is well under the allowance.
-        let fixed = crate::item::size(&crate::item::message_to_item(&message(0, 0)))
+        let fixed = shared::item::size(&shared::item::message_to_item(&message(0, 0)))
             - "/uploads/audios/x.ogg".len()
             - "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhggQjVDRjA5".len();
         assert!(fixed < MESSAGE_FIXED_BYTES / 2, "{fixed}");
@@ -122,7 +122,7 @@ mod tests {
             id: 1,
             phone_number: "573001112233".into(),
             contact_name: None,
-            status: crate::model::Status::Active,
+            status: shared::model::Status::Active,
             ai_enabled: true,
             last_message_at: at,
             created_at: at,
@@ -135,7 +135,7 @@ mod tests {
             messages_changed: Some(at),
             ..c.clone()
         };
-        let size = |c: &Conversation| crate::item::size(&crate::item::conversation_to_item(c, at));
+        let size = |c: &Conversation| shared::item::size(&shared::item::conversation_to_item(c, at));
         assert_eq!(size(&c) + MESSAGES_STAMP_BYTES, size(&stamped));
     }
 }

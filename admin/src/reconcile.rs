@@ -1,6 +1,6 @@
 //! What one conversation in the table must become to match a source that is the truth for
 //! it — the ONE rule that `sync` (the legacy MySQL) and a catch-up `import` (a newer dump or
-//! export) both apply through `Store::apply_change`.
+//! export) both apply through `Writer::apply_change`.
 //!
 //! The table's messages at the end of the conversation (its tail, from some chronological
 //! key on) are compared with the source's messages from that same key on. Every message of
@@ -11,7 +11,7 @@
 //! those newer ones, each one place up.
 
 use shared::model::{Conversation, Message, Placed};
-use shared::store::Change;
+use writer::Change;
 
 /// Why a conversation is left as it is: the table holds data the source does not explain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,10 +48,10 @@ pub enum Refusal {
 
 /// The change that makes the table's conversation `current` (None: not in the table) what
 /// the source says: `source` for its fields (its count and summary are ignored), `tail` the
-/// table's messages from some key on as `Store::message_tail` reads them (newest first),
+/// table's messages from some key on as `Writer::message_tail` reads them (newest first),
 /// `desired` the source's messages from that same key on (any order). None when the
 /// table already matches.
-pub fn plan(
+pub fn change(
     source: &Conversation,
     current: Option<&Conversation>,
     tail: &[Placed],
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn new_messages_are_appended_after_the_newest() {
         let (current, _) = in_table(10, &[message(1, 10), message(2, 20)]);
-        let change = plan(
+        let change = change(
             &conversation(30),
             Some(&current),
             &[],
@@ -223,7 +223,7 @@ mod tests {
         // Message 5 (t=15) committed late: the tail from its key on is 2, 3.
         let tail: Vec<Placed> = tail.into_iter().filter(|p| p.created_at >= at(15)).collect();
         let desired = vec![message(2, 20), message(3, 30), message(5, 15)];
-        let change = plan(&conversation(30), Some(&current), &tail, desired)
+        let change = change(&conversation(30), Some(&current), &tail, desired)
             .unwrap()
             .unwrap();
         assert_eq!(positions(&change), [(5, 1), (2, 2), (3, 3)]);
@@ -241,13 +241,16 @@ mod tests {
             message_count: 99,
             ..conversation(10)
         };
-        assert_eq!(plan(&source, Some(&current), &tail, messages.to_vec()), Ok(None));
+        assert_eq!(
+            change(&source, Some(&current), &tail, messages.to_vec()),
+            Ok(None)
+        );
         // Same messages, another status: the conversation item alone.
         let closed = Conversation {
             status: Status::Closed,
             ..conversation(40)
         };
-        let change = plan(&closed, Some(&current), &tail, messages.to_vec())
+        let change = change(&closed, Some(&current), &tail, messages.to_vec())
             .unwrap()
             .unwrap();
         assert!(change.messages.is_empty());
@@ -257,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_new_conversation_gets_every_message() {
-        let change = plan(&conversation(5), None, &[], vec![message(2, 20), message(1, 10)])
+        let change = change(&conversation(5), None, &[], vec![message(2, 20), message(1, 10)])
             .unwrap()
             .unwrap();
         assert_eq!(change.expected_count, None);
@@ -268,11 +271,11 @@ mod tests {
     fn data_the_source_does_not_explain_is_refused() {
         let (current, tail) = in_table(10, &[message(1, 10), message(2, 20)]);
         assert_eq!(
-            plan(&conversation(30), Some(&current), &tail, vec![message(1, 10)]),
+            change(&conversation(30), Some(&current), &tail, vec![message(1, 10)]),
             Err(Refusal::MessageNotInSource { id: 1, message: 2 })
         );
         assert!(matches!(
-            plan(
+            change(
                 &conversation(5),
                 Some(&current),
                 &tail,
@@ -285,7 +288,7 @@ mod tests {
             ..conversation(30)
         };
         assert!(matches!(
-            plan(&other_phone, Some(&current), &[], vec![]),
+            change(&other_phone, Some(&current), &[], vec![]),
             Err(Refusal::PhoneChanged { .. })
         ));
     }

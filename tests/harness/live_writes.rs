@@ -1,20 +1,22 @@
-//! Write access patterns. The API's functions only read; these serve the admin CLI, the
-//! tests and whatever writes conversations (the WhatsApp webhook). Each write stamps the
-//! conversation item (`stamp`) as it is sent.
+//! The bot's live writes, as the tests play them: create a conversation, append a
+//! message, change its status or AI switch. In production the legacy PHP bot writes to
+//! MySQL and `convo-admin sync` carries each change over (`writer::Writer::apply_change`);
+//! these write the table directly, through the writer's primitives (transactions, id
+//! counters, write stamps), so that tests can run writers against readers at the same
+//! time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
-
-use super::stamp::Stamp;
-use super::{ReadCost, Store, backoff};
-use crate::error::{StoreError, classify};
-use crate::item::{self, Item, n, s};
-use crate::model::{Conversation, MAX_ID, Message, NewConversation, NewMessage, Status, now_seconds};
-use crate::table;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use jiff::Timestamp;
+use shared::error::{StoreError, classify};
+use shared::item::{self, Item, n, s};
+use shared::model::{Conversation, MediaType, Message, SenderType, Status, now_seconds};
+use shared::store::backoff;
+use shared::{Store, table};
+use writer::{Stamp, TxOutcome, Writer, build_error};
 
 /// Attempts of one append or create that made no progress (transaction conflicts, with
 /// back-off) before giving up with `StoreError::Contention`.
@@ -23,140 +25,80 @@ const MAX_WRITE_ATTEMPTS: u32 = 100;
 /// (someone made progress, so there is no livelock); this only bounds the loop.
 const MAX_APPEND_ROUNDS: u32 = 10_000;
 
-pub(super) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Dynamo(e.to_string())
+/// Appends (in this process) whose position another append took first (the count
+/// condition failed): retried at once at the next position.
+pub static LOST_RACES: AtomicU64 = AtomicU64::new(0);
+
+/// What a caller supplies to create a conversation; `create_conversation` assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub phone_number: String,
+    pub contact_name: Option<String>,
+    pub status: Status,
+    pub ai_enabled: bool,
 }
 
-/// How a transaction ended.
-pub(super) enum TxOutcome {
-    Done,
-    /// Cancelled: per item of the request, `Some(item as it is now)` where its condition
-    /// failed (the item is returned when the request asked for it with
-    /// `ReturnValuesOnConditionCheckFailure`), `None` where it did not. All `None`: another
-    /// transaction touched the same items at the same time.
-    Cancelled(Vec<Option<Option<Item>>>),
-}
-
-impl TxOutcome {
-    /// Cancelled because another transaction was in progress on its items: this request
-    /// may still have been applied (DynamoDB's answer to a retry of one that is).
-    pub(super) fn in_progress(&self) -> bool {
-        matches!(self, TxOutcome::Cancelled(reasons) if reasons.is_empty())
-    }
-
-    /// The current item behind a failed condition at `index`, if that condition failed.
-    pub(super) fn failed(&self, index: usize) -> Option<Option<&Item>> {
-        match self {
-            TxOutcome::Cancelled(reasons) => reasons.get(index)?.as_ref().map(Option::as_ref),
-            TxOutcome::Done => None,
+impl NewConversation {
+    /// A new active conversation with AI answers on and no contact name yet: what the
+    /// WhatsApp webhook creates on a first message.
+    pub fn active(phone_number: impl Into<String>) -> NewConversation {
+        NewConversation {
+            phone_number: phone_number.into(),
+            contact_name: None,
+            status: Status::Active,
+            ai_enabled: true,
         }
     }
 }
 
-impl Store {
-    /// Runs a transaction with a fresh idempotency token: when the SDK retries a request
-    /// whose first try committed but whose answer was lost, DynamoDB answers the retry with
-    /// success instead of applying it twice (tokens are one per call, as a token reused
-    /// with other parameters is an error).
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TxOutcome, StoreError> {
-        let token = format!("{:032x}", fastrand::u128(..));
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .client_request_token(token)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(TxOutcome::Done),
-            Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => {
-                    let reasons = tc.cancellation_reasons();
-                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                        self.contention.conflict();
-                    }
-                    Ok(TxOutcome::Cancelled(
-                        reasons
-                            .iter()
-                            .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned()))
-                            .collect(),
-                    ))
-                }
-                TransactWriteItemsError::TransactionInProgressException(_) => {
-                    self.contention.conflict();
-                    Ok(TxOutcome::Cancelled(Vec::new()))
-                }
-                _ => Err(classify(SdkError::ServiceError(se))),
-            },
-            Err(e) => Err(classify(e)),
+/// What a caller supplies to append a message; `append_message` assigns id and position.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub sender_type: SenderType,
+    pub message_text: String,
+    pub audio_url: Option<String>,
+    pub media_type: MediaType,
+    pub context_used: Option<String>,
+    pub confidence_score: Option<f64>,
+    pub whatsapp_id: Option<String>,
+    /// When the message was sent; `None` means now. A time older than the conversation's
+    /// newest message is raised to it, so positions always follow the chronological order.
+    pub created_at: Option<Timestamp>,
+}
+
+impl NewMessage {
+    pub fn text(sender_type: SenderType, text: impl Into<String>) -> NewMessage {
+        NewMessage {
+            sender_type,
+            message_text: text.into(),
+            audio_url: None,
+            media_type: MediaType::Text,
+            context_used: None,
+            confidence_score: None,
+            whatsapp_id: None,
+            created_at: None,
         }
     }
+}
 
-    /// Next id from an atomic counter. Counters only grow, and an import raises them past
-    /// the legacy ids it keeps, so ids stay unique whatever writes run at once.
-    async fn allocate_id(&self, counter: &str) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
-            .update_expression("ADD #next :one")
-            .expression_attribute_names("#next", table::NEXT_ID)
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(classify)?;
-        let id = out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get(table::NEXT_ID))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| StoreError::BadItem {
-                what: "id counter",
-                reason: "next_id is not a number".into(),
-            })?;
-        if id > MAX_ID {
-            return Err(StoreError::Dynamo(format!("{counter} ids exhausted")));
-        }
-        Ok(id)
-    }
-
-    /// Raises the counters so that ids allocated later are above these (imported) ones.
-    pub async fn raise_id_counters(
-        &self,
-        max_conversation_id: u64,
-        max_message_id: u64,
-    ) -> Result<(), StoreError> {
-        for (counter, max) in [
-            (table::CONVERSATION_COUNTER_SK, max_conversation_id),
-            (table::MESSAGE_COUNTER_SK, max_message_id),
-        ] {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(item::key(table::COUNTER_PK.to_string(), counter)))
-                .update_expression("SET #next = :max")
-                .condition_expression("attribute_not_exists(#next) OR #next < :max")
-                .expression_attribute_names("#next", table::NEXT_ID)
-                .expression_attribute_values(":max", n(max))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(SdkError::ServiceError(se))
-                    if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {}
-                Err(e) => return Err(classify(e)),
-            }
-        }
-        Ok(())
-    }
-
+/// The live writes, on any writer.
+#[allow(async_fn_in_trait)]
+pub trait LiveWrites {
     /// Creates a conversation with a new id. The phone number is claimed in the same
     /// transaction, so two conversations can never share it.
-    pub async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError>;
+    /// Appends a message: ONE transaction puts it at the next position and updates the
+    /// conversation's count and last-message summary, on condition that the count is still
+    /// the one read. Concurrent appends to one conversation therefore serialise: a loser
+    /// re-reads and retries, and nothing is lost or reordered.
+    async fn append_message(&self, conversation_id: u64, new: NewMessage) -> Result<Message, StoreError>;
+    /// Moves a conversation to another status (and so to another `by_status` partition).
+    async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError>;
+    async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError>;
+}
+
+impl LiveWrites for Writer {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
         let now = now_seconds();
         let conversation = Conversation {
             id: self.allocate_id(table::CONVERSATION_COUNTER_SK).await?,
@@ -175,7 +117,7 @@ impl Store {
             let stamp = Stamp::now();
             let put = |it| {
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table_name())
                     .set_item(Some(it))
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", table::PK)
@@ -185,7 +127,7 @@ impl Store {
                     .map_err(build_error)
             };
             let items = vec![
-                put(super::conversation_item(&conversation, stamp.written)?)?,
+                put(writer::conversation_item(&conversation, stamp.written)?)?,
                 put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
             let outcome = self.transact(items).await?;
@@ -216,11 +158,7 @@ impl Store {
         Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
     }
 
-    /// Appends a message: ONE transaction puts it at the next position and updates the
-    /// conversation's count and last-message summary, on condition that the count is still
-    /// the one read. Concurrent appends to one conversation therefore serialise: a loser
-    /// re-reads and retries with back-off, and nothing is lost or reordered.
-    pub async fn append_message(&self, conversation_id: u64, new: NewMessage) -> Result<Message, StoreError> {
+    async fn append_message(&self, conversation_id: u64, new: NewMessage) -> Result<Message, StoreError> {
         // Allocated up front, so the window between reading the conversation and
         // committing holds no other request; re-allocated only when a concurrent winner
         // took a higher id (see below).
@@ -231,8 +169,8 @@ impl Store {
         for _ in 0..MAX_APPEND_ROUNDS {
             let conversation = match known.take() {
                 Some(c) => c,
-                None => self
-                    .get_meta(conversation_id, true, &mut ReadCost::default())
+                None => Store::new(self.client().clone(), self.table_name())
+                    .get_conversation(conversation_id)
                     .await?
                     .ok_or(StoreError::ConversationNotFound(conversation_id))?,
             };
@@ -264,8 +202,8 @@ impl Store {
             let stamp = Stamp::now();
             // Both items must stay within DynamoDB's 400 KB: the message, and the
             // conversation, which carries the newest message's text.
-            let message_item = super::message_item(&message)?;
-            super::conversation_item(
+            let message_item = writer::message_item(&message)?;
+            writer::conversation_item(
                 &Conversation {
                     last_message: Some(message.summary()),
                     message_count: conversation.message_count + 1,
@@ -277,7 +215,7 @@ impl Store {
                 stamp.written,
             )?;
             let put = Put::builder()
-                .table_name(&self.table)
+                .table_name(self.table_name())
                 .set_item(Some(message_item))
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", table::PK)
@@ -285,7 +223,7 @@ impl Store {
                 .build()
                 .map_err(build_error)?;
             let update = Update::builder()
-                .table_name(&self.table)
+                .table_name(self.table_name())
                 .set_key(Some(item::key(
                     table::conversation_pk(conversation_id),
                     table::META_SK,
@@ -344,7 +282,7 @@ impl Store {
                 // Another append took the position: retry at once with the conversation as
                 // it is now. Backing off here would hand the next position to fresher
                 // writers and starve this one.
-                self.contention.lost_race();
+                LOST_RACES.fetch_add(1, Ordering::Relaxed);
                 known = Some(item::conversation_from_item(current.clone())?);
                 continue;
             }
@@ -357,60 +295,75 @@ impl Store {
         Err(StoreError::Contention(conflicts))
     }
 
-    /// Moves a conversation to another status (and so to another `by_status` partition).
-    pub async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError> {
-        self.update_conversation(conversation_id, table::STATUS, s(status.as_str()))
-            .await
+    async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError> {
+        update_conversation(self, conversation_id, table::STATUS, s(status.as_str())).await
     }
 
-    pub async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
-        self.update_conversation(
+    async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
+        update_conversation(
+            self,
             conversation_id,
             table::AI_ENABLED,
             aws_sdk_dynamodb::types::AttributeValue::Bool(enabled),
         )
         .await
     }
+}
 
-    async fn update_conversation(
-        &self,
-        conversation_id: u64,
-        attribute: &str,
-        value: aws_sdk_dynamodb::types::AttributeValue,
-    ) -> Result<(), StoreError> {
-        let now = now_seconds();
-        let stamp = Stamp::now();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(
-                table::conversation_pk(conversation_id),
-                table::META_SK,
-            )))
-            // Every change moves the conversation in `by_change`, to this write's stamp.
-            .update_expression("SET #a = :v, #updated = :now, #changed = :changed")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#a", attribute)
-            .expression_attribute_names("#updated", table::UPDATED_AT)
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#changed", table::CHANGED)
-            .expression_attribute_values(":v", value)
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":changed", s(table::changed(stamp.written, conversation_id)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                self.settle_stamp(conversation_id, stamp, false).await;
-                Ok(())
-            }
-            Err(SdkError::ServiceError(se))
-                if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Err(StoreError::ConversationNotFound(conversation_id))
-            }
-            Err(e) => Err(classify(e)),
+async fn update_conversation(
+    writer: &Writer,
+    conversation_id: u64,
+    attribute: &str,
+    value: aws_sdk_dynamodb::types::AttributeValue,
+) -> Result<(), StoreError> {
+    let now = now_seconds();
+    let stamp = Stamp::now();
+    let result = writer
+        .client()
+        .update_item()
+        .table_name(writer.table_name())
+        .set_key(Some(item::key(
+            table::conversation_pk(conversation_id),
+            table::META_SK,
+        )))
+        // Every change moves the conversation in `by_change`, to this write's stamp.
+        .update_expression("SET #a = :v, #updated = :now, #changed = :changed")
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#a", attribute)
+        .expression_attribute_names("#updated", table::UPDATED_AT)
+        .expression_attribute_names("#pk", table::PK)
+        .expression_attribute_names("#changed", table::CHANGED)
+        .expression_attribute_values(":v", value)
+        .expression_attribute_values(":now", s(now.to_string()))
+        .expression_attribute_values(":changed", s(table::changed(stamp.written, conversation_id)))
+        .send()
+        .await;
+    match result {
+        Ok(_) => {
+            writer.settle_stamp(conversation_id, stamp, false).await;
+            Ok(())
         }
+        Err(SdkError::ServiceError(se))
+            if matches!(se.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Err(StoreError::ConversationNotFound(conversation_id))
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+/// On a store: through a writer of the table it reads.
+impl LiveWrites for Store {
+    async fn create_conversation(&self, new: NewConversation) -> Result<Conversation, StoreError> {
+        Writer::of(self).create_conversation(new).await
+    }
+    async fn append_message(&self, conversation_id: u64, new: NewMessage) -> Result<Message, StoreError> {
+        Writer::of(self).append_message(conversation_id, new).await
+    }
+    async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError> {
+        Writer::of(self).set_status(conversation_id, status).await
+    }
+    async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
+        Writer::of(self).set_ai_enabled(conversation_id, enabled).await
     }
 }
