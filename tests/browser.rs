@@ -13,7 +13,7 @@
 //! to a temporary folder, `php -S` with its router renders the page (connected to the test's
 //! MariaDB database as the SELECT-only account), and one loopback gateway sends the API's
 //! eight paths to the functions' handlers in-process, the rest to PHP: the same origin, as
-//! the README's "Routing the API paths" sets it up.
+//! docs/migration.md's "Routing the API paths" sets it up.
 //!
 //! Skips, with one line saying why, without chromium, php (pdo_mysql), playwright-core
 //! (`make node-tools`) or the legacy repository; `BROWSER_TEST_REQUIRED=1` fails instead.

@@ -143,7 +143,7 @@ pub async fn sync(r: &mut Results) {
         .status();
     let status = follow.wait().expect("wait for sync --follow");
     assert!(status.success(), "sync --follow ended with {status}");
-    // The README's end-to-end budgets: the sync's interval (2 s) and a round (≤ 2 s), then
+    // docs/migration.md's end-to-end budgets ("How soon the page shows a change"): the sync's interval (2 s) and a round (≤ 2 s), then
     // the page's poll interval.
     for (what, mut lags, budget) in [
         ("visible in the API", lags, None),

@@ -2,8 +2,9 @@
 //! The build script of both functions and of the hello floor (`build = …` in theirs).
 //!
 //! A position-independent executable is relocated by the dynamic loader at every start: the
-//! bootstrap had ~17,800 dynamic relocations and a 311 KB `.data.rel.ro` (vtables, static
-//! tables) that the loader touched and copied page by page before `main`. Linked at a fixed
+//! bootstrap had many thousands of dynamic relocations and a large `.data.rel.ro` (vtables,
+//! static tables) that the loader touched and copied page by page before `main`
+//! (docs/performance.md). Linked at a fixed
 //! address those are resolved at link time, which is a cold start's CPU saved. Lambda
 //! functions gain nothing from ASLR of their own image worth that, and a link argument from
 //! here needs no RUSTFLAGS, which would replace the `target-cpu` cargo-lambda passes in

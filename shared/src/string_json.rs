@@ -1,9 +1,9 @@
 //! JSON written by hand as the content of a JSON string: the form in which API Gateway's
 //! response carries a body (`"body":"…"`). The two answers served most (an inbox page, a
 //! message page) are written this way; every other body goes through serde_json
-//! (`http::response`). serde_json's own writer was 17% of a warm inbox invocation
-//! (callgrind): 2,000 strings a page, keys included, each escaped byte by byte through
-//! four writes. Here keys are written as they are, and a value's text is searched for
+//! (`http::response`). serde_json's own writer was a large share of a warm inbox
+//! invocation (docs/performance.md): thousands of strings a page, keys included, each
+//! escaped byte by byte through four writes. Here keys are written as they are, and a value's text is searched for
 //! what needs escaping eight bytes at a time and copied in runs.
 //!
 //! The output is byte for byte what serde_json's compact writer gives, escaped again as
@@ -18,8 +18,8 @@ pub trait WriteJson {
     fn write_json(&self, out: &mut StringJson);
 
     /// About the bytes it writes (exactly, or a little over, when its texts need no
-    /// escaping), so that the buffer is made once at the size of the answer: grown from
-    /// 8 KB to a 42 KB inbox page it was four blocks, pages of memory a cold start
+    /// escaping), so that the buffer is made once at the size of the answer: grown step by
+    /// step to an inbox page's size it was several blocks, pages of memory a cold start
     /// touches fresh.
     fn room(&self) -> usize {
         0

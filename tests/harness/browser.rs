@@ -7,8 +7,8 @@
 //!   dependencies are not needed to render the page, and are not available).
 //! - [`PhpServer`]: `php -S` serving those files, with the legacy `router.php`, connected to
 //!   the test's MariaDB database (the page's render only opens the connection).
-//! - [`Gateway`]: one loopback HTTP server in front of both, as the README's "Routing the
-//!   API paths" has it: the API's eight paths ([`crate::apigw::route`]) go to the functions'
+//! - [`Gateway`]: one loopback HTTP server in front of both, as docs/migration.md's
+//!   "Routing the API paths" has it: the API's eight paths ([`crate::apigw::route`]) go to the functions'
 //!   handlers in-process (API Gateway 2.0 events, with the request's headers), everything
 //!   else to `php -S`. It logs the API requests (with the event's headers), for the test's
 //!   assertions and a failure's report.

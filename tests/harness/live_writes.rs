@@ -39,8 +39,8 @@ pub struct NewConversation {
 }
 
 impl NewConversation {
-    /// A new active conversation with AI answers on and no contact name yet: what the
-    /// WhatsApp webhook creates on a first message.
+    /// A new active conversation with AI answers on and no contact name yet: what the bot
+    /// creates on a customer's first message.
     pub fn active(phone_number: impl Into<String>) -> NewConversation {
         NewConversation {
             phone_number: phone_number.into(),

@@ -1,9 +1,9 @@
 //! `pow`, the one function of the C math library the functions' binaries call: the SDK's
 //! adaptive retry rate limiter takes a cube root with `f64::powf`. Defined here, in Rust
 //! (musl's `pow`, from rust-lang's `libm` crate), the linker no longer lists libm.so.6
-//! among the libraries the loader maps and relocates at every process start. Measured on
-//! a minimal C program, linking libm cost 16 page faults and 0.06–0.10 ms of CPU per start
-//! (`perf stat -r 400`); here, a cold start's page faults went from 235 to 219.
+//! among the libraries the loader maps and relocates at every process start: a cold
+//! start's page faults and CPU saved (docs/performance.md). `make test` checks that the
+//! release binaries list no libm.
 //!
 //! Only the functions (the `http` feature) carry it; `convo-admin` and the tests link the
 //! system's libm as before.

@@ -84,7 +84,7 @@ const RETRY_AFTER_SECS: &str = "1";
 /// A JSON body rendered once, already escaped as a JSON string (quotes included): the
 /// form in which API Gateway's response carries it (`"body":"…"`). Rendering the body to
 /// JSON and then serializing that text again as the response's `body` string scanned,
-/// escaped and copied a ~41 KB inbox page twice; rendered through [`StringContent`], each
+/// escaped and copied a whole inbox page twice; rendered through [`StringContent`], each
 /// character is written once, escaped for both layers, and the runtime copies it into its
 /// request to the Runtime API as it is (`event::ApiGatewayJson`).
 #[derive(Debug, Clone, PartialEq, Eq)]
