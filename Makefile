@@ -87,7 +87,7 @@ mariadb:
 
 ## tests/browser.rs opens the original dashboard page (rendered by `php -S` from the legacy
 ## repository) in headless Chromium, driven by playwright-core (tools/package.json; it never
-## downloads a browser of its own); tests/nginx.rs does it behind the README's nginx sign-in.
+## downloads a browser of its own); tests/nginx.rs does it behind docs/migration.md's nginx sign-in.
 ## Debian's chromium, php-cli, php-mysql and nginx-light are installed when this runs as root,
 ## otherwise the message says what to install; without them (or without the legacy
 ## repository) the tests skip, saying why, unless BROWSER_TEST_REQUIRED=1.
@@ -163,6 +163,14 @@ audit: $(CARGO_AUDIT)
 
 test: tools dynamodb-local mariadb browser fmt lint template workflows
 	cargo test --workspace
+	@# The store's reads again with the SDK's own deserializer in place of shared's wire
+	@# reader (shared's feature sdk-reader): both readers held to the same answers.
+	cargo test -p shared --features sdk-reader --lib
+	cargo test -p integration-tests --features sdk-reader --test store --test large_items --test contract --test polling --test fenced_reads
+	@# The functions' release budgets (scripts/check-release.sh): non-PIE, no libm.so, zip ≤ 3 MB.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_PACKAGES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip $(LAMBDA_PACKAGES)
+	scripts/check-release.sh
 
 dev: tools dynamodb-local
 	scripts/local-stack.sh dev

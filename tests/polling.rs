@@ -32,7 +32,7 @@ async fn load(store: &Store, rows: Vec<(Conversation, Option<Message>)>) {
         .collect();
     records.extend(rows.into_iter().map(|(c, _)| Record::Conversation(c)));
     for chunk in records.chunks(25) {
-        writer::Writer::of(&store).put_records(chunk).await.unwrap();
+        writer::Writer::of(store).put_records(chunk).await.unwrap();
     }
 }
 

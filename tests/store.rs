@@ -22,7 +22,7 @@ async fn conversation_with_messages(store: &Store, id: u64, n: u64) -> Conversat
     let mut records: Vec<Record> = messages.into_iter().map(Record::Message).collect();
     records.push(Record::Conversation(c.clone()));
     for chunk in records.chunks(500) {
-        writer::Writer::of(&store).put_records(chunk).await.unwrap();
+        writer::Writer::of(store).put_records(chunk).await.unwrap();
     }
     c
 }

@@ -2,6 +2,8 @@
 //! started by the harness) and DynamoDB Local: at the end of each test every API answer
 //! equals what the legacy queries give on the MySQL data (`legacy_api::api_matches`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test code")]
+
 use integration_tests::live_writes::LiveWrites;
 use std::path::Path;
 use std::process::{Child, Command};

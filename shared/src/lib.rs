@@ -1,5 +1,7 @@
-//! Shared by the Conversations API functions and `convo-admin`: the domain types, the
-//! DynamoDB table design and the store, cursors, and the contract's JSON shapes.
+//! What serves a request: the HTTP layer (`http`, the functions' feature), the read store
+//! (`store`), the table design (`table`, `item`) and the domain types (`model`), cursors
+//! and the contract's JSON shapes (`view`). The functions link this crate alone;
+//! `convo-admin` and the tests also read through it, and write through `writer`.
 
 pub mod access;
 pub mod client;

@@ -1,29 +1,37 @@
 //! A Query's answer read straight from DynamoDB's JSON. The SDK would parse it into a
 //! `HashMap<String, AttributeValue>` per item, SipHashing every attribute name, with a
 //! token-by-token JSON reader: 60% of a warm 100-conversation inbox invocation's CPU
-//! (`make profile`). Here the SDK still builds, signs, sends and retries the request and
-//! reads every error answer; only a successful answer's body is taken before the SDK
-//! deserializes it (it then reads `{}`), collected, and read with serde_json. Each item
+//! (`make profile`). Here the SDK still builds, signs, sends and retries the request,
+//! reads the answer's body inside its attempt (so a body cut mid-way is retried like any
+//! transient failure) and reads every error answer; only a successful answer's body, in
+//! DynamoDB's own media type and nothing else ([`Fence`]), is kept from the SDK's
+//! deserializer (which reads `{}` in its place) and read with serde_json. Each item
 //! becomes the (name, value) pairs `item`'s readers take, in the order DynamoDB sent them,
 //! each string or number borrowed from the body (`item::Value`) unless it holds escapes,
-//! and is handed to the caller's reader as soon as it is parsed.
+//! and is handed to the caller's reader as soon as it is parsed. With the `sdk-reader`
+//! feature the store reads every answer with the SDK's deserializer instead
+//! ([`QueryPage::from_output`]), behind the same fence: the tests hold both to the same
+//! answers.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
-use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, FrozenLayer, Intercept, RuntimeComponents, RuntimePlugin};
+use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::{Query, QueryOutput};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::interceptors::context::{Error as OperationError, Output};
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
+use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
-use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, classify, error_chain};
 use crate::item::{self, Item, Name, Value};
 
 /// An item's attributes as a Query answer lists them, their texts borrowed from it (`'a`).
@@ -213,47 +221,210 @@ impl<'de, T, F: FnMut(Pairs<'de>) -> Result<T, StoreError>> Visitor<'de> for Ite
     }
 }
 
-/// Takes the body of a successful answer away from the SDK, which then deserializes an
-/// empty object; errors keep their body, so the SDK reads and classifies them as always.
-#[derive(Debug, Clone, Default)]
-pub struct TakeBody(Arc<Mutex<Option<SdkBody>>>);
+/// The media type of DynamoDB's answers (its `awsJson1_0` protocol): the only one a
+/// successful answer is read in.
+pub const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
 
-impl Intercept for TakeBody {
-    fn name(&self) -> &'static str {
-        "TakeBody"
+/// A successful answer in another media type than DynamoDB's (a proxy's or a captive
+/// portal's page, a misrouted endpoint): refused before its body is read, saying what came.
+#[derive(Debug)]
+pub struct NotDynamoJson {
+    status: u16,
+    /// As it came, cut to 100 characters; `None` without the header.
+    content_type: Option<String>,
+}
+
+impl std::fmt::Display for NotDynamoJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.status;
+        match &self.content_type {
+            Some(t) => write!(
+                f,
+                "DynamoDB answered {status} with Content-Type {t:?}, not {DYNAMODB_JSON:?}"
+            ),
+            None => write!(
+                f,
+                "DynamoDB answered {status} without a Content-Type, not {DYNAMODB_JSON:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotDynamoJson {}
+
+/// Whether `content_type` is DynamoDB's JSON: the media type compared as HTTP compares
+/// them (case aside), parameters (`; charset=…`) ignored.
+fn is_dynamodb_json(content_type: &str) -> bool {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    media_type.eq_ignore_ascii_case(DYNAMODB_JSON)
+}
+
+/// The check a successful answer passes before it is deserialized, by either reader.
+fn check_content_type(response: &HttpResponse) -> Result<(), NotDynamoJson> {
+    let content_type = response.headers().get("content-type");
+    if content_type.is_some_and(is_dynamodb_json) {
+        return Ok(());
+    }
+    Err(NotDynamoJson {
+        status: response.status().as_u16(),
+        content_type: content_type.map(|t| t.chars().take(100).collect()),
+    })
+}
+
+/// The SDK's own reader of Query answers, the one its `Query` operation installs (its
+/// configuration layer, built once): what [`Collect`] hands error answers and the empty
+/// object to.
+fn sdk_query_deserializer() -> Option<&'static SharedResponseDeserializer> {
+    static QUERY: LazyLock<Option<FrozenLayer>> = LazyLock::new(|| RuntimePlugin::config(&Query::new()));
+    QUERY.as_ref()?.load::<SharedResponseDeserializer>()
+}
+
+/// What a Query sends its answers through (`customize().interceptor(…)`), one per request:
+///
+/// - A successful answer whose Content-Type is not [`DYNAMODB_JSON`] is refused with
+///   [`NotDynamoJson`], before its body is read; the SDK does not retry it (a store error
+///   naming what came: [`query_error`]). Error answers are left to the SDK as always.
+/// - With [`Fence::wire`], a successful answer's body is read by the SDK itself, inside its
+///   attempt (its time-out, and its retries: a body cut mid-way, a connection reset, is a
+///   transient error the SDK sends the request again for), and then taken
+///   ([`Fence::take_body`]) instead of deserialized, the SDK reading `{}` in its place.
+///   [`Fence::sdk`] leaves the body to the SDK's deserializer (`--features sdk-reader`).
+#[derive(Debug, Clone)]
+pub struct Fence {
+    /// Whether the body is taken ([`Fence::wire`]).
+    take: bool,
+    body: Arc<Mutex<Option<SdkBody>>>,
+}
+
+impl Fence {
+    /// The answer's body taken for [`QueryPage::read`].
+    pub fn wire() -> Fence {
+        Fence {
+            take: true,
+            body: Arc::default(),
+        }
     }
 
-    fn modify_before_deserialization(
+    /// The answer read by the SDK's own deserializer, into its `QueryOutput`.
+    pub fn sdk() -> Fence {
+        Fence {
+            take: false,
+            body: Arc::default(),
+        }
+    }
+
+    /// The body of the successful answer, read whole by the SDK's attempt that received it;
+    /// `None` when none was taken (`Fence::sdk`, or the SDK's reader could not be wrapped:
+    /// the SDK's output is the page then).
+    pub fn take_body(&self) -> Option<SdkBody> {
+        self.body.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+impl Intercept for Fence {
+    fn name(&self) -> &'static str {
+        "Fence"
+    }
+
+    /// Once per operation, before its attempts: the SDK's reader of the answer is replaced
+    /// by [`Collect`] (the orchestrator takes it from the configuration, this layer first).
+    fn read_before_execution(
         &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.take
+            && let Some(sdk) = sdk_query_deserializer()
+        {
+            cfg.interceptor_state()
+                .store_put(SharedResponseDeserializer::new(Collect {
+                    sdk,
+                    body: Arc::clone(&self.body),
+                }));
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let response = context.response_mut();
+        let response = context.response();
         if response.status().is_success() {
-            let body = std::mem::replace(response.body_mut(), SdkBody::from("{}"));
-            let mut slot = self.0.lock().map_err(|_| "the answer's body slot was poisoned")?;
-            *slot = Some(body);
+            check_content_type(response)?;
         }
         Ok(())
     }
 }
 
-impl TakeBody {
-    /// The taken answer, read whole (for [`QueryPage::read`]); `None` if the SDK answered
-    /// without a body taken.
-    pub async fn body(&self) -> Result<Option<Bytes>, StoreError> {
-        let body = self.0.lock().ok().and_then(|mut slot| slot.take());
-        let Some(body) = body else { return Ok(None) };
-        // Read after the SDK's operation returned, so outside its time-outs: bounded here
-        // like one attempt.
-        let read = tokio::time::timeout(crate::client::ATTEMPT_TIMEOUT, ByteStream::new(body).collect());
-        let bytes = read
-            .await
-            .map_err(|_| StoreError::Unavailable("DynamoDB's answer did not arrive in time".into()))?
-            .map_err(|e| StoreError::Unavailable(format!("reading DynamoDB's answer: {e}")))?
-            .into_bytes();
-        Ok(Some(bytes))
+/// The SDK's reader of Query answers, except that a successful answer's body (which the
+/// SDK has read whole by then, inside the attempt) is kept for [`QueryPage::read`] and the
+/// SDK reads an empty object in its place (its output then says nothing; the page is read
+/// from the body). Error answers go to the SDK's reader untouched.
+#[derive(Debug)]
+struct Collect {
+    sdk: &'static SharedResponseDeserializer,
+    body: Arc<Mutex<Option<SdkBody>>>,
+}
+
+impl DeserializeResponse for Collect {
+    fn deserialize_streaming_with_config(
+        &self,
+        response: &mut HttpResponse,
+        cfg: &ConfigBag,
+    ) -> Option<Result<Output, OrchestratorError<OperationError>>> {
+        self.sdk.deserialize_streaming_with_config(response, cfg)
+    }
+
+    fn deserialize_nonstreaming_with_config(
+        &self,
+        response: &HttpResponse,
+        cfg: &ConfigBag,
+    ) -> Result<Output, OrchestratorError<OperationError>> {
+        if !response.status().is_success() {
+            return self.sdk.deserialize_nonstreaming_with_config(response, cfg);
+        }
+        // In memory by now (the SDK read it): a clone shares its bytes.
+        let body = response.body().try_clone().filter(|b| b.bytes().is_some());
+        let (Some(body), Ok(mut slot)) = (body, self.body.lock()) else {
+            return self.sdk.deserialize_nonstreaming_with_config(response, cfg);
+        };
+        *slot = Some(body);
+        let mut empty = HttpResponse::new(response.status(), SdkBody::from("{}"));
+        if let Some(id) = response.headers().get(REQUEST_ID) {
+            empty.headers_mut().insert(REQUEST_ID, id.to_string());
+        }
+        self.sdk.deserialize_nonstreaming_with_config(&empty, cfg)
+    }
+}
+
+/// The header DynamoDB names its answer with, which the SDK's output keeps.
+const REQUEST_ID: &str = "x-amzn-requestid";
+
+/// A Query that failed, as the store reports it: an answer refused for its media type is
+/// that ([`StoreError::Dynamo`], naming what came); any other answer the SDK could not
+/// read — its body cut off, the connection reset mid-way, after the SDK's attempts — is
+/// DynamoDB unavailable, like a connection that failed before the answer
+/// ([`StoreError::Unavailable`]); the rest as `error::classify` sorts it.
+pub fn query_error<E>(err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if e.is::<NotDynamoJson>() {
+            return StoreError::Dynamo(error_chain(&err));
+        }
+        source = e.source();
+    }
+    match err {
+        SdkError::ResponseError(_) => StoreError::Unavailable(format!(
+            "DynamoDB's answer could not be read: {}",
+            error_chain(&err)
+        )),
+        err => classify(err),
     }
 }
 
@@ -508,6 +679,50 @@ mod tests {
         assert_eq!(p.capacity_units, Some(0.5));
         assert_eq!(p.items, vec![vec![(Name::from("pk"), Value::S("C#1".into()))]]);
         assert_eq!(p.last_evaluated_key, Some(item));
+    }
+
+    #[test]
+    fn dynamodbs_media_type_is_compared_as_http_compares_media_types() {
+        for ok in [
+            "application/x-amz-json-1.0",
+            "APPLICATION/X-AMZ-JSON-1.0",
+            "application/x-amz-json-1.0;charset=UTF-8",
+            " application/x-amz-json-1.0 ; charset=utf-8",
+        ] {
+            assert!(is_dynamodb_json(ok), "{ok}");
+        }
+        for refused in [
+            "",
+            "application/json",
+            "application/x-amz-json-1.1",
+            "application/x-amz-json-1.0x",
+            "text/html; application/x-amz-json-1.0",
+            "application/x-amz-cbor-1.1",
+        ] {
+            assert!(!is_dynamodb_json(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_refused_answer_names_what_came_cut_short() {
+        let e = NotDynamoJson {
+            status: 200,
+            content_type: Some("text/html".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "DynamoDB answered 200 with Content-Type \"text/html\", not \"application/x-amz-json-1.0\""
+        );
+        let mut response = HttpResponse::new(200.try_into().unwrap(), SdkBody::from("{}"));
+        response.headers_mut().insert("content-type", "x".repeat(500));
+        let e = check_content_type(&response).unwrap_err();
+        assert_eq!(e.content_type.map(|t| t.len()), Some(100));
+    }
+
+    #[test]
+    fn the_sdks_own_query_reader_is_there_to_wrap() {
+        // Without it `Fence::wire` leaves the answer to the SDK (correct, but the slow reader).
+        assert!(sdk_query_deserializer().is_some());
     }
 
     #[test]
