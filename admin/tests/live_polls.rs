@@ -11,7 +11,12 @@
 //! after its `created_at` (a long transaction), status and `ai_enabled` changes and a new
 //! conversation, all arriving late by the sync's own lag.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use std::path::Path;
 use std::process::Child;

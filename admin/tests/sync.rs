@@ -2,7 +2,12 @@
 //! started by the harness) and DynamoDB Local: at the end of each test every API answer
 //! equals what the legacy queries give on the MySQL data (`legacy_api::api_matches`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use integration_tests::live_writes::LiveWrites;
 use std::path::Path;

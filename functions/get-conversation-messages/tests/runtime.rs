@@ -1,7 +1,12 @@
 //! The real `bootstrap` binary through the Lambda runtime loop: hostile events answered
 //! with the contract's 4xx, the process still serving after them, no private data in logs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use integration_tests::apigw::Function;
 

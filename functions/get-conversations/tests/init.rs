@@ -1,7 +1,12 @@
 //! The real `bootstrap` binary's start-up: a clear message on bad configuration, and no
 //! network call before the first request (the SDK client is built, not used).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
