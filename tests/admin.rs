@@ -9,6 +9,7 @@ use integration_tests::live_writes::NewConversation;
 use integration_tests::{all_items, sdk_config, unique_table_name, workspace_root};
 use shared::model::{MediaType, SenderType, Status};
 use shared::store::ListQuery;
+use shared::string_json::StringJson;
 use shared::view::Presentation;
 use shared::{Store, client};
 
@@ -81,7 +82,10 @@ async fn import_keeps_ids_maps_senders_converts_times_and_positions_messages() {
         list.conversations.iter().map(|c| c.id).collect::<Vec<_>>(),
         [1, 7, 2, 9]
     );
-    let first = serde_json::to_value(show.conversation(&list.conversations[0])).unwrap();
+    // As the function writes it: a JSON string, whose content is the JSON a client reads.
+    let first = StringJson::of(&show.conversation(&list.conversations[0])).finish();
+    let first: String = serde_json::from_str(&first).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(
         first,
         serde_json::json!({

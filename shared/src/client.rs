@@ -8,12 +8,10 @@ use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{IdentityCache, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_types::origin::Origin;
 use aws_types::service_config::ServiceConfigKey;
 
 /// Connect time-out: a healthy regional endpoint connects in a few ms; an endpoint that
@@ -134,85 +132,9 @@ fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
 }
 
-/// The functions' SDK configuration: [`lambda_config`] when the environment is a Lambda's,
-/// else [`config_loader`]'s.
+/// The functions' SDK configuration: [`config_loader`]'s.
 pub async fn load_sdk_config() -> SdkConfig {
-    let vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    let profile_files = ["AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some())
-        || std::env::var_os("HOME").is_some_and(|home| std::path::Path::new(&home).join(".aws").exists());
-    match lambda_config(&vars, profile_files) {
-        Some(config) => config,
-        None => config_loader().load().await,
-    }
-}
-
-/// Variables of a Lambda's environment the configuration may be built from, or that the
-/// SDK's loader does not read: the region, the execution role's keys, the endpoint
-/// variables, and Lambda's own (`AWS_LAMBDA_*`, `AWS_XRAY_*`, `AWS_EXECUTION_ENV`).
-fn is_lambda_variable(name: &str) -> bool {
-    matches!(
-        name,
-        "AWS_REGION"
-            | "AWS_DEFAULT_REGION"
-            | "AWS_ACCESS_KEY_ID"
-            | "AWS_ACCESS_KEY"
-            | "AWS_SECRET_ACCESS_KEY"
-            | "AWS_SESSION_TOKEN"
-            | "AWS_ACCOUNT_ID"
-            | "AWS_ENDPOINT_URL"
-            | "AWS_EXECUTION_ENV"
-    ) || ["AWS_ENDPOINT_URL_", "AWS_LAMBDA_", "AWS_XRAY_"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-}
-
-/// The configuration `config_loader().load()` gives in a Lambda's environment, built from
-/// that environment directly. The loader resolves a dozen more settings first (FIPS and
-/// dual-stack endpoints, app name, compression, clock skew, checksums, account-id mode,
-/// auth preference, SigV4a regions, ignored endpoint URLs), each from its variable and
-/// then the profile files, and builds the endpoint lookup over both, for settings a
-/// Lambda's environment never holds (1% of a function's init instructions, callgrind,
-/// `bench instructions`; each lookup is also a system call). So this is only
-/// taken when nothing the loader would read is there beyond the region, the keys and the
-/// endpoint URLs (an empty variable counts as unset): no other `AWS_` setting and no
-/// profile file (`profile_files`). Otherwise `None`, and the loader decides as before.
-fn lambda_config(vars: &[(String, String)], profile_files: bool) -> Option<SdkConfig> {
-    let set = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.trim().is_empty())
-    };
-    let other_setting = vars
-        .iter()
-        .any(|(k, v)| k.starts_with("AWS_") && !v.trim().is_empty() && !is_lambda_variable(k));
-    if profile_files || other_setting {
-        return None;
-    }
-    let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"))?;
-    set("AWS_ACCESS_KEY_ID")?;
-    set("AWS_SECRET_ACCESS_KEY")?;
-    let mut builder = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(
-            EnvironmentVariableCredentialsProvider::new(),
-        ))
-        .http_client(https_client())
-        .timeout_config(timeouts())
-        .retry_config(retries())
-        .identity_cache(IdentityCache::lazy().build());
-    // As the loader marks a retry configuration given to it: the client keeps its
-    // attempts (MAX_ATTEMPTS) rather than the SDK's default for its retry spec.
-    builder.insert_origin("retry_config", Origin::shared_config());
-    // What the SDK's endpoint lookup would find: the service's variable, else the global one.
-    let endpoint = set("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| set("AWS_ENDPOINT_URL"));
-    builder.set_endpoint_url(endpoint.map(str::to_string));
-    Some(builder.build())
+    config_loader().load().await
 }
 
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -293,129 +215,6 @@ mod environment_first {
         assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
         let provider = format!("{:?}", config.credentials_provider());
         assert!(provider.contains("DefaultCredentialsChain"), "{provider}");
-    }
-}
-
-#[cfg(test)]
-mod lambda_environment {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    /// What Lambda sets (and the template's empty endpoint variable).
-    fn lambda() -> Vec<(String, String)> {
-        vars(&[
-            ("AWS_REGION", "eu-west-1"),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-            ("AWS_SECRET_ACCESS_KEY", "secret"),
-            ("AWS_SESSION_TOKEN", "token"),
-            ("AWS_LAMBDA_FUNCTION_NAME", "get-conversations"),
-            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
-            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"),
-            ("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000"),
-            ("AWS_ENDPOINT_URL_DYNAMODB", ""),
-            ("TABLE_NAME", "t"),
-        ])
-    }
-
-    fn with(mut base: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
-        base.retain(|(k, _)| k != name);
-        base.push((name.to_string(), value.to_string()));
-        base
-    }
-
-    #[test]
-    fn a_lambdas_environment_is_read_directly() {
-        let config = lambda_config(&lambda(), false).expect("built from the environment");
-        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
-        assert_eq!(config.endpoint_url(), None, "an empty endpoint variable is unset");
-        let provider = format!("{:?}", config.credentials_provider());
-        assert!(
-            provider.contains("EnvironmentVariableCredentialsProvider"),
-            "{provider}"
-        );
-        // An empty setting is unset, as everywhere in this configuration.
-        assert!(lambda_config(&with(lambda(), "AWS_USE_FIPS_ENDPOINT", " "), false).is_some());
-    }
-
-    #[test]
-    fn anything_else_goes_through_the_loader() {
-        for (name, value) in [
-            ("AWS_USE_FIPS_ENDPOINT", "true"),
-            ("AWS_PROFILE", "dev"),
-            ("AWS_SDK_UA_APP_ID", "x"),
-            ("AWS_ACCESS_KEY_ID", ""),
-            ("AWS_SECRET_ACCESS_KEY", " "),
-        ] {
-            assert!(
-                lambda_config(&with(lambda(), name, value), false).is_none(),
-                "{name}={value:?}"
-            );
-        }
-        let no_region: Vec<_> = lambda()
-            .into_iter()
-            .filter(|(k, _)| !k.ends_with("REGION"))
-            .collect();
-        assert!(lambda_config(&no_region, false).is_none());
-        assert!(lambda_config(&lambda(), true).is_none(), "a profile file");
-        let default_region_only = with(lambda(), "AWS_REGION", "");
-        let config = lambda_config(&default_region_only, false).expect("AWS_DEFAULT_REGION");
-        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
-    }
-
-    /// Where the first request goes, as `tests::destination` captures it.
-    #[tokio::test]
-    async fn the_endpoint_is_the_services_variable_then_the_global_one() {
-        async fn endpoint(env: &[(String, String)]) -> Result<String, String> {
-            // The keys the provider would read from this process's environment.
-            let keys = aws_sdk_dynamodb::config::Credentials::new("AKID", "secret", None, None, "test");
-            let config = lambda_config(env, false)
-                .expect("a Lambda environment")
-                .to_builder()
-                .credentials_provider(SharedCredentialsProvider::new(keys))
-                .build();
-            super::tests::destination(dynamodb_config(&config)).await
-        }
-        let service = with(lambda(), "AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
-        assert_eq!(endpoint(&service).await.as_deref(), Ok("http://127.0.0.1:8000/"));
-        let global = with(lambda(), "AWS_ENDPOINT_URL", "http://global:1");
-        assert_eq!(endpoint(&global).await.as_deref(), Ok("http://global:1/"));
-        let both = with(service, "AWS_ENDPOINT_URL", "http://global:1");
-        assert_eq!(endpoint(&both).await.as_deref(), Ok("http://127.0.0.1:8000/"));
-        assert_eq!(
-            endpoint(&lambda()).await.as_deref(),
-            Ok("https://dynamodb.eu-west-1.amazonaws.com/")
-        );
-    }
-
-    /// The client the functions build is configured as the loader's would be.
-    #[tokio::test]
-    async fn the_client_is_configured_as_the_loaders() {
-        let env = lambda();
-        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let loaded_sdk = from_environment_first(standard_loader(), get).load().await;
-        let direct_sdk = lambda_config(&env, false).expect("a Lambda environment");
-        for config in [&direct_sdk, &loaded_sdk] {
-            let provider = format!("{:?}", config.credentials_provider());
-            assert!(
-                provider.contains("EnvironmentVariableCredentialsProvider"),
-                "{provider}"
-            );
-        }
-        let (direct, loaded) = (dynamodb_config(&direct_sdk), dynamodb_config(&loaded_sdk));
-        assert_eq!(direct.region(), loaded.region());
-        assert_eq!(direct.retry_config(), loaded.retry_config());
-        assert_eq!(
-            direct.retry_config().map(|r| r.max_attempts()),
-            Some(MAX_ATTEMPTS)
-        );
-        assert_eq!(direct.timeout_config(), loaded.timeout_config());
     }
 }
 
@@ -505,7 +304,7 @@ mod tests {
 
     /// Where a GetItem through this configuration goes: its URL, or the error that stopped
     /// it before it had one.
-    pub(super) async fn destination(config: aws_sdk_dynamodb::Config) -> Result<String, String> {
+    async fn destination(config: aws_sdk_dynamodb::Config) -> Result<String, String> {
         let capture = CaptureUrl::default();
         let config = config.to_builder().interceptor(capture.clone()).build();
         let error = aws_sdk_dynamodb::Client::from_conf(config)

@@ -7,7 +7,8 @@
 //! what needs escaping eight bytes at a time and copied in runs.
 //!
 //! The output is byte for byte what serde_json's compact writer gives, escaped again as
-//! string content; the tests hold each type's writing to its serde form.
+//! string content: the tests hold each value's writing (texts, numbers) to serde_json's,
+//! and the pages built of them to the contract's examples (`view::contract_example`).
 
 /// A body being written as JSON string content, between the string's quotes.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 //! The contract's JSON shapes. Domain values are rendered through a [`Presentation`]
-//! (time zone and sender-type names), so the same `Conversation` serialises exactly as
+//! (time zone and sender-type names), so the same `Conversation` is written exactly as
 //! the legacy PHP endpoints did, in whatever zone `APP_TIMEZONE` names.
 
 use jiff::Timestamp;
@@ -189,10 +189,10 @@ impl WriteJson for ShownTime {
     }
 }
 
-/// One element of `conversations` in `GET /api/conversations`. Served written by hand
-/// (`WriteJson`, the same fields in the same order); the serde form is what the tests hold
-/// that writing to.
-#[derive(Debug, Serialize, PartialEq)]
+/// One element of `conversations` in `GET /api/conversations`, written by hand
+/// (`WriteJson`) and only so: the tests hold it to the contract's example
+/// (docs/api-contract.md) byte for byte, and read what it writes back with serde_json.
+#[derive(Debug, PartialEq)]
 pub struct ConversationView<'a> {
     pub id: u64,
     pub phone_number: &'a str,
@@ -235,7 +235,7 @@ impl WriteJson for ConversationView<'_> {
 
 /// One element of `messages` in `GET /api/conversations/{id}/messages`; written by hand
 /// as `ConversationView` is.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct MessageView<'a> {
     pub id: u64,
     pub sender_type: &'static str,
@@ -271,14 +271,37 @@ impl WriteJson for MessageView<'_> {
     }
 }
 
-/// For tests: `value` written by hand, after checking that it is what serde_json writes
-/// (as JSON string content, quotes included) and that the room it asked for held it.
+/// For tests: `value` written by hand as it is sent, a JSON string (quotes included), and
+/// as a client reads it, that string's content read back by serde_json.
 #[cfg(test)]
-pub(crate) fn written_as_serde<T: WriteJson + Serialize>(value: &T) -> String {
-    let serde = serde_json::to_string(&serde_json::to_string(value).unwrap()).unwrap();
-    let written = StringJson::of(value).finish();
-    assert_eq!(written, serde);
-    written
+pub(crate) fn written(value: &impl WriteJson) -> (String, String) {
+    let sent = StringJson::of(value).finish();
+    let text = serde_json::from_str(&sent).unwrap();
+    (sent, text)
+}
+
+/// For tests: the example answer under `heading` in docs/api-contract.md, its layout (the
+/// whitespace outside strings) left out: the bytes of the answer it shows.
+#[cfg(test)]
+#[cfg(feature = "http")]
+pub(crate) fn contract_example(heading: &str) -> String {
+    let doc = include_str!("../../docs/api-contract.md");
+    let section = doc.split_once(heading).unwrap().1;
+    let example = section.split_once("```json\n").unwrap().1;
+    let example = example.split_once("\n```").unwrap().0;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut bytes = String::new();
+    for c in example.chars() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
+        } else if c.is_whitespace() {
+            continue;
+        } else {
+            in_string = c == '"';
+        }
+        bytes.push(c);
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -289,6 +312,11 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    /// What a client reads of `view`.
+    fn read(view: &impl WriteJson) -> serde_json::Value {
+        serde_json::from_str(&written(view).1).unwrap()
     }
 
     fn conversation() -> InboxEntry {
@@ -325,9 +353,9 @@ mod tests {
     }
 
     #[test]
-    fn conversation_serialises_to_the_contract_shape() {
+    fn conversation_is_written_in_the_contract_shape() {
         let c = conversation();
-        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        let v = read(&Presentation::default().conversation(&c));
         assert_eq!(
             v,
             json!({
@@ -351,7 +379,7 @@ mod tests {
         c.last_message = None;
         c.contact_name = None;
         c.ai_enabled = false;
-        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        let v = read(&Presentation::default().conversation(&c));
         assert_eq!(v["last_message"], json!(null));
         assert_eq!(v["last_sender_type"], json!(null));
         assert_eq!(v["last_message_created_at"], json!(null));
@@ -363,12 +391,12 @@ mod tests {
     fn empty_contact_name_stays_empty() {
         let mut c = conversation();
         c.contact_name = Some(String::new());
-        let v = serde_json::to_value(Presentation::default().conversation(&c)).unwrap();
+        let v = read(&Presentation::default().conversation(&c));
         assert_eq!(v["contact_name"], json!(""));
     }
 
     #[test]
-    fn message_serialises_to_the_contract_shape_in_the_configured_zone() {
+    fn message_is_written_in_the_contract_shape_in_the_configured_zone() {
         let m = Message {
             id: 46,
             conversation_id: 1,
@@ -386,7 +414,7 @@ mod tests {
             time_zone: TimeZone::get("America/Bogota").unwrap(),
             sender_names: SenderNames::UserBotHuman,
         };
-        let v = serde_json::to_value(p.message(&m)).unwrap();
+        let v = read(&p.message(&m));
         assert_eq!(
             v,
             json!({
@@ -444,7 +472,7 @@ mod tests {
             last_sender_type: Some("customer"),
             last_message_created_at: Some(time),
         };
-        assert_eq!(written_as_serde(&conversation).len(), conversation.room() + 2);
+        assert_eq!(written(&conversation).0.len(), conversation.room() + 2);
         let message = MessageView {
             id: u64::MAX,
             sender_type: "customer",
@@ -455,12 +483,17 @@ mod tests {
             confidence_score: Some(-1.2345678901234567e-300),
             created_at: time,
         };
-        assert_eq!(written_as_serde(&message).len(), message.room() + 2);
+        assert_eq!(written(&message).0.len(), message.room() + 2);
+    }
+
+    /// A number as serde_json writes it, read back as a client reads it.
+    fn number(score: Option<f64>) -> serde_json::Value {
+        serde_json::from_str(&serde_json::to_string(&score).unwrap()).unwrap()
     }
 
     proptest::proptest! {
         #[test]
-        fn views_are_written_as_serde_json_writes_them(
+        fn any_texts_read_back_as_they_were(
             texts in proptest::collection::vec(proptest::option::of(proptest::prelude::any::<String>()), 4),
             id in proptest::prelude::any::<u64>(),
             ai_enabled in 0u8..2,
@@ -481,8 +514,22 @@ mod tests {
                 last_sender_type: text(3).map(|_| "customer"),
                 last_message_created_at: text(3).map(|_| time),
             };
-            let written = written_as_serde(&conversation);
-            room_fits(&conversation, &written, &texts)?;
+            proptest::prop_assert_eq!(
+                read(&conversation),
+                json!({
+                    "id": id,
+                    "phone_number": text(0).unwrap_or_default(),
+                    "contact_name": text(1),
+                    "status": "pending_human",
+                    "ai_enabled": ai_enabled,
+                    "last_message_at": time.as_str(),
+                    "created_at": time.as_str(),
+                    "last_message": text(2),
+                    "last_sender_type": text(3).map(|_| "customer"),
+                    "last_message_created_at": text(3).map(|_| time.as_str()),
+                })
+            );
+            room_fits(&conversation, &written(&conversation).0, &texts)?;
             let message = MessageView {
                 id,
                 sender_type: "ai",
@@ -493,8 +540,20 @@ mod tests {
                 confidence_score: score,
                 created_at: time,
             };
-            let written = written_as_serde(&message);
-            room_fits(&message, &written, &texts)?;
+            proptest::prop_assert_eq!(
+                read(&message),
+                json!({
+                    "id": id,
+                    "sender_type": "ai",
+                    "message_text": text(0).unwrap_or_default(),
+                    "audio_url": text(1),
+                    "media_type": "audio",
+                    "context_used": text(2),
+                    "confidence_score": number(score),
+                    "created_at": time.as_str(),
+                })
+            );
+            room_fits(&message, &written(&message).0, &texts)?;
         }
     }
 }

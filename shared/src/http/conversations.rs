@@ -3,7 +3,6 @@
 use aws_lambda_events::http::StatusCode;
 
 use super::request::Request;
-use serde::Serialize;
 
 use super::params::{self, Params};
 use super::response::{self, ApiError};
@@ -15,8 +14,7 @@ use crate::store::ListQuery;
 use crate::string_json::{StringJson, WriteJson, object};
 use crate::view::ConversationView;
 
-/// Served written by hand (`WriteJson`); the serde form is what the tests hold it to.
-#[derive(Serialize)]
+/// Written by hand (`WriteJson`), as its views are.
 struct Body<'a> {
     success: bool,
     conversations: Vec<ConversationView<'a>>,
@@ -76,10 +74,38 @@ pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure>
 mod tests {
     use super::*;
     use crate::model::{InboxEntry, Preview, SenderType};
-    use crate::view::{Presentation, written_as_serde};
+    use crate::view::{Presentation, contract_example, written};
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
 
     #[test]
-    fn the_body_is_written_as_serde_json_writes_it() {
+    fn the_body_is_the_contracts_example() {
+        let entry = InboxEntry {
+            id: 1,
+            phone_number: "1234567890".into(),
+            contact_name: Some("John Doe".into()),
+            status: Status::Active,
+            ai_enabled: true,
+            last_message_at: ts("2024-01-15T14:30:25Z"),
+            created_at: ts("2024-01-10T09:00:00Z"),
+            last_message: Some(Preview {
+                text: "Thank you for your help!".into(),
+                sender_type: SenderType::Customer,
+                created_at: ts("2024-01-15T14:30:25Z"),
+            }),
+        };
+        let body = Body {
+            success: true,
+            conversations: vec![Presentation::default().conversation(&entry)],
+            next_cursor: None,
+        };
+        assert_eq!(written(&body).1, contract_example("## GET conversations\n"));
+    }
+
+    #[test]
+    fn texts_read_back_as_they_were_and_the_room_holds_the_body() {
         let entry = InboxEntry {
             id: 3,
             phone_number: "573001112233".into(),
@@ -108,15 +134,20 @@ mod tests {
             let body = Body {
                 success: true,
                 conversations: entries.iter().map(|c| show.conversation(c)).collect(),
-                next_cursor,
+                next_cursor: next_cursor.clone(),
             };
-            let written = written_as_serde(&body);
-            assert!(
-                body.room() + 2 >= written.len(),
-                "{} < {}",
-                body.room(),
-                written.len()
-            );
+            let (sent, text) = written(&body);
+            let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(read["next_cursor"].as_str(), next_cursor.as_deref());
+            let read = read["conversations"].as_array().unwrap();
+            assert_eq!(read.len(), entries.len());
+            for (read, entry) in read.iter().zip(&entries) {
+                assert_eq!(read["id"], entry.id);
+                assert_eq!(read["contact_name"].as_str(), entry.contact_name.as_deref());
+                let last = entry.last_message.as_ref().map(|m| m.text.as_str());
+                assert_eq!(read["last_message"].as_str(), last);
+            }
+            assert!(body.room() + 2 >= sent.len(), "{} < {}", body.room(), sent.len());
         }
     }
 }

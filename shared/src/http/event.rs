@@ -139,15 +139,15 @@ pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson 
     // Room for the body and the fields around it (~250 bytes with a 503's or 405's extra
     // header); a longer head only grows the buffer once.
     let mut whole = Vec::with_capacity(body.get().len() + 512);
-    if serde_json::to_writer(&mut whole, &fields).is_err() {
-        // Writing to a Vec does not fail and the fields hold nothing serde_json refuses;
-        // were it to, API Gateway gets a 500 rather than half a response.
-        whole = INTERNAL_ERROR.as_bytes().to_vec();
-    }
-    debug_assert!(serde_json::from_slice::<serde_json::Value>(&whole).is_ok());
-    // SAFETY: serde_json wrote it (or it is the constant above): one JSON object, UTF-8.
-    let whole = unsafe { String::from_utf8_unchecked(whole) };
-    // SAFETY: as above, one JSON object.
+    // Writing to a Vec does not fail, the fields hold nothing serde_json refuses, and what
+    // it writes is UTF-8; were it otherwise, API Gateway gets a 500 rather than half a response.
+    let whole = match serde_json::to_writer(&mut whole, &fields) {
+        Ok(()) => String::from_utf8(whole).unwrap_or_else(|_| INTERNAL_ERROR.to_string()),
+        Err(_) => INTERNAL_ERROR.to_string(),
+    };
+    debug_assert!(serde_json::from_str::<serde_json::Value>(&whole).is_ok());
+    // SAFETY: serde_json wrote it (or it is the constant above): one JSON object (debug
+    // builds re-parse it above).
     ApiGatewayJson(unsafe { RawValue::from_string_unchecked(whole) })
 }
 

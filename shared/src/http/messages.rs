@@ -3,7 +3,6 @@
 use aws_lambda_events::http::StatusCode;
 
 use super::request::Request;
-use serde::Serialize;
 
 use super::params::{self, Params};
 use super::response::{self, ApiError};
@@ -16,8 +15,7 @@ use crate::view::{MessageView, ShownTime};
 /// The legacy endpoint's maximum (and default) page size.
 const MAX_LIMIT: u32 = 20;
 
-/// Served written by hand (`WriteJson`); the serde form is what the tests hold it to.
-#[derive(Serialize)]
+/// Written by hand (`WriteJson`), as its views are.
 struct Body<'a> {
     success: bool,
     messages: Vec<MessageView<'a>>,
@@ -112,10 +110,41 @@ pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure>
 mod tests {
     use super::*;
     use crate::model::{MediaType, Message, SenderType};
-    use crate::view::{Presentation, written_as_serde};
+    use crate::view::{Presentation, contract_example, written};
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
 
     #[test]
-    fn the_body_is_written_as_serde_json_writes_it() {
+    fn the_body_is_the_contracts_example() {
+        let message = Message {
+            id: 45,
+            conversation_id: 1,
+            position: 0,
+            sender_type: SenderType::Customer,
+            message_text: "Hello, I have a question about my order".into(),
+            audio_url: None,
+            media_type: MediaType::Text,
+            context_used: None,
+            confidence_score: None,
+            created_at: ts("2024-01-15T10:30:00Z"),
+            whatsapp_id: None,
+        };
+        let show = Presentation::default();
+        let body = Body {
+            success: true,
+            messages: vec![show.message(&message)],
+            has_more: false,
+            total: 3,
+            server_time: show.time(ts("2024-01-15T14:45:30Z")),
+            before_cursor: None,
+        };
+        assert_eq!(written(&body).1, contract_example("## GET messages\n"));
+    }
+
+    #[test]
+    fn texts_read_back_as_they_were_and_the_room_holds_the_body() {
         let message = Message {
             id: 46,
             conversation_id: 1,
@@ -147,15 +176,21 @@ mod tests {
                 has_more: before_cursor.is_some(),
                 total: 1_234,
                 server_time: show.time(now_seconds()),
-                before_cursor,
+                before_cursor: before_cursor.clone(),
             };
-            let written = written_as_serde(&body);
-            assert!(
-                body.room() + 2 >= written.len(),
-                "{} < {}",
-                body.room(),
-                written.len()
-            );
+            let (sent, text) = written(&body);
+            let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(read["before_cursor"].as_str(), before_cursor.as_deref());
+            assert_eq!(read["total"], 1_234);
+            let read = read["messages"].as_array().unwrap();
+            assert_eq!(read.len(), messages.len());
+            for (read, message) in read.iter().zip(&messages) {
+                assert_eq!(read["message_text"], message.message_text);
+                assert_eq!(read["audio_url"].as_str(), message.audio_url.as_deref());
+                assert_eq!(read["context_used"].as_str(), message.context_used.as_deref());
+                assert_eq!(read["confidence_score"].as_f64(), message.confidence_score);
+            }
+            assert!(body.room() + 2 >= sent.len(), "{} < {}", body.room(), sent.len());
         }
     }
 }
