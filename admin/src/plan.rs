@@ -39,15 +39,16 @@ impl Plan {
         self.positions.len()
     }
 
-    /// Where message `id` is in `positions`.
-    fn index_of(&self, id: u64) -> Option<usize> {
-        self.positions.binary_search_by_key(&id, |e| e.id).ok()
+    /// Where message `id` is in `positions`, and its entry there.
+    fn entry(&self, id: u64) -> Option<(usize, IndexEntry)> {
+        let i = self.positions.binary_search_by_key(&id, |e| e.id).ok()?;
+        self.positions.get(i).map(|&e| (i, e))
     }
 
     fn conversation(&self, id: u64) -> Option<&Conversation> {
         // `conversations` is sorted by id (it comes out of a BTreeMap).
         let i = self.conversations.binary_search_by_key(&id, |c| c.id).ok()?;
-        Some(&self.conversations[i])
+        self.conversations.get(i)
     }
 
     /// The planned places of the messages of these conversations, by position.
@@ -125,13 +126,13 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
     }
     // Duplicate ids: sorted by (id, line), a repeat follows its first appearance.
     index.sort_unstable_by_key(|e| (e.id, e.line_or_position));
-    if let Some(pair) = index.windows(2).find(|w| w[0].id == w[1].id) {
+    if let Some([first, repeat]) = index.array_windows().find(|[a, b]| a.id == b.id) {
         return Err(PlanError {
-            origin: at(Kind::Message, pair[1].line_or_position),
+            origin: at(Kind::Message, repeat.line_or_position),
             reason: format!(
                 "message id {} already appears at {}",
-                pair[0].id,
-                at(Kind::Message, pair[0].line_or_position)
+                first.id,
+                at(Kind::Message, first.line_or_position)
             ),
         });
     }
@@ -188,10 +189,9 @@ impl<'a> Recheck<'a> {
     /// The message's position, or what differs from pass 1.
     pub(crate) fn message(&mut self, m: &Message) -> Result<u64, String> {
         let id = m.id;
-        let Some(i) = self.plan.index_of(id) else {
+        let Some((i, e)) = self.plan.entry(id) else {
             return Err(format!("message {id} was not there on the first read"));
         };
-        let e = self.plan.positions[i];
         if e.conversation_id != m.conversation_id {
             return Err(format!(
                 "message {id} is in conversation {} but was in {} on the first read",
@@ -205,11 +205,15 @@ impl<'a> Recheck<'a> {
                 jiff::Timestamp::from_second(e.created).map_or(e.created.to_string(), |t| t.to_string())
             ));
         }
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        if self.seen[word] & bit != 0 {
+        let bit = 1u64 << (i % 64);
+        // `seen` has a bit for every entry of `positions`: `None` cannot happen.
+        let Some(word) = self.seen.get_mut(i / 64) else {
+            return Err(format!("message {id} was not there on the first read"));
+        };
+        if *word & bit != 0 {
             return Err(format!("message {id} appears twice, once on the first read"));
         }
-        self.seen[word] |= bit;
+        *word |= bit;
         self.count += 1;
         let last = self
             .plan
@@ -348,7 +352,7 @@ mod tests {
     }
 
     fn position(plan: &Plan, id: u64) -> Option<u64> {
-        plan.index_of(id).map(|i| plan.positions[i].line_or_position)
+        plan.entry(id).map(|(_, e)| e.line_or_position)
     }
 
     #[test]

@@ -159,12 +159,11 @@ pub async fn write(
         unchanged: table.unchanged,
         ..Written::default()
     };
-    for c in plan
+    for (c, known) in plan
         .conversations
         .iter()
-        .filter(|c| table.catch_up.contains_key(&c.id))
+        .filter_map(|c| table.catch_up.get(&c.id).map(|known| (c, known)))
     {
-        let known = &table.catch_up[&c.id];
         let desired = catch_up.remove(&c.id).unwrap_or_default();
         let Some(change) =
             reconcile::change(c, Some(&known.current), &known.tail, desired).map_err(ImportError::from)?

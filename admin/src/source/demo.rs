@@ -150,9 +150,10 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
     let mut conversations = Vec::new();
     let mut messages = Vec::new();
     let mut message_id = 0u64;
-    for (i, (phone, name)) in CONTACTS.iter().enumerate() {
+    // The statuses in turn.
+    let statuses = Status::ALL.into_iter().cycle();
+    for ((i, (phone, name)), status) in CONTACTS.iter().enumerate().zip(statuses) {
         let id = i as u64 + 1;
-        let status = Status::ALL[i % 3];
         // Activity spread over the last two weeks; two pairs share a timestamp so the
         // id tie-break shows in the list.
         let minutes_ago = match i {
@@ -178,18 +179,24 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
                 _ => SenderType::Ai,
             };
             let media_type = if sender == SenderType::Customer && k % 7 == 6 {
-                MediaType::ALL[(k / 7 + i) % 4 + 1]
+                // The media types other than text, in turn.
+                match (k / 7 + i) % 4 {
+                    0 => MediaType::Audio,
+                    1 => MediaType::Image,
+                    2 => MediaType::Video,
+                    _ => MediaType::Document,
+                }
             } else {
                 MediaType::Text
             };
             let (text, context, confidence) = match sender {
                 SenderType::Customer => (
-                    CUSTOMER_LINES[rng.usize(..CUSTOMER_LINES.len())].to_string(),
+                    rng.choice(CUSTOMER_LINES).unwrap_or_default().to_string(),
                     None,
                     None,
                 ),
                 SenderType::Ai => {
-                    let (line, ctx) = AI_LINES[rng.usize(..AI_LINES.len())];
+                    let (line, ctx) = rng.choice(AI_LINES).unwrap_or_default();
                     (
                         line.to_string(),
                         Some(ctx.to_string()),
@@ -197,7 +204,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
                     )
                 }
                 SenderType::Human => (
-                    HUMAN_LINES[rng.usize(..HUMAN_LINES.len())].to_string(),
+                    rng.choice(HUMAN_LINES).unwrap_or_default().to_string(),
                     None,
                     None,
                 ),

@@ -18,6 +18,13 @@ use crate::legacy::{self, ConversationRow, MessageRow, Scalar};
 /// One query may take this long (a slow moment of the server, a lost connection).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The pool: at least one connection, at most eight. `PoolConstraints::new` is a `const fn`, so
+/// this is checked when the crate is compiled (a `None` fails the build, not a run).
+const POOL_CONSTRAINTS: PoolConstraints = match PoolConstraints::new(1, 8) {
+    Some(constraints) => constraints,
+    None => panic!("pool constraints need min <= max and max > 0"),
+};
+
 /// A new message id seen in the legacy table, with what orders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewId {
@@ -55,7 +62,7 @@ impl LegacyDb {
             // `init`: the pool resets a connection when it comes back (COM_RESET_CONNECTION,
             // which restores the server's zone), and only `setup` runs again after that.
             .setup(vec!["SET time_zone = '+00:00'"])
-            .pool_opts(PoolOpts::default().with_constraints(PoolConstraints::new(1, 8).expect("1 <= 8")));
+            .pool_opts(PoolOpts::default().with_constraints(POOL_CONSTRAINTS));
         Ok(LegacyDb {
             pool: Pool::new(opts),
             name,

@@ -346,7 +346,10 @@ impl State {
                 finish(joined(tasks.join_next().await)?, &mut self.verified);
             }
             let (writer, legacy) = (writer.clone(), legacy.clone());
-            let row = rows[&id].clone();
+            // Checked above: every touched conversation has its row.
+            let Some(row) = rows.get(&id).cloned() else {
+                bail!("conversation {id} has new messages but no row in MySQL's conversations table");
+            };
             let current = current.remove(&id);
             tasks.spawn(
                 async move { Ok((id, bring_up_to_date(&writer, &legacy, row, current, from).await?)) },

@@ -6,6 +6,13 @@ use std::io::{self, Read};
 
 const BUFFER: usize = 256 * 1024;
 
+/// `pos <= end <= buf.len()` does not hold: a bug here, reported as a read error rather
+/// than taken for the end of the dump.
+#[cold]
+fn out_of_step() -> io::Error {
+    io::Error::other("mysqldump input: buffer positions out of step (a bug in convo-admin)")
+}
+
 pub struct Input<R> {
     inner: R,
     buf: Vec<u8>,
@@ -49,7 +56,10 @@ impl<R: Read> Input<R> {
                 self.end -= self.pos;
                 self.pos = 0;
             }
-            match self.inner.read(&mut self.buf[self.end..]) {
+            let Some(free) = self.buf.get_mut(self.end..) else {
+                return Err(out_of_step());
+            };
+            match self.inner.read(free) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -62,16 +72,30 @@ impl<R: Read> Input<R> {
     pub fn peek(&mut self) -> io::Result<Option<u8>> {
         if self.pos == self.end {
             self.fill(1)?;
+            if self.pos == self.end {
+                return Ok(None);
+            }
         }
-        Ok(self.buf[..self.end].get(self.pos).copied())
+        // `pos < end <= buf.len()`.
+        match self.buf.get(self.pos) {
+            Some(&b) => Ok(Some(b)),
+            None => Err(out_of_step()),
+        }
     }
 
     /// The byte `k` places after the next one.
     pub fn peek_at(&mut self, k: usize) -> io::Result<Option<u8>> {
         if self.end - self.pos <= k {
             self.fill(k + 1)?;
+            if self.end - self.pos <= k {
+                return Ok(None);
+            }
         }
-        Ok(self.buf[..self.end].get(self.pos + k).copied())
+        // `pos + k < end <= buf.len()`.
+        match self.buf.get(self.pos + k) {
+            Some(&b) => Ok(Some(b)),
+            None => Err(out_of_step()),
+        }
     }
 
     pub fn next_byte(&mut self) -> io::Result<Option<u8>> {
@@ -89,6 +113,7 @@ impl<R: Read> Input<R> {
     /// appending the skipped bytes to `out` if given; `None` at the end of the stream.
     /// The fast path of strings and comments: whole runs of ordinary bytes at once.
     pub fn take_until(&mut self, stops: &[u8; 3], mut out: Option<&mut Vec<u8>>) -> io::Result<Option<u8>> {
+        let &[a, b, c] = stops;
         loop {
             if self.pos == self.end {
                 self.fill(1)?;
@@ -96,16 +121,21 @@ impl<R: Read> Input<R> {
                     return Ok(None);
                 }
             }
-            let run = &self.buf[self.pos..self.end];
-            let found = memchr::memchr3(stops[0], stops[1], stops[2], run);
-            let taken = &run[..found.unwrap_or(run.len())];
+            let Some(run) = self.buf.get(self.pos..self.end) else {
+                return Err(out_of_step());
+            };
+            let found = memchr::memchr3(a, b, c, run);
+            // `rest` starts with the stop, if one was found.
+            let (taken, rest) = run
+                .split_at_checked(found.unwrap_or(run.len()))
+                .unwrap_or((run, &[]));
             self.line += memchr::memchr_iter(b'\n', taken).count() as u64;
             if let Some(out) = out.as_deref_mut() {
                 out.extend_from_slice(taken);
             }
             self.pos += taken.len();
-            if let Some(i) = found {
-                return Ok(Some(run[i]));
+            if let Some(&stop) = rest.first() {
+                return Ok(Some(stop));
             }
         }
     }

@@ -746,7 +746,7 @@ impl<R: Read> DumpReader<R> {
                 b')' => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            if b == self.delimiter[0] && self.at_delimiter()? {
+            if self.delimiter.first() == Some(&b) && self.at_delimiter()? {
                 for _ in 0..self.delimiter.len() {
                     self.bump()?;
                 }
@@ -763,7 +763,8 @@ impl<R: Read> DumpReader<R> {
 
     fn at_delimiter(&mut self) -> Result<bool> {
         for k in 1..self.delimiter.len() {
-            if self.peek_at(k)? != Some(self.delimiter[k]) {
+            let want = self.delimiter.get(k).copied();
+            if self.peek_at(k)? != want {
                 return Ok(false);
             }
         }
@@ -961,8 +962,9 @@ pub fn zone_effects(sql: &[u8]) -> Vec<ZoneEffect> {
     let key = "TIME_ZONE";
     let mut effects = Vec::new();
     for (i, _) in upper.match_indices(key) {
-        let before = &upper.as_bytes()[..i];
-        let after = &text[i + key.len()..];
+        let (Some(before), Some(after)) = (upper.as_bytes().get(..i), text.get(i + key.len()..)) else {
+            continue;
+        };
         // The session variable, not a name that ends in TIME_ZONE (`@OLD_TIME_ZONE`).
         let variable = match before {
             [.., b'@', b'@'] => true,
@@ -1023,9 +1025,9 @@ fn saved_into(before: &[u8]) -> Option<String> {
     let start = before
         .iter()
         .rposition(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.')))?;
-    let name = &before[start + 1..];
+    let (head, name) = before.split_at_checked(start + 1)?;
     // One '@': a user variable (`@@x=` would be a system variable).
-    let at_user = before[..=start].ends_with(b"@") && !before[..=start].ends_with(b"@@");
+    let at_user = head.ends_with(b"@") && !head.ends_with(b"@@");
     (at_user && !name.is_empty()).then(|| String::from_utf8_lossy(name).to_ascii_lowercase())
 }
 
