@@ -305,7 +305,7 @@ pub(crate) fn contract_example(heading: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{MediaType, Preview, Status};
     use serde_json::json;
@@ -319,7 +319,8 @@ mod tests {
         serde_json::from_str(&written(view).1).unwrap()
     }
 
-    fn conversation() -> InboxEntry {
+    /// The contract's example conversation (docs/api-contract.md, "GET conversations").
+    pub(crate) fn conversation() -> InboxEntry {
         InboxEntry {
             id: 1,
             phone_number: "1234567890".into(),

@@ -76,26 +76,9 @@ mod tests {
     use crate::model::{InboxEntry, Preview, SenderType};
     use crate::view::{Presentation, contract_example, written};
 
-    fn ts(s: &str) -> jiff::Timestamp {
-        s.parse().unwrap()
-    }
-
     #[test]
     fn the_body_is_the_contracts_example() {
-        let entry = InboxEntry {
-            id: 1,
-            phone_number: "1234567890".into(),
-            contact_name: Some("John Doe".into()),
-            status: Status::Active,
-            ai_enabled: true,
-            last_message_at: ts("2024-01-15T14:30:25Z"),
-            created_at: ts("2024-01-10T09:00:00Z"),
-            last_message: Some(Preview {
-                text: "Thank you for your help!".into(),
-                sender_type: SenderType::Customer,
-                created_at: ts("2024-01-15T14:30:25Z"),
-            }),
-        };
+        let entry = crate::view::tests::conversation();
         let body = Body {
             success: true,
             conversations: vec![Presentation::default().conversation(&entry)],
