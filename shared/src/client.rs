@@ -32,7 +32,7 @@ const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
 
 /// What a TLS connection trusts. By default only the roots above, compiled in: the
 /// platform's store (rustls-native-certs) reads and parses every file under
-/// /etc/ssl/certs when the client is built, 5 of the functions' 7 ms of init here. A
+/// /etc/ssl/certs when the client is built, most of the functions' init then. A
 /// deployment whose endpoint presents another chain (a TLS-inspecting proxy, a private
 /// endpoint with its own CA) sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, and then the platform's
 /// store is used, read from those as OpenSSL reads them.
@@ -98,7 +98,7 @@ pub fn config_loader() -> ConfigLoader {
 /// which sets AWS_REGION and the execution role's keys — the loader is given them
 /// directly. The default chains would pick exactly these first, but building them
 /// constructs the providers behind (profile files, IMDS, and STS clients for web identity
-/// and SSO, each parsing its partition table): 0.4 ms of the functions' init CPU. Without
+/// and SSO, each parsing its partition table), init CPU every cold start. Without
 /// them, the standard chains decide as before (a profile, SSO, a container's role).
 fn from_environment_first(loader: ConfigLoader, env: impl Fn(&str) -> Option<String>) -> ConfigLoader {
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());

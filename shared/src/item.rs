@@ -191,7 +191,7 @@ fn whole_second_utc(text: &str) -> Option<Timestamp> {
 
 /// An item being read: each attribute is taken out of it (no copy of its text). Held as a
 /// list, not the SDK's map: finding one of ~18 short names by comparison is cheaper than
-/// SipHashing it again, which was 7% of a warm inbox invocation (`make profile`).
+/// SipHashing it again, which showed in `make profile`.
 struct Reader<'a> {
     item: Vec<(Name, Value<'a>)>,
     what: &'static str,

@@ -89,9 +89,9 @@ impl Presentation {
 }
 
 /// A time as the legacy API printed MySQL's, `YYYY-MM-DD HH:MM:SS`, held in place: an
-/// inbox page renders 300 of them, and a `String` each was 300 allocations and frees.
-/// The digits are written by hand: `format!` with six padded integers was 3% of a warm
-/// invocation's CPU (`make profile`).
+/// inbox page renders three per conversation, and a `String` each was an allocation and a
+/// free. The digits are written by hand: `format!` with six padded integers showed in
+/// `make profile` (docs/performance.md).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ShownTime {
     text: [u8; ShownTime::MAX],
@@ -154,7 +154,7 @@ impl ShownTime {
         debug_assert!(bytes.is_ascii(), "{bytes:?}");
         // SAFETY: `new` writes only ASCII digits, `-`, ` ` and `:` (by hand, or through
         // `format!` for years before 0), and nothing else writes `text`. Checking it again
-        // on every read was 1.7% of a warm inbox invocation (300 times a page, callgrind).
+        // on every read, three times per conversation of a page, showed in callgrind.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }

@@ -117,13 +117,13 @@ pub fn into_api_gateway(response: Response<EscapedJson>) -> ApiGatewayV2httpResp
 /// The same response as the runtime hands it to the Runtime API: `ApiGatewayV2httpResponse`'s
 /// fields, in its order, with the body inserted as it was rendered, already a JSON string
 /// (a [`RawValue`], which serde_json writes as it is). Serializing the struct would scan,
-/// escape and copy the whole body a second time: 10% of a warm inbox invocation's
-/// instructions (callgrind, `bench instructions`).
+/// escape and copy the whole body a second time (docs/performance.md, "escaping the
+/// answer").
 ///
 /// The whole response is written here, into a buffer sized for it, and handed over as one
 /// raw value: the runtime's `serde_json::to_vec` then makes room for it exactly, once.
 /// Handed the fields, it made room for the body exactly and then doubled its buffer for
-/// the fields after it: 84 KB for a 42 KB inbox page, fresh pages of memory on a cold start.
+/// the fields after it: twice an inbox page's size, fresh pages of memory on a cold start.
 pub fn into_api_gateway_json(response: Response<EscapedJson>) -> ApiGatewayJson {
     let (parts, body) = response.into_parts();
     let body = body.into_json_string();

@@ -1,7 +1,7 @@
 //! A Query's answer read straight from DynamoDB's JSON. The SDK would parse it into a
 //! `HashMap<String, AttributeValue>` per item, SipHashing every attribute name, with a
-//! token-by-token JSON reader: 60% of a warm 100-conversation inbox invocation's CPU
-//! (`make profile`). Here the SDK still builds, signs, sends and retries the request,
+//! token-by-token JSON reader: most of a warm inbox invocation's CPU (`make profile`,
+//! docs/performance.md). Here the SDK still builds, signs, sends and retries the request,
 //! reads the answer's body inside its attempt (so a body cut mid-way is retried like any
 //! transient failure) and reads every error answer; only a successful answer's body, in
 //! DynamoDB's own media type and nothing else ([`Fence`]), is kept from the SDK's
@@ -75,7 +75,7 @@ impl<T> QueryPage<T> {
     /// borrowed from `body`, into a list with room for `expected` items (what was asked
     /// for, at most: a list grown from empty to 101 inbox entries was copied five times).
     /// UTF-8 is checked once for the whole body, then read as text: serde_json's byte
-    /// reader checks every string again (3% of a warm inbox page).
+    /// reader checks every string again.
     pub fn read<'b>(
         body: &'b [u8],
         expected: usize,
