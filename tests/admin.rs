@@ -213,7 +213,7 @@ async fn an_import_does_not_take_a_phone_number_from_another_conversation() {
     let err = import_fixture(&table, "messages.jsonl").await.unwrap_err();
     assert!(
         format!("{err:#}")
-            .contains("phone number \"1234567890\" of conversation 1 already belongs to conversation 101"),
+            .contains("phone number 123•••890 of conversation 1 already belongs to conversation 101"),
         "{err:#}"
     );
     assert_eq!(all_items(&store).await, before);

@@ -10,7 +10,7 @@
 //! messages after the newest; for a message older than some already in the table, also
 //! those newer ones, each one place up.
 
-use shared::model::{Conversation, Message, Placed};
+use shared::model::{Conversation, Message, Placed, mask_phone};
 use writer::Change;
 
 /// Why a conversation is left as it is: the table holds data the source does not explain.
@@ -21,9 +21,11 @@ pub enum Refusal {
          (deleted there, or written to the table by something else); left as it is"
     )]
     MessageNotInSource { id: u64, message: u64 },
+    /// The numbers in full; the message shows them masked (`model::mask_phone`).
     #[error(
-        "conversation {id}: phone number {table:?} in the table, {in_source:?} in the source; \
-         left as it is"
+        "conversation {id}: phone number {} in the table, {} in the source; left as it is",
+        mask_phone(.table),
+        mask_phone(.in_source)
     )]
     PhoneChanged {
         id: u64,
@@ -287,9 +289,12 @@ mod tests {
             phone_number: "999".into(),
             ..conversation(30)
         };
-        assert!(matches!(
-            change(&other_phone, Some(&current), &[], vec![]),
-            Err(Refusal::PhoneChanged { .. })
-        ));
+        let refused = change(&other_phone, Some(&current), &[], vec![]).unwrap_err();
+        assert!(matches!(refused, Refusal::PhoneChanged { .. }));
+        // Its message names the numbers masked, never in full.
+        assert_eq!(
+            refused.to_string(),
+            "conversation 1: phone number 5•••1 in the table, ••• in the source; left as it is"
+        );
     }
 }

@@ -36,7 +36,8 @@ const CONCURRENCY: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(
-        "phone number {phone:?} of conversation {id} already belongs to conversation {owner} in the table"
+        "phone number {} of conversation {id} already belongs to conversation {owner} in the table",
+        shared::model::mask_phone(.phone)
     )]
     PhoneConflict { phone: String, id: u64, owner: u64 },
     #[error(transparent)]

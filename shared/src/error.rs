@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 pub enum StoreError {
     #[error("conversation {0} does not exist")]
     ConversationNotFound(u64),
-    #[error("phone number {0:?} already belongs to conversation {1}")]
+    /// The number in full; its message shows it masked (`model::mask_phone`).
+    #[error("phone number {phone} already belongs to conversation {owner}", phone = crate::model::mask_phone(.0), owner = .1)]
     PhoneTaken(String, u64),
-    #[error("phone number {0:?} already belongs to another conversation")]
+    #[error("phone number {phone} already belongs to another conversation", phone = crate::model::mask_phone(.0))]
     PhoneTakenUnknownOwner(String),
     /// DynamoDB kept throttling after the SDK's retries.
     #[error("DynamoDB throttled the request: {0}")]

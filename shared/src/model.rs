@@ -248,6 +248,18 @@ pub struct SyncCheckpoint {
     pub saved_at: Timestamp,
 }
 
+/// A phone number as logs and messages show it: its first and last four characters around
+/// `•••` (`573001234567` → `5730•••4567`), so that a journal or a terminal never holds a
+/// customer's number. At least four characters are always hidden: a shorter number shows
+/// fewer at each end (`5550102` → `5•••2`), one of four or fewer none (`•••`).
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    let shown = (chars.len().saturating_sub(4) / 2).min(4);
+    let head: String = chars.iter().take(shown).collect();
+    let tail: String = chars.iter().skip(chars.len() - shown).collect();
+    format!("{head}•••{tail}")
+}
+
 /// The time a write is stamped with (`table::stamp`): this machine's clock, to the
 /// millisecond. Polls compare stamps with `server_time`s of the functions' clocks
 /// (`store::poll` says what skew that tolerates).
@@ -265,6 +277,19 @@ pub fn now_seconds() -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_are_masked_keeping_at_most_four_characters_at_each_end() {
+        assert_eq!(mask_phone("573001234567"), "5730•••4567");
+        assert_eq!(mask_phone("+573001234567"), "+573•••4567");
+        assert_eq!(mask_phone("15551234567"), "155•••567");
+        assert_eq!(mask_phone("5550102"), "5•••2");
+        assert_eq!(mask_phone("12345"), "•••");
+        assert_eq!(mask_phone("1"), "•••");
+        assert_eq!(mask_phone(""), "•••");
+        // Characters, not bytes.
+        assert_eq!(mask_phone("٥٧٣٠٠١٢٣٤٥٦٧"), "٥٧٣٠•••٤٥٦٧");
+    }
 
     #[test]
     fn content_is_compared_without_the_write_stamp() {
