@@ -10,6 +10,7 @@
 //! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
 //! | sync checkpoint | `SYNC`           | `mysql`             | –                                          |
+//! | sync quarantine | `SYNC`           | `QUARANTINE#<id:016>` | –                                        |
 //!
 //! `M#…` sorts before `META` (`#` < `E`), so one descending query from `META` returns the
 //! conversation followed by its newest messages: the first page in one round trip.
@@ -88,6 +89,18 @@ pub const SYNC_MESSAGE_ID: &str = "settled_message_id";
 /// ...and conversations changed (legacy `updated_at`) before this time.
 pub const SYNC_CONVERSATIONS_SINCE: &str = "conversations_since";
 pub const SYNC_SAVED_AT: &str = "saved_at";
+/// A conversation the sync set aside instead of stopping (`SYNC`, [`quarantine_sk`]): the
+/// table holds what MySQL does not explain. Later rounds skip it until `convo-admin sync
+/// --rebuild` rebuilds it from MySQL and deletes the record. Attributes: CONVERSATION_ID,
+/// PHONE_NUMBER (the legacy row's), UPDATED_AT (the legacy row's when it was set aside),
+/// LAST_MESSAGE_ID (MySQL's newest message then, when the sync read it), and these.
+pub const QUARANTINE_SK_PREFIX: &str = "QUARANTINE#";
+/// Why, in a word: `message_not_in_source`, `phone_changed`, `newer_in_table`,
+/// `more_in_table`, `phone_taken`.
+pub const QUARANTINE_CODE: &str = "reason_code";
+/// Why, as the refusal says it (phone numbers masked).
+pub const QUARANTINE_REASON: &str = "reason";
+pub const QUARANTINED_AT: &str = "quarantined_at";
 
 /// Width of the zero-padded numbers in keys: 2^53 - 1 has 16 digits.
 const NUMBER_WIDTH: usize = 16;
@@ -98,6 +111,11 @@ pub fn conversation_pk(id: u64) -> String {
 
 pub fn message_sk(position: u64) -> String {
     format!("M#{position:0NUMBER_WIDTH$}")
+}
+
+/// Sort key of a conversation's quarantine record, under [`SYNC_PK`]: by id.
+pub fn quarantine_sk(conversation_id: u64) -> String {
+    format!("{QUARANTINE_SK_PREFIX}{conversation_id:0NUMBER_WIDTH$}")
 }
 
 pub fn phone_pk(phone_number: &str) -> String {

@@ -1,11 +1,13 @@
 //! Every write to the table: its schema (`ensure_table`), the import's batched records,
 //! the changes that bring one conversation in step with its source (`convo-admin sync` and
-//! catch-up imports) and the sync's checkpoint, the id counters, the write stamps the
-//! dashboard's polls rely on and the item-size checks. Used by `convo-admin`, the tests and
-//! the bench; the Lambda functions only read (`shared`) and never link this crate.
+//! catch-up imports), the sync's checkpoint and the conversations it set aside
+//! (`quarantine`), the id counters, the write stamps the dashboard's polls rely on and the
+//! item-size checks. Used by `convo-admin`, the tests and the bench; the Lambda functions
+//! only read (`shared`) and never link this crate.
 
 mod change;
 mod counters;
+mod quarantine;
 mod records;
 mod schema;
 mod size;
@@ -19,6 +21,7 @@ use aws_sdk_dynamodb::Client;
 use shared::Store;
 
 pub use change::{Change, ChangeCost, ChangeOutcome};
+pub use quarantine::{Quarantine, quarantine_from_item, quarantine_to_item};
 pub use records::Record;
 pub use schema::{
     EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line, spec_lines,
