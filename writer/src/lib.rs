@@ -1,7 +1,7 @@
 //! Every write to the table: its schema (`ensure_table`), the import's batched records,
 //! the changes that bring one conversation in step with its source (`convo-admin sync` and
 //! catch-up imports), the sync's checkpoint and the conversations it set aside
-//! (`quarantine`), the id counters, the write stamps the dashboard's polls rely on and the
+//! (`quarantine`), a conversation's whole copy replaced (`replace`), the id counters, the write stamps the dashboard's polls rely on and the
 //! item-size checks. Used by `convo-admin`, the tests and the bench; the Lambda functions
 //! only read (`shared`) and never link this crate.
 
@@ -9,6 +9,7 @@ mod change;
 mod counters;
 mod quarantine;
 mod records;
+mod replace;
 mod schema;
 mod size;
 mod stamp;
@@ -23,6 +24,7 @@ use shared::Store;
 pub use change::{Change, ChangeCost, ChangeOutcome};
 pub use quarantine::{Quarantine, quarantine_from_item, quarantine_to_item};
 pub use records::Record;
+pub use replace::{Claim, ReplaceOutcome, Replaced};
 pub use schema::{
     EnsureTableError, TableCheck, TableMismatch, description_lines, projection_line, spec_lines,
 };
