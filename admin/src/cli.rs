@@ -72,7 +72,9 @@ pub enum Command {
     /// Bring the table up to date with the live legacy MySQL database: new conversations and
     /// messages, changed statuses, names and AI flags. One run converges and exits;
     /// --follow keeps polling until SIGINT or SIGTERM. Needs only SELECT on MySQL. The
-    /// checkpoint is kept in the table, so a restart resumes where it stopped.
+    /// checkpoint is kept in the table, so a restart resumes where it stopped. A conversation
+    /// whose table copy holds what MySQL lacks is quarantined (set aside, the rest go on):
+    /// --status lists them, --rebuild brings one back.
     Sync {
         /// The legacy database, mysql://user:password@host:3306/database (add
         /// ?require_ssl=true for TLS). Prefer LEGACY_MYSQL_URL: a flag's password shows in `ps`.
@@ -80,9 +82,19 @@ pub enum Command {
             long,
             env = "LEGACY_MYSQL_URL",
             hide_env_values = true,
-            value_name = "mysql://user:password@host:3306/database"
+            value_name = "mysql://user:password@host:3306/database",
+            required_unless_present = "status"
         )]
-        mysql: String,
+        mysql: Option<String>,
+        /// Print the checkpoint, when the last round ended (the lag) and the quarantined
+        /// conversations, from the table alone (no MySQL), and exit.
+        #[arg(long, conflicts_with_all = ["follow", "rebuild"])]
+        status: bool,
+        /// Rebuild quarantined conversation ID from MySQL and clear its quarantine: its
+        /// conversation item, phone claim and every message item are replaced with MySQL's
+        /// (messages only the table has are removed). Refused while MySQL lacks it.
+        #[arg(long, value_name = "ID", conflicts_with = "follow")]
+        rebuild: Option<u64>,
         /// Keep polling until SIGINT or SIGTERM (then finish the round in flight and save the
         /// checkpoint).
         #[arg(long)]
@@ -216,13 +228,28 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
         }
         Command::Sync {
             mysql,
+            status,
+            rebuild,
             follow,
             interval,
             window,
             batch,
         } => {
             let writer = writer(cli.table, config)?;
+            if status {
+                println!("{}", sync::status(&writer).await?);
+                return Ok(());
+            }
+            let Some(mysql) = mysql else {
+                bail!("no MySQL database: set LEGACY_MYSQL_URL (or pass --mysql)");
+            };
             let legacy = LegacyDb::new(&mysql)?;
+            if let Some(id) = rebuild {
+                let result = sync::rebuild(&writer, &legacy, id).await;
+                legacy.disconnect().await;
+                println!("{}", result?);
+                return Ok(());
+            }
             let options = sync::Options {
                 follow,
                 interval,

@@ -48,6 +48,18 @@ pub enum Refusal {
     MoreInTable { id: u64, table: u64, in_source: u64 },
 }
 
+impl Refusal {
+    /// The refusal in a word, as the sync's quarantine record keeps it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::MessageNotInSource { .. } => "message_not_in_source",
+            Refusal::PhoneChanged { .. } => "phone_changed",
+            Refusal::NewerInTable { .. } => "newer_in_table",
+            Refusal::MoreInTable { .. } => "more_in_table",
+        }
+    }
+}
+
 /// The change that makes the table's conversation `current` (None: not in the table) what
 /// the source says: `source` for its fields (its count and summary are ignored), `tail` the
 /// table's messages from some key on as `Writer::message_tail` reads them (newest first),

@@ -19,8 +19,23 @@
 //! time) lives in the table itself, saved after each round's writes. After a `kill -9`, the
 //! next run starts from it and re-reads everything since: a message already in the table is
 //! recognised by its id at its position (`reconcile::change`) and not written again.
+//!
+//! **Quarantine.** A conversation whose table copy holds what MySQL does not explain (a
+//! `reconcile::Refusal`: a message MySQL lacks, another phone number, a newer copy; or its
+//! phone number claimed by another conversation) is set aside, not the whole sync stopped:
+//! a record in the table says why and since when (`writer::Quarantine`), the refusal is
+//! printed once, and later rounds skip the conversation (its messages still count as
+//! applied, so the checkpoint moves on). `--rebuild` (`rebuild`) rebuilds it from MySQL and
+//! deletes the record; the next round sees the record gone and compares the conversation
+//! whole with MySQL, as a first run does, bringing over what the skipped rounds left out.
+//! `--status` (`status`) lists the records.
 
 pub mod legacy_db;
+mod rebuild;
+mod status;
+
+pub use rebuild::{Rebuilt, rebuild};
+pub use status::{SyncStatus, status};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -29,13 +44,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use jiff::{SignedDuration, Timestamp};
-use shared::model::{Conversation, SyncCheckpoint};
+use shared::error::StoreError;
+use shared::model::{Conversation, SyncCheckpoint, mask_phone};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use writer::ChangeOutcome;
-use writer::Writer;
+use writer::{Quarantine, Writer};
 
-use crate::reconcile::{self, Refusal};
+use crate::reconcile;
 use legacy_db::{LegacyDb, NewId};
 
 /// Where the checkpoint is kept (`SYNC / mysql`).
@@ -46,6 +62,9 @@ const CONCURRENCY: usize = 8;
 const MAX_CONFLICTS: u32 = 5;
 /// An idle `--follow` says so at most this often.
 const IDLE_REPORT: Duration = Duration::from_secs(60);
+/// The chronological key before every legacy message (a TIMESTAMP is after 1970): a
+/// conversation compared from it is compared whole.
+const FROM_THE_START: (Timestamp, u64) = (Timestamp::UNIX_EPOCH, 0);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -100,6 +119,8 @@ impl fmt::Display for Counts {
 pub struct Summary {
     pub rounds: u64,
     pub counts: Counts,
+    /// Conversations set aside at the end (`writer::Quarantine`), this run's and earlier.
+    pub quarantined: usize,
     pub elapsed: Duration,
     pub checkpoint: SyncCheckpoint,
 }
@@ -108,11 +129,12 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sync: {} rounds in {:.1} s: {}; checkpoint: messages settled through id {}, \
-             conversations changed since {}",
+            "sync: {} rounds in {:.1} s: {}, {} quarantined; checkpoint: messages settled \
+             through id {}, conversations changed since {}",
             self.rounds,
             self.elapsed.as_secs_f64(),
             self.counts,
+            self.quarantined,
             self.checkpoint.settled_message_id,
             self.checkpoint.conversations_since
         )
@@ -127,6 +149,10 @@ struct Round {
     lag: Option<SignedDuration>,
     /// More new ids wait: the next round starts at once.
     more: bool,
+    /// Conversations this round set aside.
+    quarantined: Vec<Quarantine>,
+    /// Conversations whose record a rebuild deleted since the last round, compared whole.
+    released: Vec<u64>,
 }
 
 /// The sync's memory between rounds; only `settled` and `conversations_since` are saved.
@@ -148,6 +174,8 @@ struct State {
     /// is not looked at again (a first run reads every id: one count per conversation, not
     /// one per batch).
     verified: HashMap<u64, Timestamp>,
+    /// Conversations set aside (their records in the table, as the last round read them).
+    quarantined: HashSet<u64>,
 }
 
 /// Runs rounds until MySQL has nothing new (or, with `follow`, until `stop` turns true),
@@ -173,6 +201,13 @@ pub async fn run(
         observed: VecDeque::new(),
         counters: (0, 0),
         verified: HashMap::new(),
+        quarantined: writer
+            .quarantined()
+            .await
+            .context("reading the conversations the sync set aside")?
+            .iter()
+            .map(|q| q.conversation_id)
+            .collect(),
     };
     match saved {
         Some(c) => writeln!(
@@ -191,6 +226,13 @@ pub async fn run(
             writer.table_name()
         )?,
     }
+    if !state.quarantined.is_empty() {
+        writeln!(
+            out,
+            "{} quarantined, skipped until rebuilt (convo-admin sync --status lists them)",
+            state.quarantined.len()
+        )?;
+    }
     let mut totals = Counts::default();
     let mut rounds = 0u64;
     let mut idle_since = Instant::now();
@@ -203,9 +245,10 @@ pub async fn run(
                 failures = 0;
                 round
             }
-            // A refusal needs a person; anything else (MySQL or DynamoDB away) is retried
-            // by --follow with back-off, from the last checkpoint's state in memory.
-            Err(e) if !options.follow || e.downcast_ref::<Refusal>().is_some() => return Err(e),
+            // A refusal sets its conversation aside (in the round); anything else (MySQL or
+            // DynamoDB away) is retried by --follow with back-off, from the last checkpoint's
+            // state in memory.
+            Err(e) if !options.follow => return Err(e),
             Err(e) => {
                 failures += 1;
                 let wait = options.interval * 2u32.pow(failures.min(5));
@@ -221,16 +264,34 @@ pub async fn run(
             }
         };
         totals.add(round.counts);
-        if !round.counts.is_empty() {
+        for id in &round.released {
+            writeln!(
+                out,
+                "round {rounds}: conversation {id} is no longer quarantined (rebuilt): compared whole with MySQL"
+            )?;
+        }
+        for q in &round.quarantined {
+            writeln!(
+                out,
+                "round {rounds}: quarantined [{}]: {}; later rounds skip it until `convo-admin sync --rebuild {}`",
+                q.code, q.reason, q.conversation_id
+            )?;
+        }
+        let quarantined = state.quarantined.len();
+        if !round.counts.is_empty() || !round.quarantined.is_empty() || !round.released.is_empty() {
             let lag = round
                 .lag
                 .map_or(String::new(), |l| format!(", lag {:.0} s", l.as_secs_f64()));
-            writeln!(out, "round {rounds}: {}{lag}", round.counts)?;
+            writeln!(
+                out,
+                "round {rounds}: {}, {quarantined} quarantined{lag}",
+                round.counts
+            )?;
             idle_since = Instant::now();
         } else if options.follow && idle_since.elapsed() >= IDLE_REPORT {
             writeln!(
                 out,
-                "round {rounds}: nothing new for {} s",
+                "round {rounds}: nothing new for {} s, {quarantined} quarantined",
                 idle_since.elapsed().as_secs()
             )?;
             idle_since = Instant::now();
@@ -251,6 +312,7 @@ pub async fn run(
     Ok(Summary {
         rounds,
         counts: totals,
+        quarantined: state.quarantined.len(),
         elapsed: started.elapsed(),
         checkpoint,
     })
@@ -281,6 +343,17 @@ impl State {
         legacy: &LegacyDb,
         options: &Options,
     ) -> anyhow::Result<Round> {
+        // Set aside, by this run or another; a record gone since the last round was deleted
+        // by a rebuild.
+        let quarantined: HashSet<u64> = writer
+            .quarantined()
+            .await
+            .context("reading the conversations the sync set aside")?
+            .iter()
+            .map(|q| q.conversation_id)
+            .collect();
+        let mut released: Vec<u64> = self.quarantined.difference(&quarantined).copied().collect();
+        released.sort_unstable();
         let now = legacy.now().await?;
         let new = legacy.message_ids_after(self.high, options.batch).await?;
         let more = new.len() == options.batch;
@@ -306,14 +379,22 @@ impl State {
             .filter(|c| self.rows.get(&c.id) != Some(c))
             .collect();
 
-        // Each conversation touched, with the oldest key of its new messages.
+        // Each conversation touched, with the oldest key of its new messages; those set aside
+        // are skipped (their messages count as applied), those released are compared whole:
+        // rounds skipped their messages while they were set aside.
         let mut touched: BTreeMap<u64, Option<(Timestamp, u64)>> = BTreeMap::new();
-        for c in &rows {
+        for c in rows.iter().filter(|c| !quarantined.contains(&c.id)) {
             touched.entry(c.id).or_insert(None);
         }
-        for m in &candidates {
+        for m in candidates
+            .iter()
+            .filter(|m| !quarantined.contains(&m.conversation_id))
+        {
             let key = touched.entry(m.conversation_id).or_insert(None);
             *key = Some(key.map_or(m.chronological_key(), |k| k.min(m.chronological_key())));
+        }
+        for id in &released {
+            touched.insert(*id, Some(FROM_THE_START));
         }
         let mut rows: HashMap<u64, Conversation> = rows.into_iter().map(|c| (c.id, c)).collect();
         let missing: Vec<u64> = touched
@@ -324,6 +405,8 @@ impl State {
         for c in legacy.conversations(&missing).await? {
             rows.insert(c.id, c);
         }
+        // A record deleted by hand for a conversation MySQL lacks: nothing to compare.
+        touched.retain(|id, _| rows.contains_key(id) || !released.contains(id));
         if let Some(id) = touched.keys().find(|id| !rows.contains_key(id)) {
             bail!("conversation {id} has new messages but no row in MySQL's conversations table");
         }
@@ -334,12 +417,16 @@ impl State {
         let mut tasks: JoinSet<anyhow::Result<(u64, Brought)>> = JoinSet::new();
         let mut counts = Counts::default();
         let mut done: Vec<u64> = Vec::with_capacity(ids.len());
+        let mut refused: Vec<(u64, Refused)> = Vec::new();
         let mut finish = |(id, brought): (u64, Brought), verified: &mut HashMap<u64, Timestamp>| {
             counts.add(brought.counts);
             if brought.in_step {
                 verified.insert(id, now);
             }
-            done.push(id);
+            match brought.refused {
+                Some(why) => refused.push((id, why)),
+                None => done.push(id),
+            }
         };
         for (id, from) in touched {
             while tasks.len() >= CONCURRENCY {
@@ -358,15 +445,38 @@ impl State {
         while let Some(result) = tasks.join_next().await {
             finish(joined(Some(result))?, &mut self.verified);
         }
-        // Every touched conversation is up to date: its rows and messages are applied.
+        // Every touched conversation is up to date (its rows and messages are applied), or
+        // set aside: recorded before the checkpoint moves past its messages.
         for id in done {
             if let Some(row) = rows.remove(&id) {
                 self.rows.insert(id, row);
             }
         }
+        let mut set_aside = Vec::with_capacity(refused.len());
+        for (id, why) in refused {
+            let Some(row) = rows.get(&id) else {
+                bail!("conversation {id} was compared without its row in MySQL");
+            };
+            let record = Quarantine {
+                conversation_id: id,
+                phone_number: row.phone_number.clone(),
+                code: why.code.to_string(),
+                reason: why.reason,
+                since: shared::model::now_seconds(),
+                legacy_updated_at: row.updated_at,
+                newest_message_id: why.newest_message_id,
+            };
+            writer
+                .put_quarantine(&record)
+                .await
+                .with_context(|| format!("recording conversation {id} as quarantined"))?;
+            self.verified.remove(&id);
+            set_aside.push(record);
+        }
         let applied_at = legacy.now().await.unwrap_or(now);
         let lag = candidates
             .iter()
+            .filter(|m| !quarantined.contains(&m.conversation_id))
             .map(|m| applied_at.duration_since(m.created_at))
             .min()
             .filter(|_| counts.messages + counts.moved > 0);
@@ -377,7 +487,16 @@ impl State {
             .save_sync_checkpoint(CHECKPOINT, &self.checkpoint())
             .await
             .context("saving the sync checkpoint")?;
-        Ok(Round { counts, lag, more })
+        self.quarantined = quarantined;
+        self.quarantined
+            .extend(set_aside.iter().map(|q| q.conversation_id));
+        Ok(Round {
+            counts,
+            lag,
+            more,
+            quarantined: set_aside,
+            released,
+        })
     }
 
     /// Advances the checkpoint to what a window ago was the highest id read; forgets what
@@ -434,17 +553,29 @@ fn joined(
     }
 }
 
-/// Brings one conversation up to date with its MySQL row and, when it has new messages
-/// from `from` on, its messages from that key on (all of them when it is not in the table:
-/// also for a row alone, so a conversation is never created without its messages). A conversation whose count and newest message already match MySQL's is in step
-/// as far as messages go (a restart re-reads the window; a first run compares everything).
 /// What bringing a conversation up to date did.
 struct Brought {
     counts: Counts,
     /// Its messages were found in step by their count and newest.
     in_step: bool,
+    /// It was left as it is, and why: the round sets it aside.
+    refused: Option<Refused>,
 }
 
+/// Why a conversation was left as it is, for its quarantine record.
+struct Refused {
+    code: &'static str,
+    /// Phone numbers masked.
+    reason: String,
+    newest_message_id: Option<u64>,
+}
+
+/// Brings one conversation up to date with its MySQL row and, when it has new messages
+/// from `from` on, its messages from that key on (all of them when it is not in the table:
+/// also for a row alone, so a conversation is never created without its messages). A
+/// conversation whose count and newest message already match MySQL's is in step as far as
+/// messages go (a restart re-reads the window; a first run compares everything). One the
+/// table holds what MySQL does not explain of is left as it is (`Brought::refused`).
 async fn bring_up_to_date(
     writer: &Writer,
     legacy: &LegacyDb,
@@ -454,11 +585,14 @@ async fn bring_up_to_date(
 ) -> anyhow::Result<Brought> {
     let id = row.id;
     for _ in 0..MAX_CONFLICTS {
+        // MySQL's newest message, where this reads it.
+        let mut newest_message_id = None;
         let in_step = match (&current, from) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(c), Some(_)) => {
                 let (count, newest) = legacy.message_count_and_newest(id).await?;
+                newest_message_id = newest;
                 count == c.message_count && newest == c.last_message.as_ref().map(|m| m.id)
             }
         };
@@ -479,15 +613,32 @@ async fn bring_up_to_date(
             };
             (tail, legacy.messages_from(id, key).await?)
         };
+        if let Some(newest) = desired.iter().max_by_key(|m| m.chronological_key()) {
+            newest_message_id = Some(newest.id);
+        }
         let counted = in_step && from.is_some();
-        let Some(change) = reconcile::change(&row, current.as_ref(), &tail, desired)? else {
-            return Ok(Brought {
-                counts: Counts::default(),
-                in_step: counted,
-            });
+        let refused = |code, reason| Brought {
+            counts: Counts::default(),
+            in_step: false,
+            refused: Some(Refused {
+                code,
+                reason,
+                newest_message_id,
+            }),
         };
-        match writer.apply_change(&change).await? {
-            ChangeOutcome::Applied(_) => {
+        let change = match reconcile::change(&row, current.as_ref(), &tail, desired) {
+            Ok(Some(change)) => change,
+            Ok(None) => {
+                return Ok(Brought {
+                    counts: Counts::default(),
+                    in_step: counted,
+                    refused: None,
+                });
+            }
+            Err(refusal) => return Ok(refused(refusal.code(), refusal.to_string())),
+        };
+        match writer.apply_change(&change).await {
+            Ok(ChangeOutcome::Applied(_)) => {
                 let moved = change.moved();
                 return Ok(Brought {
                     counts: Counts {
@@ -496,11 +647,34 @@ async fn bring_up_to_date(
                         conversations: 1,
                     },
                     in_step: counted,
+                    refused: None,
                 });
             }
-            ChangeOutcome::Conflict => {
+            Ok(ChangeOutcome::Conflict) => {
                 current = writer.store().get_conversations(&[id]).await?.remove(&id);
             }
+            // A new conversation whose number another one holds in the table.
+            Err(StoreError::PhoneTaken(phone, owner)) => {
+                return Ok(refused(
+                    "phone_taken",
+                    format!(
+                        "conversation {id}: phone number {} already belongs to conversation \
+                         {owner} in the table; left as it is",
+                        mask_phone(&phone)
+                    ),
+                ));
+            }
+            Err(StoreError::PhoneTakenUnknownOwner(phone)) => {
+                return Ok(refused(
+                    "phone_taken",
+                    format!(
+                        "conversation {id}: phone number {} already belongs to another \
+                         conversation in the table; left as it is",
+                        mask_phone(&phone)
+                    ),
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     bail!(
