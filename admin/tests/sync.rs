@@ -9,9 +9,12 @@
     reason = "test code"
 )]
 
-use integration_tests::live_writes::LiveWrites;
+use integration_tests::live_writes::{LiveWrites, NewMessage};
+use shared::model::SenderType;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -376,34 +379,278 @@ async fn a_newer_dump_catches_up_an_older_import_and_an_older_one_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What a `sync::run` in a task prints, read by the test meanwhile.
+#[derive(Clone, Default)]
+struct Printed(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Printed {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Printed {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// The texts of a conversation's newest 20 messages, as the API answers them.
+async fn texts(app: &shared::http::App, id: u64) -> Vec<String> {
+    poll(app, &format!("/api/conversations/{id}/messages?limit=20")).await["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until the API shows `text` among conversation `id`'s newest messages, or fails
+/// after CONVERGE. Polls: the sync runs on its own clock.
+async fn until_shown(app: &shared::http::App, id: u64, text: &str) {
+    let started = Instant::now();
+    while !texts(app, id).await.iter().any(|t| t == text) {
+        assert!(
+            started.elapsed() < CONVERGE,
+            "conversation {id} still lacks {text:?} after {CONVERGE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_leaves_a_conversation_alone_when_the_table_has_data_mysql_lacks() {
-    let (table, db) = setup("foreign").await;
+async fn a_divergent_conversation_is_quarantined_the_others_keep_syncing_and_a_rebuild_brings_it_back() {
+    let (table, db) = setup("quarantine").await;
     sql(&db, SEED).await;
     sync_once(&table, &db).await.unwrap();
-    // Written to the table by something else than the sync.
-    store_for(&table)
-        .await
-        .append_message(
-            1,
-            integration_tests::live_writes::NewMessage::text(
-                shared::model::SenderType::Human,
-                "not in MySQL",
-            ),
-        )
+    let store = store_for(&table).await;
+    let writer = writer::Writer::of(&store);
+    // Written to the table by something else than the sync: MySQL lacks it.
+    let foreign = writer
+        .append_message(1, NewMessage::text(SenderType::Human, "only in the table"))
         .await
         .unwrap();
     sql(
         &db,
-        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (1, 'user', 'new in MySQL')",
+        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES
+           (1, 'user', 'new in MySQL'), (2, 'user', 'for conversation 2')",
     )
     .await;
-    let err = sync_once(&table, &db).await.unwrap_err();
-    let text = format!("{err:#}");
+
+    let legacy = legacy_db::LegacyDb::new(&db.reader_url).unwrap();
+    let options = sync::Options {
+        follow: true,
+        interval: Duration::from_millis(100),
+        window: Duration::from_secs(1),
+        batch: 1000,
+    };
+    let printed = Printed::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follow = {
+        let (writer, legacy, mut out) = (writer.clone(), legacy.clone(), printed.clone());
+        tokio::spawn(async move { sync::run(&writer, &legacy, &options, stopped, &mut out).await })
+    };
+    let app = app_for(&table).await;
+
+    // The sync does not stop: the other conversations keep syncing...
+    until_shown(&app, 2, "for conversation 2").await;
+    let started = Instant::now();
+    while writer.quarantined().await.unwrap().is_empty() {
+        assert!(started.elapsed() < CONVERGE, "{}", printed.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and conversation 1 is left as it is, set aside: `--status` says why and since when,
+    // its phone number masked.
+    let status = sync::status(&writer).await.unwrap();
+    let [q] = status.quarantined.as_slice() else {
+        panic!("{status}");
+    };
+    assert_eq!(q.conversation_id, 1);
     assert!(
-        text.contains("conversation 1") && text.contains("left as it is"),
-        "{text}"
+        ["message_not_in_source", "newer_in_table"].contains(&q.code.as_str()),
+        "{status}"
     );
+    assert!(q.reason.starts_with("conversation 1") && q.reason.ends_with("left as it is"));
+    let shown = status.to_string();
+    assert!(
+        shown.contains("conversation 1, phone 5730•••2233, since ") && shown.contains(&q.reason),
+        "{shown}"
+    );
+    assert!(shown.contains("checkpoint: messages settled through id ") && shown.contains(", lag "));
+    assert!(!shown.contains("573001112233"), "{shown}");
+    assert!(status.lag_seconds().is_some_and(|lag| lag < 60), "{shown}");
+    let one = texts(&app, 1).await;
+    assert!(one.contains(&"only in the table".to_string()) && !one.contains(&"new in MySQL".to_string()));
+
+    // Later rounds skip it: its new message waits, another conversation's does not.
+    sql(
+        &db,
+        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES
+           (1, 'user', 'while quarantined'), (3, 'user', 'for conversation 3')",
+    )
+    .await;
+    until_shown(&app, 3, "for conversation 3").await;
+    assert!(!texts(&app, 1).await.contains(&"while quarantined".to_string()));
+
+    // The rebuild replaces the table's copy with MySQL's: 5 messages over the table's 4. (The
+    // table's message took its id from the table's counter, which MySQL's auto-increment
+    // gave "new in MySQL" too: it is told apart by its time.)
+    let rebuilt = sync::rebuild(&writer, &legacy, 1).await.unwrap();
+    assert_eq!(
+        rebuilt.to_string(),
+        format!(
+            "conversation 1 rebuilt from MySQL: 5 messages written (positions 0-4), 1 message \
+             removed (only in the table: id {}, created {}), conversation item replaced (4 \
+             messages -> 5), phone claim kept (5730•••2233); quarantine cleared ([{}] since {})",
+            foreign.id, foreign.created_at, q.code, q.since
+        )
+    );
+    assert!(writer.quarantined().await.unwrap().is_empty());
+    let page = store.message_page(1, 0, 20).await.unwrap();
+    let mut conn = db.admin().await;
+    let in_mysql: Vec<u64> = conn
+        .query("SELECT id FROM messages WHERE conversation_id = 1 ORDER BY created_at, id")
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), in_mysql);
+    assert_matches(&table, &db).await;
+
+    // A message a round skipped while the conversation was set aside, and that its rebuild
+    // did not read (committed after it read MySQL): brought by the round that finds the
+    // record gone, which compares the conversation whole. Staged: a record put by hand, a
+    // round known to have started after it (it brought "after the record"), the message,
+    // then the record deleted without a rebuild.
+    writer
+        .put_quarantine(&writer::Quarantine {
+            since: shared::model::now_seconds(),
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    sql(
+        &db,
+        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (2, 'user', 'after the record')",
+    )
+    .await;
+    until_shown(&app, 2, "after the record").await;
+    sql(
+        &db,
+        "INSERT INTO messages (conversation_id, sender_type, message_text) VALUES
+           (1, 'user', 'skipped while set aside'), (2, 'user', 'read with it')",
+    )
+    .await;
+    until_shown(&app, 2, "read with it").await;
+    assert!(
+        !texts(&app, 1)
+            .await
+            .contains(&"skipped while set aside".to_string())
+    );
+    assert!(writer.clear_quarantine(1).await.unwrap().is_some());
+    until_shown(&app, 1, "skipped while set aside").await;
+
+    stop.send(true).unwrap();
+    let summary = follow.await.unwrap().unwrap();
+    let output = printed.text();
+    println!("{output}{summary}");
+    assert_eq!(summary.quarantined, 0, "{output}");
+    assert!(
+        summary.to_string().contains(", 0 quarantined; checkpoint: "),
+        "{summary}"
+    );
+    // The refusal is printed once, masked, however many rounds skipped the conversation.
+    assert_eq!(output.matches("quarantined [").count(), 1, "{output}");
+    assert!(
+        output.contains(&format!("quarantined [{}]: {}", q.code, q.reason)),
+        "{output}"
+    );
+    assert!(output.contains("`convo-admin sync --rebuild 1`"), "{output}");
+    assert!(output.contains(", 1 quarantined"), "{output}");
+    assert!(
+        output.contains("conversation 1 is no longer quarantined (rebuilt): compared whole with MySQL"),
+        "{output}"
+    );
+    assert!(!output.contains("573001112233"), "{output}");
+    assert_matches(&table, &db).await;
+    assert_eq!(message_items(&table).await, mysql_messages(&db).await);
+    legacy.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_phone_number_is_quarantined_and_its_rebuild_moves_the_claim() {
+    let (table, db) = setup("rebuild").await;
+    sql(&db, SEED).await;
+    sync_once(&table, &db).await.unwrap();
+    sql(
+        &db,
+        "UPDATE conversations SET phone_number = '573004445566' WHERE id = 3;
+         INSERT INTO messages (conversation_id, sender_type, message_text) VALUES (2, 'user', 'for conversation 2')",
+    )
+    .await;
+    // One run: conversation 2 brought, conversation 3 set aside; a second run leaves it so.
+    sync_once(&table, &db).await.unwrap();
+    sync_once(&table, &db).await.unwrap();
+    let app = app_for(&table).await;
+    assert!(texts(&app, 2).await.contains(&"for conversation 2".to_string()));
+    let store = store_for(&table).await;
+    let writer = writer::Writer::of(&store);
+    let status = sync::status(&writer).await.unwrap();
+    let [q] = status.quarantined.as_slice() else {
+        panic!("{status}");
+    };
+    assert_eq!((q.conversation_id, q.code.as_str()), (3, "phone_changed"));
+    assert_eq!(
+        q.reason,
+        "conversation 3: phone number 5730•••8877 in the table, 5730•••5566 in the source; left as it is"
+    );
+    assert_eq!(q.phone_number, "573004445566");
+    // `--status` needs no MySQL.
+    admin(&table, &["sync", "--status"]).await.unwrap();
+
+    // MySQL lacks conversation 99: refused, nothing written.
+    let legacy = legacy_db::LegacyDb::new(&db.reader_url).unwrap();
+    let before = all_items(&store).await;
+    let refused = format!("{:#}", sync::rebuild(&writer, &legacy, 99).await.unwrap_err());
+    assert!(refused.contains("has no conversation 99"), "{refused}");
+    let refused = admin(&table, &["sync", "--mysql", &db.reader_url, "--rebuild", "99"])
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("has no conversation 99"),
+        "{refused:#}"
+    );
+    assert_eq!(all_items(&store).await, before);
+
+    // The rebuild takes MySQL's number: its claim moves with it.
+    let rebuilt = sync::rebuild(&writer, &legacy, 3).await.unwrap();
+    assert_eq!(
+        rebuilt.to_string(),
+        format!(
+            "conversation 3 rebuilt from MySQL: no messages written, no message removed, \
+             conversation item replaced (0 messages -> 0), phone claim moved from 5730•••8877 to \
+             5730•••5566; quarantine cleared ([phone_changed] since {})",
+            q.since
+        )
+    );
+    let owners = store
+        .phone_owners(&["573009998877".to_string(), "573004445566".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(owners, [("573004445566".to_string(), 3)].into());
+    assert!(writer.quarantined().await.unwrap().is_empty());
+    // Again: nothing left to move, and it was not quarantined.
+    admin(&table, &["sync", "--mysql", &db.reader_url, "--rebuild", "3"])
+        .await
+        .unwrap();
+    sync_once(&table, &db).await.unwrap();
+    assert!(sync::status(&writer).await.unwrap().quarantined.is_empty());
+    assert_matches(&table, &db).await;
+    legacy.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
