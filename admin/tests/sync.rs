@@ -572,7 +572,7 @@ async fn a_divergent_conversation_is_quarantined_the_others_keep_syncing_and_a_r
     assert!(output.contains("`convo-admin sync --rebuild 1`"), "{output}");
     assert!(output.contains(", 1 quarantined"), "{output}");
     assert!(
-        output.contains("conversation 1 is no longer quarantined (rebuilt): compared whole with MySQL"),
+        output.contains("conversation 1 left quarantine (its record was cleared): compared whole with MySQL"),
         "{output}"
     );
     assert!(!output.contains("573001112233"), "{output}");

@@ -267,7 +267,7 @@ pub async fn run(
         for id in &round.released {
             writeln!(
                 out,
-                "round {rounds}: conversation {id} is no longer quarantined (rebuilt): compared whole with MySQL"
+                "round {rounds}: conversation {id} left quarantine (its record was cleared): compared whole with MySQL"
             )?;
         }
         for q in &round.quarantined {
