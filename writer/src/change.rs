@@ -85,43 +85,35 @@ impl Writer {
             return Ok(tail);
         };
         let (projection, names) = item::projection(&item::PLACED_ATTRIBUTES);
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-                .set_expression_attribute_names(Some(
-                    names
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.to_string()))
-                        .chain([("#pk".into(), table::PK.into()), ("#sk".into(), table::SK.into())])
-                        .collect(),
-                ))
-                .projection_expression(&projection)
-                .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
-                .expression_attribute_values(":first", s(table::message_sk(0)))
-                .expression_attribute_values(":last", s(table::message_sk(last)))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(TAIL_PAGE)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for it in out.items.unwrap_or_default() {
-                let placed = item::placed_from_item(it)?;
-                if !keep(&placed) {
-                    return Ok(tail);
-                }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .set_expression_attribute_names(Some(
+                names
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .chain([("#pk".into(), table::PK.into()), ("#sk".into(), table::SK.into())])
+                    .collect(),
+            ))
+            .projection_expression(&projection)
+            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+            .expression_attribute_values(":first", s(table::message_sk(0)))
+            .expression_attribute_values(":last", s(table::message_sk(last)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(TAIL_PAGE);
+        crate::pages::each_item(query, |it| {
+            let placed = item::placed_from_item(it)?;
+            let kept = keep(&placed);
+            if kept {
                 tail.push(placed);
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(tail);
-            }
-        }
+            Ok(kept)
+        })
+        .await?;
+        Ok(tail)
     }
 
     /// Writes a change: see the module's comment. Positions below the current count that

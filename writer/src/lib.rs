@@ -7,6 +7,7 @@
 
 mod change;
 mod counters;
+mod pages;
 mod quarantine;
 mod records;
 mod replace;

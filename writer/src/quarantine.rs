@@ -100,31 +100,23 @@ impl Writer {
     /// Every conversation set aside, by id. One strongly consistent Query of the `SYNC`
     /// partition (a page per MB): a record deleted by a rebuild is gone from the next read.
     pub async fn quarantined(&self) -> Result<Vec<Quarantine>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::SYNC_PK))
+            .expression_attribute_values(":prefix", s(table::QUARANTINE_SK_PREFIX))
+            .consistent_read(true);
         let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_names("#sk", table::SK)
-                .expression_attribute_values(":pk", s(table::SYNC_PK))
-                .expression_attribute_values(":prefix", s(table::QUARANTINE_SK_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for it in out.items() {
-                records.push(quarantine_from_item(it)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(records);
-            }
-        }
+        crate::pages::each_item(query, |it| {
+            records.push(quarantine_from_item(&it)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(records)
     }
 
     /// Deletes a conversation's record; what it held, if there was one.

@@ -72,32 +72,24 @@ impl Writer {
     /// Every message item of a conversation, whatever its count says (items an interrupted
     /// write left beyond it too), by position. Strongly consistent, a page per MB.
     pub async fn all_messages(&self, conversation_id: u64) -> Result<Vec<Message>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
+            .expression_attribute_values(":first", s(table::message_sk(0)))
+            .expression_attribute_values(":last", s(table::message_sk(MAX_ID)))
+            .consistent_read(true);
         let mut messages = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_names("#sk", table::SK)
-                .expression_attribute_values(":pk", s(table::conversation_pk(conversation_id)))
-                .expression_attribute_values(":first", s(table::message_sk(0)))
-                .expression_attribute_values(":last", s(table::message_sk(MAX_ID)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for it in out.items.unwrap_or_default() {
-                messages.push(item::message_from_item(it)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(messages);
-            }
-        }
+        crate::pages::each_item(query, |it| {
+            messages.push(item::message_from_item(it)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(messages)
     }
 
     /// Replaces conversation `conversation`'s copy in the table with it and `messages`, its
