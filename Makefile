@@ -127,8 +127,8 @@ VARIANT_cloudfront := Access=front $(EXAMPLE_SECRETS) LegacyOriginSecret=example
   LegacyOriginDomain=legacy.example.com LegacyBasePath=/panel WafRateLimit=2000 \
   DashboardDomain=panel.example.com AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms \
   DashboardCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d
-VARIANT_alarms-email := $(JWT_PARAMETERS) AlarmEmail=ops@example.com
-VARIANT_alarms-topic := $(JWT_PARAMETERS) AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms
+VARIANT_alarms-email := $(JWT_PARAMETERS) AlarmEmail=ops@example.com SyncMonitoring=on
+VARIANT_alarms-topic := $(JWT_PARAMETERS) AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops-alarms SyncMonitoring=on SyncMetricsNamespace=Example/Sync SyncLagAlarmSeconds=120
 
 template: tools
 	@mkdir -p target

@@ -335,6 +335,7 @@ async fn the_original_page_shows_every_message_sync_brings() {
         interval: INTERVAL,
         window: WINDOW,
         batch: BATCH,
+        metrics: None,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let first = sync::run(

@@ -240,6 +240,7 @@ impl Scene {
             interval: Duration::from_secs(2),
             window: Duration::from_secs(60),
             batch: 5000,
+            metrics: None,
         };
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let summary = sync::run(

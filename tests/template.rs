@@ -5,8 +5,8 @@
 //! SAM's transform (aws-sam-translator, offline), gives each function only what it reads.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
+use integration_tests::iam::{glob_matches, translated_template as translated};
 use integration_tests::workspace_root;
 use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
@@ -924,29 +924,6 @@ fn samconfig_environments_choose_their_access_mode() {
 // ---------------------------------------------------------------------------------------
 // The template CloudFormation deploys: template.yaml through SAM's transform.
 
-/// `template.yaml` after SAM's transform (aws-sam-translator from `.tools/venv`, offline,
-/// through tools/template.py), as JSON.
-fn translated(values: &[&str]) -> Value {
-    let python = workspace_root().join(".tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make tools` (make test does)",
-        python.display()
-    );
-    let out = Command::new(&python)
-        .current_dir(workspace_root())
-        .args(["tools/template.py", "translate", "template.yaml"])
-        .args(values)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tools/template.py translate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn of_type_json<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
     t["Resources"]
         .as_object()
@@ -955,27 +932,6 @@ fn of_type_json<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
         .filter(|(_, r)| r["Type"] == kind)
         .map(|(k, r)| (k.as_str(), r))
         .collect()
-}
-
-/// `*`-globs as IAM's `StringLike` reads them (no `?` in this template).
-fn glob_matches(pattern: &str, value: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == value,
-        Some((head, tail)) => {
-            value.len() >= head.len() + tail.len()
-                && value.starts_with(head)
-                && glob_matches_suffix(tail, &value[head.len()..])
-        }
-    }
-}
-
-fn glob_matches_suffix(pattern: &str, value: &str) -> bool {
-    match pattern.split_once('*') {
-        None => value.ends_with(pattern),
-        Some((head, tail)) => (0..=value.len())
-            .filter(|&i| value.is_char_boundary(i) && value[i..].starts_with(head))
-            .any(|i| glob_matches_suffix(tail, &value[i + head.len()..])),
-    }
 }
 
 fn table_resource() -> Value {
@@ -1231,6 +1187,116 @@ fn every_function_the_api_and_the_table_have_alarms() {
             actions[2],
             json!({ "Fn::If": ["AlarmTopicCreated", [{ "Ref": "AlarmTopic" }], { "Ref": "AWS::NoValue" }] }),
             "{name}"
+        );
+    }
+}
+
+/// `SyncMonitoring=on` adds three alarms on what `convo-admin sync --metrics-namespace`
+/// publishes (the names and the dimension are the sync's own constants): a heartbeat whose
+/// missing data breaches (no round reported for 5 one-minute periods in a row), the lag
+/// above `SyncLagAlarmSeconds` for 3 minutes, and any conversation quarantined. Off (the
+/// default), the condition leaves them out.
+#[test]
+fn sync_monitoring_adds_a_heartbeat_a_lag_and_a_quarantine_alarm_on_the_syncs_metrics() {
+    use convo_admin::sync::metrics::{DIMENSION, LAG, QUARANTINED, ROWS_APPLIED};
+    let t = translated(&["Access=public"]);
+    assert_eq!(t["Parameters"]["SyncMonitoring"]["Default"], "off");
+    assert_eq!(
+        t["Conditions"]["SyncMonitoringEnabled"],
+        json!({ "Fn::Equals": [{ "Ref": "SyncMonitoring" }, "on"] })
+    );
+    let alarms = of_type_json(&t, "AWS::CloudWatch::Alarm");
+    let sync_alarms: BTreeMap<&str, &Value> = alarms
+        .iter()
+        .filter(|(_, a)| a["Properties"]["Namespace"] == json!({ "Ref": "SyncMetricsNamespace" }))
+        .map(|(name, a)| (*name, *a))
+        .collect();
+    assert_eq!(
+        sync_alarms.keys().copied().collect::<Vec<_>>(),
+        ["SyncHeartbeatAlarm", "SyncLagAlarm", "SyncQuarantinedAlarm"]
+    );
+    let expect = |name: &str, metric: &str, rule: Value| {
+        let alarm = sync_alarms[name];
+        assert_eq!(alarm["Condition"], "SyncMonitoringEnabled", "{name}");
+        let p = &alarm["Properties"];
+        assert_eq!(p["MetricName"], metric, "{name}");
+        assert_eq!(
+            p["Dimensions"],
+            json!([{ "Name": DIMENSION, "Value": { "Ref": "ConversationsTable" } }]),
+            "{name}"
+        );
+        for (key, value) in rule.as_object().unwrap() {
+            assert_eq!(&p[key], value, "{name}: {key}");
+        }
+    };
+    expect(
+        "SyncHeartbeatAlarm",
+        ROWS_APPLIED,
+        json!({ "Statistic": "SampleCount", "Period": 60, "EvaluationPeriods": 5, "DatapointsToAlarm": 5,
+                "Threshold": 1, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching" }),
+    );
+    expect(
+        "SyncLagAlarm",
+        LAG,
+        json!({ "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 3, "DatapointsToAlarm": 3,
+                "Threshold": { "Ref": "SyncLagAlarmSeconds" }, "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching" }),
+    );
+    expect(
+        "SyncQuarantinedAlarm",
+        QUARANTINED,
+        json!({ "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching" }),
+    );
+}
+
+/// The managed policy the stack ships for the sync's host (output `SyncPolicyArn`): the item
+/// operations the sync and import call, on the table alone (neither reads an index), held
+/// to the partition keys the writer uses (`shared::table`'s), and PutMetricData in the
+/// sync's namespace only. No function's role carries it. admin/tests/sync.rs holds every
+/// request of the sync tests to it.
+#[test]
+fn the_sync_policy_grants_its_item_operations_on_its_keys_and_metrics_in_its_namespace() {
+    use shared::table;
+    let t = translated(&["Access=public"]);
+    let policy = &t["Resources"]["SyncPolicy"];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(
+        t["Outputs"]["SyncPolicyArn"]["Value"],
+        json!({ "Ref": "SyncPolicy" })
+    );
+    let prefix = |key: String, tail: &str| format!("{}*", key.strip_suffix(tail).unwrap());
+    assert_eq!(
+        policy["Properties"]["PolicyDocument"]["Statement"],
+        json!([
+            {
+                "Sid": "ReadAndWriteConversationsClaimsCountersAndSyncRecords",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
+                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"
+                ],
+                "Resource": [table_resource()],
+                "Condition": { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [
+                    prefix(table::conversation_pk(7), "7"),
+                    prefix(table::phone_pk("5"), "5"),
+                    table::COUNTER_PK,
+                    table::SYNC_PK,
+                ] } },
+            },
+            {
+                "Sid": "PublishTheSyncMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": { "StringEquals": { "cloudwatch:namespace": { "Ref": "SyncMetricsNamespace" } } },
+            },
+        ])
+    );
+    for (name, role) in of_type_json(&t, "AWS::IAM::Role") {
+        assert!(
+            !role.to_string().contains("SyncPolicy"),
+            "{name} carries the sync's policy"
         );
     }
 }

@@ -109,12 +109,32 @@ pub enum Command {
         /// New message ids read per round.
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         batch: u64,
+        /// Publish each round's SyncLagSeconds, SyncRowsApplied and SyncQuarantined to this
+        /// CloudWatch namespace (the stack's SyncMetricsNamespace, whose SyncMonitoring alarms
+        /// read them; dimension TableName). Off by default: no CloudWatch needed.
+        #[arg(long, env = "SYNC_METRICS_NAMESPACE", value_name = "NAMESPACE")]
+        metrics_namespace: Option<String>,
+        /// Rounds gathered into one PutMetricData call (a statistic set per metric), at most
+        /// 60s (the alarms read one-minute periods); 0s: one call per round.
+        #[arg(long, default_value = "60s", value_parser = metrics_every)]
+        metrics_every: Duration,
     },
     /// Print the value that signs a user in to the dashboard behind CloudFront, for the
     /// stack's DashboardUsers key value store (key: the user name). Generates a strong
     /// password and shows it once on stderr, or reads one (16+ characters) with
     /// --password-stdin. Offline: needs no table and no AWS access.
     DashboardUser(crate::dashboard_user::Args),
+}
+
+/// `--metrics-every`: a duration of at most a minute.
+fn metrics_every(text: &str) -> Result<Duration, String> {
+    let every = duration(text)?;
+    if every > Duration::from_secs(60) {
+        return Err(format!(
+            "{text:?} is more than 60s: the sync alarms read one-minute periods"
+        ));
+    }
+    Ok(every)
 }
 
 /// `2s`, `500ms`, `1m`, or a number of seconds.
@@ -234,6 +254,8 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             interval,
             window,
             batch,
+            metrics_namespace,
+            metrics_every,
         } => {
             let writer = writer(cli.table, config)?;
             if status {
@@ -255,6 +277,9 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                 interval,
                 window,
                 batch: batch as usize,
+                metrics: metrics_namespace
+                    .filter(|n| !n.is_empty())
+                    .map(|namespace| sync::metrics::Target::new(config, namespace, metrics_every)),
             };
             let (stop, stopped) = watch::channel(false);
             tokio::spawn(async move {

@@ -54,7 +54,7 @@ async fn admin(table: &str, args: &[&str]) -> anyhow::Result<()> {
 /// the polls'.
 fn start_sync(table: &str, db: &LegacyDb, log: &Path) -> Child {
     let args = ["--follow", "--window", "120s"];
-    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &args, log)
+    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &args, &[], log)
 }
 
 /// What the page has seen and shown so far.

@@ -11,39 +11,65 @@
 
 use integration_tests::live_writes::{LiveWrites, NewMessage};
 use shared::model::SenderType;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use convo_admin::cli::{Cli, run};
 use convo_admin::sync::{self, legacy_db};
+use integration_tests::iam::RecordingRelay;
 use integration_tests::legacy_api::{Expected, api_matches, app_for, expected};
 use integration_tests::mariadb::{LegacyDb, mariadb};
-use integration_tests::{all_items, sdk_config, unique_table_name};
+use integration_tests::{all_items, sdk_config, sdk_config_for, unique_table_name};
 use mysql_async::prelude::Queryable;
 use shared::Store;
 
 /// How long a test waits for the sync to show what MySQL holds (a loaded 2-core machine).
 const CONVERGE: Duration = Duration::from_secs(180);
 
+/// Every request the sync and the imports make goes through this relay, and each test ends
+/// by holding them to the IAM policy the stack ships for the sync (`SyncPolicy`).
+fn relay() -> &'static RecordingRelay {
+    static RELAY: OnceLock<RecordingRelay> = OnceLock::new();
+    RELAY.get_or_init(RecordingRelay::start)
+}
+
+/// `convo-admin ARGS` in-process, through the relay.
 async fn admin(table: &str, args: &[&str]) -> anyhow::Result<()> {
     let mut argv = vec!["convo-admin", "--table", table];
     argv.extend_from_slice(args);
-    run(Cli::try_parse_from(argv)?, &sdk_config().await).await
+    run(Cli::try_parse_from(argv)?, &sdk_config_for(&relay().url).await).await
 }
 
+/// The test's own reads, straight to DynamoDB Local.
 async fn store_for(table: &str) -> Store {
     Store::new(shared::client::dynamodb_client(&sdk_config().await), table)
 }
 
-/// A table and a legacy database, both new.
+/// The store a sync run in-process writes through (the relay).
+async fn sync_store_for(table: &str) -> Store {
+    Store::new(
+        shared::client::dynamodb_client(&sdk_config_for(&relay().url).await),
+        table,
+    )
+}
+
+/// A table (made with the deployer's rights, not the sync's) and a legacy database, both new.
 async fn setup(prefix: &str) -> (String, LegacyDb) {
     let table = unique_table_name(prefix);
-    admin(&table, &["create-table"]).await.unwrap();
+    let create = Cli::try_parse_from(["convo-admin", "--table", &table, "create-table"]).unwrap();
+    run(create, &sdk_config().await).await.unwrap();
     (table, mariadb().database(prefix).await)
+}
+
+/// The end of every test: nothing the sync or an import asked DynamoDB for on `table` is
+/// outside the stack's `SyncPolicy`.
+fn assert_within_sync_policy(table: &str) {
+    relay().assert_sync_policy_allows(table);
 }
 
 async fn sql(db: &LegacyDb, statements: &str) {
@@ -151,6 +177,7 @@ async fn one_run_brings_new_changed_and_older_rows_and_a_second_changes_nothing(
         .filter(|it| it.get("pk").and_then(|v| v.as_s().ok()) != Some(&"SYNC".to_string()))
         .collect::<Vec<_>>();
     assert_eq!(after, before);
+    assert_within_sync_policy(&table);
 }
 
 /// Waits until the API answers as the legacy data says, or fails after CONVERGE with the
@@ -190,13 +217,14 @@ async fn a_message_committed_after_a_later_id_is_not_lost() {
     )
     .await;
 
-    let store = store_for(&table).await;
+    let store = sync_store_for(&table).await;
     let legacy = legacy_db::LegacyDb::new(&db.reader_url).unwrap();
     let options = sync::Options {
         follow: true,
         interval: Duration::from_millis(100),
         window: Duration::from_secs(60),
         batch: 1000,
+        metrics: None,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let follow = {
@@ -234,12 +262,17 @@ async fn a_message_committed_after_a_later_id_is_not_lost() {
     assert!(summary.counts.moved <= 1, "{summary}");
     assert_eq!(message_items(&table).await, mysql_messages(&db).await);
     legacy.disconnect().await;
+    assert_within_sync_policy(&table);
 }
 
-/// `convo-admin sync --follow` as a process, reading MySQL as the SELECT-only user.
-fn start_sync(table: &str, db: &LegacyDb, log: &Path) -> Child {
-    let args = ["--follow", "--interval", "200ms", "--window", "1s"];
-    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &args, log)
+/// `convo-admin sync --follow` as a process, reading MySQL as the SELECT-only user, writing
+/// through the relay; `more` args and `env` added.
+fn start_sync(table: &str, db: &LegacyDb, log: &Path, more: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut args = vec!["--follow", "--interval", "200ms", "--window", "1s"];
+    args.extend_from_slice(more);
+    let mut env = env.to_vec();
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB", &relay().url));
+    db.sync_process(env!("CARGO_BIN_EXE_convo-admin"), table, &args, &env, log)
 }
 
 /// What the bot and the dashboard do to MySQL: write `n` changes, most of them messages
@@ -285,13 +318,13 @@ async fn follow_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
     let (table, db) = setup("kill").await;
     sql(&db, SEED).await;
     let log = std::env::temp_dir().join(format!("{table}.log"));
-    let mut child = start_sync(&table, &db, &log);
+    let mut child = start_sync(&table, &db, &log, &[], &[]);
     live_writer(&db, 0, 150).await;
     // SIGKILL in the middle of the writes: whatever round was in flight is cut short.
     child.kill().unwrap();
     child.wait().unwrap();
     live_writer(&db, 150, 50).await;
-    let mut child = start_sync(&table, &db, &log);
+    let mut child = start_sync(&table, &db, &log, &[], &[]);
     live_writer(&db, 200, 150).await;
     converge(&table, &db).await;
     assert_eq!(message_items(&table).await, mysql_messages(&db).await);
@@ -315,6 +348,7 @@ async fn follow_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
         .await
         .unwrap();
     assert!(checkpoint.is_some());
+    assert_within_sync_policy(&table);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,6 +411,7 @@ async fn a_newer_dump_catches_up_an_older_import_and_an_older_one_is_refused() {
     assert_eq!(all_items(&store_for(&table).await).await, before);
     assert_matches(&table, &db).await;
     std::fs::remove_dir_all(&dir).unwrap();
+    assert_within_sync_policy(&table);
 }
 
 /// What a `sync::run` in a task prints, read by the test meanwhile.
@@ -428,7 +463,7 @@ async fn a_divergent_conversation_is_quarantined_the_others_keep_syncing_and_a_r
     let (table, db) = setup("quarantine").await;
     sql(&db, SEED).await;
     sync_once(&table, &db).await.unwrap();
-    let store = store_for(&table).await;
+    let store = sync_store_for(&table).await;
     let writer = writer::Writer::of(&store);
     // Written to the table by something else than the sync: MySQL lacks it.
     let foreign = writer
@@ -448,6 +483,7 @@ async fn a_divergent_conversation_is_quarantined_the_others_keep_syncing_and_a_r
         interval: Duration::from_millis(100),
         window: Duration::from_secs(1),
         batch: 1000,
+        metrics: None,
     };
     let printed = Printed::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -579,6 +615,7 @@ async fn a_divergent_conversation_is_quarantined_the_others_keep_syncing_and_a_r
     assert_matches(&table, &db).await;
     assert_eq!(message_items(&table).await, mysql_messages(&db).await);
     legacy.disconnect().await;
+    assert_within_sync_policy(&table);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,7 +635,7 @@ async fn a_changed_phone_number_is_quarantined_and_its_rebuild_moves_the_claim()
     let app = app_for(&table).await;
     assert!(texts(&app, 2).await.contains(&"for conversation 2".to_string()));
     let store = store_for(&table).await;
-    let writer = writer::Writer::of(&store);
+    let writer = writer::Writer::of(&sync_store_for(&table).await);
     let status = sync::status(&writer).await.unwrap();
     let [q] = status.quarantined.as_slice() else {
         panic!("{status}");
@@ -651,6 +688,7 @@ async fn a_changed_phone_number_is_quarantined_and_its_rebuild_moves_the_claim()
     assert!(sync::status(&writer).await.unwrap().quarantined.is_empty());
     assert_matches(&table, &db).await;
     legacy.disconnect().await;
+    assert_within_sync_policy(&table);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -681,4 +719,123 @@ async fn changes_too_large_for_one_transaction_are_written_in_steps() {
     assert_eq!(message_items(&table).await, 131);
     let page = store_for(&table).await.message_page(1, 130, 20).await.unwrap();
     assert_eq!(page.messages[0].message_text, "the oldest, committed last");
+    assert_within_sync_policy(&table);
+}
+
+/// Polls `done` until it holds, or fails after CONVERGE with `what` and the sync's log.
+async fn until(what: &str, log: &Path, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < CONVERGE,
+            "{what} after {CONVERGE:?}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `--metrics-namespace`: each round's figures reach CloudWatch (a local endpoint through
+/// the SDK's endpoint override) in the stack's namespace, metric names and dimension, and
+/// every round is counted once even when CloudWatch fails for a while: the sync goes on (the
+/// API shows MySQL's data), says so once, and sends what it held when CloudWatch is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_the_sync() {
+    use convo_admin::sync::metrics::{DIMENSION, LAG, QUARANTINED, ROWS_APPLIED};
+    use integration_tests::cloudwatch::LocalCloudWatch;
+
+    let (table, db) = setup("metrics").await;
+    sql(&db, SEED).await;
+    let cloudwatch = LocalCloudWatch::start();
+    cloudwatch.fail(true);
+    let log = std::env::temp_dir().join(format!("{table}.log"));
+    let _ = std::fs::remove_file(&log);
+    let mut child = start_sync(
+        &table,
+        &db,
+        &log,
+        &["--metrics-namespace", "Test/Sync", "--metrics-every", "0s"],
+        &[("AWS_ENDPOINT_URL_CLOUDWATCH", &cloudwatch.url)],
+    );
+    // CloudWatch refuses: the sync brings MySQL's data all the same, and keeps trying.
+    converge(&table, &db).await;
+    until("no refused publish", &log, || {
+        cloudwatch.calls().iter().filter(|c| c.failed).count() >= 4
+    })
+    .await;
+    cloudwatch.fail(false);
+    until("nothing published", &log, || {
+        cloudwatch.calls().iter().any(|c| !c.failed)
+    })
+    .await;
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}\n{output}");
+    let said = |text: &str| output.lines().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        said("metrics: not published to CloudWatch namespace Test/Sync"),
+        1,
+        "{output}"
+    );
+    assert_eq!(said("metrics: published to CloudWatch again"), 1, "{output}");
+
+    // The summary: "sync: N rounds in T s: M messages, C conversations written, ...".
+    let summary = output.lines().find(|l| l.starts_with("sync: ")).unwrap();
+    let number_before = |text: &str| -> f64 {
+        let head = &summary[..summary.find(text).unwrap()];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let rounds = number_before(" rounds");
+    let rows = number_before(" messages,") + number_before(" conversations written");
+    assert_eq!(rows, 9.0, "{summary}");
+
+    let sent: Vec<_> = cloudwatch.calls().into_iter().filter(|c| !c.failed).collect();
+    let mut totals: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+    for call in &sent {
+        assert_eq!(call.operation, "PutMetricData");
+        assert_eq!(call.body["Namespace"], "Test/Sync");
+        for datum in call.body["MetricData"].as_array().unwrap() {
+            assert_eq!(
+                datum["Dimensions"],
+                serde_json::json!([{ "Name": DIMENSION, "Value": table }]),
+                "{datum}"
+            );
+            let set = &datum["StatisticValues"];
+            let total = totals
+                .entry(datum["MetricName"].as_str().unwrap().to_string())
+                .or_insert((0.0, 0.0, 0.0));
+            total.0 += set["SampleCount"].as_f64().unwrap();
+            total.1 += set["Sum"].as_f64().unwrap();
+            total.2 = total.2.max(set["Maximum"].as_f64().unwrap());
+        }
+    }
+    // The first call after the failures carries the periods held meanwhile.
+    assert!(
+        sent[0].body["MetricData"].as_array().unwrap().len() > 3,
+        "{:?}",
+        sent[0]
+    );
+    assert_eq!(
+        totals.keys().map(String::as_str).collect::<Vec<_>>(),
+        [LAG, ROWS_APPLIED, QUARANTINED]
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    for (name, (count, _, _)) in &totals {
+        assert_eq!(*count, rounds, "{name}: every round once\n{output}");
+    }
+    assert_eq!(totals[ROWS_APPLIED].1, rows, "{output}");
+    assert_eq!(totals[QUARANTINED].2, 0.0);
+    // The seed's messages are from 2024: the round that wrote them was that far behind.
+    assert!(totals[LAG].2 > 86_400.0, "{totals:?}");
+    assert_within_sync_policy(&table);
 }

@@ -6,10 +6,12 @@
 pub mod apigw;
 pub mod bootstrap_checks;
 pub mod browser;
+pub mod cloudwatch;
 pub mod contract;
 pub mod faults;
 pub mod fixtures;
 pub mod http1;
+pub mod iam;
 pub mod legacy_api;
 pub mod live_writes;
 pub mod mariadb;

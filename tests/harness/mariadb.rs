@@ -275,8 +275,16 @@ impl LegacyDb {
 
     /// `convo-admin sync` with `args` (the binary at `convo_admin`: a test's
     /// `CARGO_BIN_EXE_convo-admin`) as a process over `table` in DynamoDB Local, reading this
-    /// database as [`READER_USER`], its output appended to `log`.
-    pub fn sync_process(&self, convo_admin: &str, table: &str, args: &[&str], log: &Path) -> Child {
+    /// database as [`READER_USER`], its output appended to `log`; `env` adds to (or
+    /// overrides) its environment.
+    pub fn sync_process(
+        &self,
+        convo_admin: &str,
+        table: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Child {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -291,6 +299,7 @@ impl LegacyDb {
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")
             .env("AWS_ENDPOINT_URL_DYNAMODB", &crate::dynamodb().endpoint)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("the log's handle"))
             .stderr(out)

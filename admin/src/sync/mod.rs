@@ -31,6 +31,7 @@
 //! `--status` (`status`) lists the records.
 
 pub mod legacy_db;
+pub mod metrics;
 mod rebuild;
 mod status;
 
@@ -53,6 +54,7 @@ use writer::{Quarantine, Writer};
 
 use crate::reconcile;
 use legacy_db::{LegacyDb, NewId};
+use metrics::{Metrics, RoundFigures};
 
 /// Where the checkpoint is kept (`SYNC / mysql`).
 const CHECKPOINT: &str = shared::table::SYNC_MYSQL_SK;
@@ -75,6 +77,8 @@ pub struct Options {
     pub window: Duration,
     /// New message ids read per round (more follow in the next round, at once).
     pub batch: usize,
+    /// Where each round's figures are published (`--metrics-namespace`); none: nowhere.
+    pub metrics: Option<metrics::Target>,
 }
 
 /// What one round, or a whole run, did.
@@ -233,6 +237,10 @@ pub async fn run(
             state.quarantined.len()
         )?;
     }
+    let mut metrics = options
+        .metrics
+        .clone()
+        .map(|target| Metrics::new(target, writer.table_name()));
     let mut totals = Counts::default();
     let mut rounds = 0u64;
     let mut idle_since = Instant::now();
@@ -278,6 +286,12 @@ pub async fn run(
             )?;
         }
         let quarantined = state.quarantined.len();
+        if let Some(metrics) = &mut metrics {
+            metrics.record(round.figures(quarantined), Timestamp::now());
+            if let Some(line) = metrics.publish_if_due().await {
+                writeln!(out, "round {rounds}: {line}")?;
+            }
+        }
         if !round.counts.is_empty() || !round.quarantined.is_empty() || !round.released.is_empty() {
             let lag = round
                 .lag
@@ -309,6 +323,11 @@ pub async fn run(
             break state.checkpoint();
         }
     };
+    if let Some(metrics) = &mut metrics
+        && let Some(line) = metrics.publish().await
+    {
+        writeln!(out, "{line}")?;
+    }
     Ok(Summary {
         rounds,
         counts: totals,
@@ -316,6 +335,17 @@ pub async fn run(
         elapsed: started.elapsed(),
         checkpoint,
     })
+}
+
+impl Round {
+    /// What the round publishes (`metrics`): no messages written, no lag.
+    fn figures(&self, quarantined: usize) -> RoundFigures {
+        RoundFigures {
+            lag_seconds: self.lag.map_or(0.0, |l| l.as_secs_f64().max(0.0)),
+            rows_applied: self.counts.messages + self.counts.moved + self.counts.conversations,
+            quarantined,
+        }
+    }
 }
 
 /// Sleeps `wait`, or less when `stop` turns true; whether it did.
