@@ -472,12 +472,26 @@ mod tests {
         assert!(!e.contains("secret"), "{e}");
     }
 
-    fn temp_file(name: &str, content: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("convo-admin-connection-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file of the test's own, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl std::ops::Deref for TempFile {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn temp_file(name: &str, content: &[u8]) -> TempFile {
+        let path = std::env::temp_dir().join(format!("convo-admin-connection-{}-{name}", std::process::id()));
         std::fs::write(&path, content).unwrap();
-        path
+        TempFile(path)
     }
 
     #[test]
