@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # A private MariaDB server (Debian's mariadb-server, `make mariadb` installs it) for the tests
 # of the legacy MySQL side (tests/harness/mariadb.rs starts one per test binary): a fresh data
-# directory and socket in DIR, TCP on 127.0.0.1:PORT only, errors into ERROR_LOG. It never
+# directory and socket in DIR, TCP on 127.0.0.1:PORT only (unless an option below says
+# otherwise), errors into ERROR_LOG. It never
 # touches a system MariaDB (no option files are read: --no-defaults) and DIR is removed when
 # it stops.
 #
-#   scripts/mariadb-local.sh PORT DIR ERROR_LOG
+#   scripts/mariadb-local.sh PORT DIR ERROR_LOG [MARIADBD_OPTION...]
+#
+# MARIADBD_OPTIONs go to mariadbd after this script's own, so they win over them (mariadbd
+# takes the last of an option given twice): e.g. --bind-address=ADDR to listen elsewhere than
+# 127.0.0.1, --ssl-cert=… --ssl-key=… --ssl-ca=… for TLS (admin/tests/mysql_tls.rs).
 #
 # DIR must not exist yet (it is created here, then removed: an existing folder is never taken
 # over). The server runs in the legacy server's zone (-05:00, America/Bogota has no DST) and
@@ -19,9 +24,11 @@
 # standard input closes: the test harness holds that pipe, so the server ends with the test
 # process however that ends (as scripts/dynamodb-local.sh does for DynamoDB Local).
 set -euo pipefail
-port=${1:?usage: $0 PORT DIR ERROR_LOG}
-dir=${2:?usage: $0 PORT DIR ERROR_LOG}
-log=${3:?usage: $0 PORT DIR ERROR_LOG}
+usage="usage: $0 PORT DIR ERROR_LOG [MARIADBD_OPTION...]"
+port=${1:?$usage}
+dir=${2:?$usage}
+log=${3:?$usage}
+shift 3
 
 # mariadbd and mariadb-install-db sit in /usr/sbin, which a user's PATH may lack.
 PATH="$PATH:/usr/local/sbin:/usr/sbin"
@@ -54,7 +61,7 @@ mariadbd --no-defaults --user="$user" --datadir="$dir/data" --socket="$dir/sock"
   --pid-file="$dir/mariadbd.pid" --log-error="$log" \
   --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
   --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-  --default-time-zone=-05:00 "${innodb[@]}" &
+  --default-time-zone=-05:00 "${innodb[@]}" "$@" &
 pid=$!
 if [ "${MARIADB_LOCAL_UNTIL_EOF:-}" = 1 ]; then
   # Stops the server when standard input closes; returns early if it dies first.

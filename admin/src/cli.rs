@@ -13,7 +13,7 @@ use crate::source::Source;
 use crate::source::demo::Demo;
 use crate::source::jsonl::JsonlFiles;
 use crate::source::mysqldump::DumpFile;
-use crate::sync::{self, legacy_db::LegacyDb};
+use crate::sync::{self, legacy_db, legacy_db::LegacyDb};
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -76,16 +76,39 @@ pub enum Command {
     /// whose table copy holds what MySQL lacks is quarantined (set aside, the rest go on):
     /// --status lists them, --rebuild brings one back.
     Sync {
-        /// The legacy database, mysql://user:password@host:3306/database (add
-        /// ?require_ssl=true for TLS). Prefer LEGACY_MYSQL_URL: a flag's password shows in `ps`.
+        /// The legacy database, mysql://user[:password]@host:3306/database. A host other
+        /// than this one (127.0.0.0/8, ::1, localhost, a socket) is reached over TLS unless
+        /// the URL ends in ?require_ssl=false; on this host TLS only with ?require_ssl=true.
+        /// Prefer LEGACY_MYSQL_URL (a flag's password shows in `ps`), and the password in
+        /// LEGACY_MYSQL_PASSWORD_FILE.
         #[arg(
             long,
             env = "LEGACY_MYSQL_URL",
             hide_env_values = true,
-            value_name = "mysql://user:password@host:3306/database",
+            value_name = "mysql://user@host:3306/database",
             required_unless_present = "status"
         )]
         mysql: Option<String>,
+        /// A file holding the MySQL password (one trailing line break is dropped), e.g.
+        /// systemd's credential; the URL then carries none (both are refused).
+        #[arg(
+            long,
+            env = "LEGACY_MYSQL_PASSWORD_FILE",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        mysql_password_file: Option<PathBuf>,
+        /// The CA certificate(s), PEM, that the server's TLS certificate is checked against,
+        /// instead of the built-in Mozilla roots (webpki-roots, compiled in; the system's
+        /// /etc/ssl is never read): a private CA, or the provider's bundle (RDS). Also
+        /// ?ssl_ca=/path in the URL. Implies TLS.
+        #[arg(
+            long,
+            env = "LEGACY_MYSQL_CA_FILE",
+            hide_env_values = true,
+            value_name = "FILE.pem"
+        )]
+        mysql_ca_file: Option<PathBuf>,
         /// Print the checkpoint, when the last round ended (the lag) and the quarantined
         /// conversations, from the table alone (no MySQL), and exit.
         #[arg(long, conflicts_with_all = ["follow", "rebuild"])]
@@ -248,6 +271,8 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
         }
         Command::Sync {
             mysql,
+            mysql_password_file,
+            mysql_ca_file,
             status,
             rebuild,
             follow,
@@ -265,7 +290,11 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
             let Some(mysql) = mysql else {
                 bail!("no MySQL database: set LEGACY_MYSQL_URL (or pass --mysql)");
             };
-            let legacy = LegacyDb::new(&mysql)?;
+            let legacy = LegacyDb::with_settings(&legacy_db::Settings {
+                url: mysql,
+                ca_file: mysql_ca_file,
+                password_file: mysql_password_file,
+            })?;
             if let Some(id) = rebuild {
                 let result = sync::rebuild(&writer, &legacy, id).await;
                 legacy.disconnect().await;

@@ -1,6 +1,7 @@
 //! A real MariaDB server for the tests of the legacy MySQL side (`convo-admin sync`, catch-up
 //! imports of dumps): one private server per test binary, started on first use by
-//! scripts/mariadb-local.sh on a free loopback port, with a data directory and socket of its
+//! scripts/mariadb-local.sh on a free loopback port ([`mariadb`]; a test may start one of its
+//! own with other options, e.g. TLS on another address: [`MariaDb::start`]), with a data directory and socket of its
 //! own in a temporary folder (never the system's MariaDB, if one runs), and gone — folder
 //! included — when the test binary exits, however it exits (the launcher stops the server
 //! when the pipe this process holds to its stdin closes). Its error log is under
@@ -11,7 +12,8 @@
 //! says what to install.
 //!
 //! The server runs as the legacy one did: utf8mb4 (utf8mb4_unicode_ci), time zone -05:00
-//! (America/Bogota, no DST). Two accounts reach it over TCP from 127.0.0.1 with a password:
+//! (America/Bogota, no DST). Two accounts reach it over TCP from its own address (127.0.0.1
+//! unless [`ServerOptions::address`] says otherwise) with a password:
 //! [`ADMIN_USER`] with every privilege (the old PHP application's part: writes rows) and
 //! [`READER_USER`] with SELECT only on the test databases (`legacy\_%`: what the sync is
 //! given). Every test takes a database of its own from [`MariaDb::database`], with the
@@ -31,7 +33,7 @@
 //! ```
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -53,8 +55,29 @@ pub const SCHEMA_PATH: &str = "tests/fixtures/legacy/schema.sql";
 /// How long the server may take to be ready (install of the data directory included).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How a server of a test's own is started ([`MariaDb::start`]).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The one address it listens on (and that the accounts connect from: a client on this
+    /// machine connecting to it comes from it). 127.0.0.1 by default.
+    pub address: IpAddr,
+    /// More mariadbd options (e.g. `--ssl-cert=…`), after the launcher's own.
+    pub server_args: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            server_args: Vec::new(),
+        }
+    }
+}
+
 pub struct MariaDb {
-    /// The TCP port, on 127.0.0.1.
+    /// The address it listens on (127.0.0.1 for [`mariadb`]).
+    pub address: IpAddr,
+    /// The TCP port, on [`MariaDb::address`].
     pub port: u16,
     /// The server's socket (root's way in: unix_socket authentication, no password).
     pub socket: PathBuf,
@@ -72,10 +95,19 @@ pub struct MariaDb {
 /// The MariaDB server of this test process, started on first use.
 pub fn mariadb() -> &'static MariaDb {
     static SERVER: OnceLock<MariaDb> = OnceLock::new();
-    SERVER.get_or_init(start_mariadb)
+    SERVER.get_or_init(|| MariaDb::start(&ServerOptions::default()))
 }
 
-fn start_mariadb() -> MariaDb {
+impl MariaDb {
+    /// A server of the caller's own, with the legacy accounts, ready; it stops (its folder
+    /// removed) when this value is dropped or the process exits.
+    pub fn start(options: &ServerOptions) -> MariaDb {
+        start_mariadb(options)
+    }
+}
+
+fn start_mariadb(options: &ServerOptions) -> MariaDb {
+    let address = options.address;
     let log_dir = workspace_root().join("target/mariadb-logs");
     std::fs::create_dir_all(&log_dir).expect("create target/mariadb-logs");
     let pid = std::process::id();
@@ -88,7 +120,7 @@ fn start_mariadb() -> MariaDb {
     let dir = std::env::temp_dir().join(format!("convo-mariadb-{pid}-{nanos}"));
     let socket = dir.join("sock");
     // A port that was free a moment ago; mariadbd cannot be asked to pick one and report it.
-    let port = TcpListener::bind("127.0.0.1:0")
+    let port = TcpListener::bind((address, 0))
         .and_then(|l| l.local_addr())
         .expect("find a free port")
         .port();
@@ -98,6 +130,8 @@ fn start_mariadb() -> MariaDb {
         .arg(port.to_string())
         .arg(&dir)
         .arg(&error_log)
+        .arg(format!("--bind-address={address}"))
+        .args(&options.server_args)
         .env("MARIADB_LOCAL_UNTIL_EOF", "1")
         .stdin(Stdio::piped())
         .stdout(log.try_clone().expect("clone the log handle"))
@@ -133,6 +167,7 @@ fn start_mariadb() -> MariaDb {
         std::thread::sleep(Duration::from_millis(100));
     }
     let server = MariaDb {
+        address,
         port,
         socket,
         error_log,
@@ -147,10 +182,10 @@ fn start_mariadb() -> MariaDb {
         "DELETE FROM mysql.global_priv WHERE User = '';
          FLUSH PRIVILEGES;
          DROP DATABASE IF EXISTS test;
-         CREATE USER '{ADMIN_USER}'@'127.0.0.1' IDENTIFIED BY '{ADMIN_PASSWORD}';
-         GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'127.0.0.1';
-         CREATE USER '{READER_USER}'@'127.0.0.1' IDENTIFIED BY '{READER_PASSWORD}';
-         GRANT SELECT ON `legacy\\_%`.* TO '{READER_USER}'@'127.0.0.1';"
+         CREATE USER '{ADMIN_USER}'@'{address}' IDENTIFIED BY '{ADMIN_PASSWORD}';
+         GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{address}';
+         CREATE USER '{READER_USER}'@'{address}' IDENTIFIED BY '{READER_PASSWORD}';
+         GRANT SELECT ON `legacy\\_%`.* TO '{READER_USER}'@'{address}';"
     ));
     server
 }
@@ -199,6 +234,14 @@ fn root_client(socket: &Path, os_user: &str, sql: &str) -> Result<String, String
 }
 
 impl MariaDb {
+    /// The address as a URL's host (an IPv6 one in brackets).
+    pub fn host(&self) -> String {
+        match self.address {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        }
+    }
+
     /// Runs `sql` (any number of statements) as root over the socket with the `mariadb`
     /// client; its output: rows tab-separated, one a line, no column names. Panics on error.
     pub fn sql_as_root(&self, sql: &str) -> String {
@@ -217,7 +260,7 @@ impl MariaDb {
         let name = format!("legacy_{prefix}_{n}");
         assert!(name.len() <= 64, "database name too long: {name}");
         let url = |user: &str, password: &str, db: &str| {
-            format!("mysql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
+            format!("mysql://{user}:{password}@{}:{}/{db}", self.host(), self.port)
         };
         let schema = std::fs::read_to_string(workspace_root().join(SCHEMA_PATH))
             .unwrap_or_else(|e| panic!("read {SCHEMA_PATH}: {e}"));
@@ -248,9 +291,9 @@ impl MariaDb {
 pub struct LegacyDb {
     /// `legacy_<prefix>_<n>`.
     pub name: String,
-    /// `mysql://legacy_admin:…@127.0.0.1:<port>/<name>`: every privilege.
+    /// `mysql://legacy_admin:…@<address>:<port>/<name>`: every privilege.
     pub admin_url: String,
-    /// `mysql://sync_reader:…@127.0.0.1:<port>/<name>`: SELECT only (the sync's URL).
+    /// `mysql://sync_reader:…@<address>:<port>/<name>`: SELECT only (the sync's URL).
     pub reader_url: String,
     pub port: u16,
     socket: PathBuf,

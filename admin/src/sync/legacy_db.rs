@@ -6,14 +6,19 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
+use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 use shared::model::{Conversation, Message};
 
 use crate::legacy::{self, ConversationRow, MessageRow, Scalar};
+
+pub mod connection;
+
+pub use connection::Settings;
+use connection::{Transport, Trust};
 
 /// One query may take this long (a slow moment of the server, a lost connection).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,20 +49,32 @@ pub struct LegacyDb {
     pool: Pool,
     /// host:port/database, for messages (never the password).
     name: String,
+    /// The host as the URL names it, and what its certificate is checked against: for
+    /// messages that say what to fix when TLS fails.
+    host: String,
+    trust: Trust,
 }
 
 impl LegacyDb {
-    /// A pool over `mysql://user:password@host:port/database` (`?require_ssl=true` for TLS).
-    /// Connects lazily: the first query says whether the server is there.
+    /// A pool over `mysql://user:password@host:port/database`, no files: TLS as
+    /// [`connection`] decides it (required unless the server is on this host).
     pub fn new(url: &str) -> anyhow::Result<LegacyDb> {
-        let opts = Opts::from_url(url).map_err(|e| {
-            anyhow!("the MySQL URL is not valid ({e}); expected mysql://user:password@host:3306/database")
-        })?;
-        let Some(db) = opts.db_name().map(str::to_string) else {
-            anyhow::bail!("the MySQL URL names no database: mysql://user:password@host:3306/DATABASE");
-        };
-        let name = format!("{}:{}/{db}", opts.ip_or_hostname(), opts.tcp_port());
-        let opts = OptsBuilder::from_opts(opts)
+        LegacyDb::with_settings(&Settings {
+            url: url.to_string(),
+            ..Settings::default()
+        })
+    }
+
+    /// A pool over the settings' URL, with the password and CA files if given (read now:
+    /// an unreadable file fails here, before any connection). Connects lazily: the first
+    /// query says whether the server is there. A URL that turns TLS off for a server across
+    /// a network prints one warning line on stderr.
+    pub fn with_settings(settings: &Settings) -> anyhow::Result<LegacyDb> {
+        let connection = connection::connection(settings)?;
+        if connection.transport == (Transport::Plain { warn: true }) {
+            eprintln!("{}", connection::plaintext_warning(&connection.name));
+        }
+        let opts = OptsBuilder::from_opts(connection.opts)
             // TIMESTAMPs in UTC: MySQL converts them by the session's zone. `setup`, not
             // `init`: the pool resets a connection when it comes back (COM_RESET_CONNECTION,
             // which restores the server's zone), and only `setup` runs again after that.
@@ -65,7 +82,9 @@ impl LegacyDb {
             .pool_opts(PoolOpts::default().with_constraints(POOL_CONSTRAINTS));
         Ok(LegacyDb {
             pool: Pool::new(opts),
-            name,
+            name: connection.name,
+            host: connection.host,
+            trust: connection.trust,
         })
     }
 
@@ -85,7 +104,15 @@ impl LegacyDb {
         let rows = tokio::time::timeout(QUERY_TIMEOUT, work)
             .await
             .map_err(|_| anyhow!("MySQL {} did not answer within {QUERY_TIMEOUT:?}", self.name))?
-            .with_context(|| format!("reading MySQL {}", self.name))?;
+            .map_err(|e| {
+                let fix = connection::explain(&e, &self.host, &self.trust);
+                let e = anyhow::Error::new(e);
+                match fix {
+                    Some(fix) => e.context(fix),
+                    None => e,
+                }
+                .context(format!("reading MySQL {}", self.name))
+            })?;
         rows.into_iter()
             .map(|row| row.unwrap().into_iter().map(scalar).collect())
             .collect()
