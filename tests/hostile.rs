@@ -46,6 +46,8 @@ fn numberish() -> impl Strategy<Value = String> {
         "(active|pending_human|closed|ACTIVE|active |)",
         "20[0-9]{2}-[01][0-9]-[0-3][0-9][ T+][0-2][0-9]:[0-5][0-9]:[0-6][0-9](Z|[.][0-9]{3}Z|[+-][0-9]{2}:?[0-9]{2}|)",
         "[A-Za-z0-9_-]{0,24}",
+        // Phone numbers, seed-demo's first two among them.
+        "(%2B|\\+| )?57 ?3(00 ?1234567|10 ?9876543|00 ?0000001)",
         any::<String>(),
     ]
 }
@@ -61,6 +63,7 @@ fn raw_query() -> impl Strategy<Value = String> {
         Just("before".to_string()),
         Just("last_check".to_string()),
         Just("conversation_id".to_string()),
+        Just("phone".to_string()),
         "[a-z%+]{0,6}",
     ];
     let pair = (key, numberish(), any::<bool>()).prop_map(|(k, v, bare)| {
@@ -319,6 +322,35 @@ fn the_known_nasty_ones() {
             "a=b#c|d^e`f{g}\\%".into(),
             None,
             200,
+        ),
+        (
+            Function::GetConversations,
+            "GET",
+            format!("phone={long}"),
+            None,
+            400,
+        ),
+        (
+            Function::GetConversations,
+            "GET",
+            "phone=57300%00000001".into(),
+            None,
+            400,
+        ),
+        (Function::GetConversations, "GET", "phone=".into(), None, 400),
+        (
+            Function::GetConversations,
+            "GET",
+            "phone=%2B57%20300%20123%204567&status=".into(),
+            None,
+            200,
+        ),
+        (
+            Function::GetConversations,
+            "GET",
+            "phone=+573001234567&cursor=x".into(),
+            None,
+            400,
         ),
         (Function::GetConversations, "BREW", String::new(), None, 405),
     ];

@@ -93,6 +93,65 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_lookup_answers_the_inbox_shape_with_that_conversation_or_none() {
+    let found = get("/api/conversations?phone=%2B57%20300%20123%204567").await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(keys(&found.body), ["conversations", "next_cursor", "success"]);
+    let list = found.body["conversations"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", found.body);
+    assert_eq!(list[0]["phone_number"], json!("573001234567"));
+    assert_eq!(found.body["next_cursor"], Value::Null);
+    let status = list[0]["status"].as_str().unwrap().to_string();
+    // The same through the legacy URL, an unencoded + (a space), and its own status.
+    for url in [
+        "/api/get-conversations.php?phone=+573001234567".to_string(),
+        format!("/api/conversations?phone=573001234567&status={status}&limit=1"),
+    ] {
+        let again = get(&url).await;
+        assert_eq!(again.body, found.body, "{url}");
+    }
+    let other = ["active", "pending_human", "closed"]
+        .into_iter()
+        .find(|s| *s != status)
+        .unwrap();
+    for url in [
+        format!("/api/conversations?phone=573001234567&status={other}"),
+        "/api/conversations?phone=573001234568".to_string(),
+    ] {
+        let none = get(&url).await;
+        assert_eq!(none.status, 200, "{url}");
+        assert_eq!(none.body["conversations"], json!([]), "{url}");
+    }
+    for (url, detail) in [
+        (
+            "/api/conversations?phone=57-300",
+            "phone must be a phone number's digits",
+        ),
+        (
+            "/api/conversations?phone=",
+            "phone must be a phone number's digits",
+        ),
+        (
+            "/api/conversations?phone=573001234567&cursor=abc",
+            "cursor does not go with phone",
+        ),
+        (
+            "/api/get-conversations.php?phone=573001234567&status=open",
+            "status must be",
+        ),
+    ] {
+        let r = get(url).await;
+        let legacy = integration_tests::apigw::handler_of(url.split('?').next().unwrap()).legacy_error;
+        assert_error(&r, 400, "invalid_parameter", legacy);
+        assert!(
+            r.body["detail"].as_str().unwrap().starts_with(detail),
+            "{url}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_the_three_headers() {
     for url in [
         "/api/conversations",

@@ -266,6 +266,59 @@ async fn a_phone_number_belongs_to_one_conversation() {
     assert_eq!(list.conversations.len(), 1);
 }
 
+/// `?phone=`: the number's claim, then its conversation; two items and two round trips at
+/// most, one item for an unknown number; a number that moved to another conversation is
+/// found there and no longer where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_found_by_its_phone_number_in_two_reads_at_most() {
+    let store = fresh_store().await;
+    let ana = store
+        .create_conversation(NewConversation::active("573001234567"))
+        .await
+        .unwrap();
+    store
+        .create_conversation(NewConversation::active("14155550123"))
+        .await
+        .unwrap();
+    let (found, cost) = store.conversation_by_phone("573001234567").await.unwrap();
+    let found = found.expect("the conversation of 573001234567");
+    assert_eq!((found.id, found.phone_number.as_str()), (ana.id, "573001234567"));
+    assert_eq!(found, shared::model::InboxEntry::from(&ana));
+    assert_eq!(
+        (cost.items_read, cost.round_trips, cost.sequential_trips),
+        (2, 2, 2)
+    );
+    assert!(cost.capacity_units <= 1.0, "{cost:?}");
+
+    let (none, cost) = store.conversation_by_phone("573001234568").await.unwrap();
+    assert!(none.is_none());
+    assert_eq!((cost.items_read, cost.round_trips), (0, 1));
+
+    // The number moves to Ana's conversation under a new number: the old one finds nothing.
+    let renumbered = Conversation {
+        phone_number: "573009999999".into(),
+        ..ana.clone()
+    };
+    let replaced = writer::Writer::of(&store)
+        .replace_conversation(renumbered, Vec::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(replaced, writer::ReplaceOutcome::Replaced(_)),
+        "{replaced:?}"
+    );
+    assert!(
+        store
+            .conversation_by_phone("573001234567")
+            .await
+            .unwrap()
+            .0
+            .is_none()
+    );
+    let (moved, _) = store.conversation_by_phone("573009999999").await.unwrap();
+    assert_eq!(moved.map(|c| c.id), Some(ana.id));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_timestamps_order_by_id() {
     let store = fresh_store().await;

@@ -266,6 +266,24 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
     }
 }
 
+/// `?phone=`: the number's claim, then its conversation, whatever the table's size; an
+/// unknown number stops at the claim.
+async fn phone_lookup_costs(r: &mut Results, store: &Store) {
+    for (what, phone, found) in [
+        (
+            "known number (the 10,000-message conversation)",
+            integration_tests::fixtures::phone(1),
+            true,
+        ),
+        ("known number", integration_tests::fixtures::phone(4_321), true),
+        ("unknown number", "19995550100".to_string(), false),
+    ] {
+        let (entry, cost) = store.conversation_by_phone(&phone).await.expect("phone lookup");
+        assert_eq!(entry.is_some(), found, "{what}");
+        cost_row(r, format!("conversation by phone, {what}"), cost, 2, 2, None);
+    }
+}
+
 /// The dashboard's polls over the 5,000-conversation table: one conversation, and the
 /// inbox-wide polls for a `T` that a few conversations changed after and for one long ago
 /// (bounded to `POLL_LIMIT`). Budget: 1 item for one conversation, returned + 1 for the
@@ -984,6 +1002,7 @@ async fn main() -> ExitCode {
     load_bench_data(&store, MESSAGES_IN_BIG_CONVERSATION, CONVERSATIONS).await;
     eprintln!("measuring DynamoDB cost per request …");
     dynamodb_costs(&mut r, &store).await;
+    phone_lookup_costs(&mut r, &store).await;
     poll_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);

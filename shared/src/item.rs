@@ -511,6 +511,9 @@ pub fn phone_item(phone_number: &str, conversation_id: u64) -> Item {
         .done()
 }
 
+/// What a phone claim holds (besides its key).
+pub const PHONE_CLAIM_ATTRIBUTES: [&str; 2] = [PHONE_NUMBER, CONVERSATION_ID];
+
 /// The phone number of a phone claim and the conversation that owns it.
 pub fn phone_owner(item: Item) -> Result<(String, u64), StoreError> {
     let mut it = reader(item, "phone claim");

@@ -25,11 +25,16 @@ pub fn message(id: u64, conversation_id: u64, position: u64, secs: i64) -> Messa
     }
 }
 
+/// The phone number of [`conversation`] `id`.
+pub fn phone(id: u64) -> String {
+    format!("57300{id:07}")
+}
+
 /// A conversation without messages whose last activity is `at(last_secs)`.
 pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
     Conversation {
         id,
-        phone_number: format!("57300{id:07}"),
+        phone_number: phone(id),
         contact_name: Some(format!("Contact {id}")),
         status,
         ai_enabled: id.is_multiple_of(2),

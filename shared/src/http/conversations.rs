@@ -36,7 +36,17 @@ impl WriteJson for Body<'_> {
     }
 }
 
-fn query(app: &App, req: &Request) -> Result<ListQuery, ApiError> {
+/// What a request asks of the inbox.
+enum Ask {
+    Page(ListQuery),
+    /// `?phone=`: the conversation with that number, when it has the status asked for.
+    Phone {
+        phone: String,
+        status: Option<Status>,
+    },
+}
+
+fn ask(app: &App, req: &Request) -> Result<Ask, ApiError> {
     let p = Params::new(req);
     let status = match p.last("status") {
         None | Some("") => None,
@@ -49,25 +59,56 @@ fn query(app: &App, req: &Request) -> Result<ListQuery, ApiError> {
         app.config.conversations_limit,
         MAX_CONVERSATIONS_LIMIT,
     )?;
-    let after = match p.last("cursor") {
-        None | Some("") => None,
+    let cursor = p.last("cursor").filter(|c| !c.is_empty());
+    if let Some(phone) = p.last("phone") {
+        let phone = params::phone(phone)?;
+        if cursor.is_some() {
+            return Err(ApiError::invalid(
+                "cursor does not go with phone: a phone number has one conversation at most",
+            ));
+        }
+        return Ok(Ask::Phone { phone, status });
+    }
+    let after = match cursor {
+        None => None,
         Some(c) => Some(ListCursor::decode(status, c).map_err(|_| {
             ApiError::invalid("cursor must be the next_cursor of a previous response with the same status")
         })?),
     };
-    Ok(ListQuery { status, limit, after })
+    Ok(Ask::Page(ListQuery { status, limit, after }))
 }
 
 pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure> {
-    let q = query(app, req).map_err(|e| (e, None))?;
-    let page = app.store.list_conversations(q).await.map_err(store_failure)?;
     let show = &app.config.presentation;
-    let body = Body {
-        success: true,
-        conversations: page.conversations.iter().map(|c| show.conversation(c)).collect(),
-        next_cursor: page.next.map(|c| c.encode(q.status)),
+    let (body, cost) = match ask(app, req).map_err(|e| (e, None))? {
+        Ask::Page(q) => {
+            let page = app.store.list_conversations(q).await.map_err(store_failure)?;
+            let body = Body {
+                success: true,
+                conversations: page.conversations.iter().map(|c| show.conversation(c)).collect(),
+                next_cursor: page.next.map(|c| c.encode(q.status)),
+            };
+            (response::written(StatusCode::OK, &body), page.cost)
+        }
+        Ask::Phone { phone, status } => {
+            let (found, cost) = app
+                .store
+                .conversation_by_phone(&phone)
+                .await
+                .map_err(store_failure)?;
+            let found: Vec<_> = found
+                .into_iter()
+                .filter(|c| status.is_none_or(|s| c.status == s))
+                .collect();
+            let body = Body {
+                success: true,
+                conversations: found.iter().map(|c| show.conversation(c)).collect(),
+                next_cursor: None,
+            };
+            (response::written(StatusCode::OK, &body), cost)
+        }
     };
-    Ok((response::written(StatusCode::OK, &body), Some(page.cost)))
+    Ok((body, Some(cost)))
 }
 
 #[cfg(test)]

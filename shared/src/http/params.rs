@@ -73,6 +73,29 @@ pub fn conversation_id(v: &str, source: &str) -> Result<u64, ApiError> {
     }
 }
 
+/// The longest phone number a lookup takes: the legacy column's width (VARCHAR(50)).
+pub const MAX_PHONE_DIGITS: usize = 50;
+
+/// A phone number to look up: its digits, as the bot stores WhatsApp's number. A leading
+/// `+` and spaces anywhere are accepted and dropped (a `+` left unencoded in a query string
+/// arrives as a space); anything else is refused.
+pub fn phone(v: &str) -> Result<String, ApiError> {
+    let rest = v.trim_start_matches(' ');
+    let rest = rest.strip_prefix('+').unwrap_or(rest);
+    let digits: String = rest.chars().filter(|c| *c != ' ').collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "phone must be a phone number's digits (a leading + and spaces are accepted), e.g. 573001234567",
+        ));
+    }
+    if digits.len() > MAX_PHONE_DIGITS {
+        return Err(ApiError::invalid(format!(
+            "phone must be at most {MAX_PHONE_DIGITS} digits"
+        )));
+    }
+    Ok(digits)
+}
+
 /// What `last_check` may be, for error details.
 const LAST_CHECK_FORMS: &str = "last_check must be a time: 'YYYY-MM-DD HH:MM:SS' in the API's zone \
      (the server_time of an earlier answer) or RFC 3339 with Z or an offset, such as \
@@ -164,6 +187,28 @@ mod tests {
             assert_eq!(
                 e.detail,
                 "limit must be an integer >= 1 (values above 20 are clamped to 20)"
+            );
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_digits_with_a_leading_plus_and_spaces_dropped() {
+        assert_eq!(phone("573001234567").unwrap(), "573001234567");
+        assert_eq!(phone("+57 300 123 4567").unwrap(), "573001234567");
+        assert_eq!(phone(" 573001234567").unwrap(), "573001234567");
+        assert_eq!(
+            phone(&"9".repeat(MAX_PHONE_DIGITS)).unwrap().len(),
+            MAX_PHONE_DIGITS
+        );
+        let too_long = phone(&"9".repeat(MAX_PHONE_DIGITS + 1)).unwrap_err();
+        assert_eq!(too_long.detail, "phone must be at most 50 digits");
+        for bad in [
+            "", " ", "+", "++57", "57+300", "57-300", "(57)300", "５７", "٥٧", "57\0", "57\t3", "abc",
+        ] {
+            let e = phone(bad).unwrap_err();
+            assert!(
+                e.detail.starts_with("phone must be a phone number's digits"),
+                "{bad:?}"
             );
         }
     }

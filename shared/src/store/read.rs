@@ -173,19 +173,73 @@ impl Store {
         consistent: bool,
         cost: &mut ReadCost,
     ) -> Result<Option<Conversation>, StoreError> {
-        let started = Instant::now();
-        let sent = self
+        let key = item::key(table::conversation_pk(id), table::META_SK);
+        self.get_one(key, None, consistent, cost)
+            .await?
+            .map(item::conversation_from_item)
+            .transpose()
+    }
+
+    /// One item by its key (only `attributes` of it when given): a single GetItem.
+    async fn get_one(
+        &self,
+        key: Item,
+        attributes: Option<&[&'static str]>,
+        consistent: bool,
+        cost: &mut ReadCost,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut get = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
+            .set_key(Some(key))
             .consistent_read(consistent)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        let out = cost.answered(sent, started)?;
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(attributes) = attributes {
+            let (projection, names) = item::projection(attributes);
+            get = names
+                .into_iter()
+                .fold(get, |g, (placeholder, name)| {
+                    g.expression_attribute_names(placeholder, name)
+                })
+                .projection_expression(projection);
+        }
+        let started = Instant::now();
+        let out = cost.answered(get.send().await, started)?;
         cost.add(usize::from(out.item.is_some()), out.consumed_capacity(), started);
-        out.item.map(item::conversation_from_item).transpose()
+        Ok(out.item)
+    }
+
+    /// The conversation of a phone number, as the inbox lists it: its claim
+    /// (`PHONE#<number>`), then the conversation the claim names; two GetItems, one after
+    /// the other, at most 2 items. `None` when no conversation has that number (or, for a
+    /// moment, when the claim is newer than the conversation a read sees).
+    pub async fn conversation_by_phone(
+        &self,
+        phone_number: &str,
+    ) -> Result<(Option<InboxEntry>, ReadCost), ReadError> {
+        metered(async |cost: &mut ReadCost| {
+            let claim = item::key(table::phone_pk(phone_number), table::PHONE_SK);
+            let Some(claim) = self
+                .get_one(claim, Some(&item::PHONE_CLAIM_ATTRIBUTES), false, cost)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let (_, id) = item::phone_owner(claim)?;
+            let key = item::key(table::conversation_pk(id), table::META_SK);
+            let Some(found) = self
+                .get_one(key, Some(&item::INBOX_ATTRIBUTES), false, cost)
+                .await?
+            else {
+                return Ok(None);
+            };
+            // A claim moved since (the number changed hands) names a conversation whose
+            // number is no longer this one.
+            let entry = item::inbox_entry_from_item(found)?;
+            Ok((entry.phone_number == phone_number).then_some(entry))
+        })
+        .await
     }
 
     /// Messages `first ..= last` of a conversation, by key range (`paging` follows the
