@@ -983,9 +983,10 @@ fn grant(actions: &[&str], resources: &[Value], condition: Value) -> Grant {
 /// its own log group (no managed policy: SAM's generated roles carry
 /// AWSLambdaBasicExecutionRole, logs on `*`) and reading what its code reads, nothing else:
 /// get-conversations queries the three inbox indexes and gets conversation items (the
-/// per-conversation poll); get-conversation-messages gets and queries conversation items
-/// and their messages. Reads of the table are held to `C#…` keys, so neither can read a
-/// phone claim or a counter.
+/// per-conversation poll) and phone claims (the lookup by phone); get-conversation-messages
+/// gets and queries conversation items and their messages. Reads of the table are held to
+/// `C#…` keys (and `PHONE#…` for the inbox's lookup), so neither can read a counter or the
+/// sync's records, and the messages function no phone claim.
 #[test]
 fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
     use shared::table;
@@ -1006,6 +1007,13 @@ fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
     ));
     assert!(!glob_matches(&pattern, &table::phone_pk("573001234567")));
     assert!(!glob_matches(&pattern, table::COUNTER_PK));
+    let phone_prefix = table::phone_pk("7").strip_suffix('7').unwrap().to_string();
+    assert!(glob_matches(
+        &format!("{phone_prefix}*"),
+        &table::phone_pk("573001234567")
+    ));
+    assert!(!glob_matches(&format!("{phone_prefix}*"), table::COUNTER_PK));
+    assert!(!glob_matches(&format!("{phone_prefix}*"), table::SYNC_PK));
 
     let expected_reads = |binary: &str| match binary {
         "get-conversations" => vec![
@@ -1018,7 +1026,14 @@ fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
                 ],
                 Value::Null,
             ),
-            grant(&["dynamodb:GetItem"], &[table_resource()], leading_keys.clone()),
+            grant(
+                &["dynamodb:GetItem"],
+                &[table_resource()],
+                json!({ "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [
+                    format!("{prefix}*"),
+                    format!("{phone_prefix}*"),
+                ] } }),
+            ),
         ],
         "get-conversation-messages" => vec![grant(
             &["dynamodb:GetItem", "dynamodb:Query"],
