@@ -754,7 +754,7 @@ async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_t
         &table,
         &db,
         &log,
-        &["--metrics-namespace", "Test/Sync", "--metrics-every", "0s"],
+        &["--metrics-namespace", "Test/Sync"],
         &[("AWS_ENDPOINT_URL_CLOUDWATCH", &cloudwatch.url)],
     );
     // CloudWatch refuses: the sync brings MySQL's data all the same, and keeps trying.

@@ -4,10 +4,11 @@
 //! 0 when idle, so its sample count is the heartbeat) and `SyncQuarantined` (conversations
 //! set aside), each with the dimension `TableName`.
 //!
-//! Rounds run every 2 s, and CloudWatch keeps one-minute periods at best for such metrics:
-//! the rounds of each `--metrics-every` (default 60 s) go out together in ONE PutMetricData
-//! call, each metric as a statistic set (sample count, sum, minimum, maximum: every round
-//! counted, none dropped), instead of a call per round (docs/performance.md prices both).
+//! Each round's three metrics go out in one PutMetricData call, each as a statistic set
+//! (sample count, sum, minimum, maximum). Rounds run every 2 s while CloudWatch keeps
+//! one-minute periods at best for such metrics, so `--metrics-every` (up to 60 s) gathers
+//! the rounds of that span into one call instead, every round still counted
+//! (docs/performance.md prices both).
 //!
 //! Publishing never stops the sync: a failed call is printed once, its data kept (up to
 //! `MAX_HELD` periods, oldest dropped first) and sent with the next period's.
