@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod dashboard_user;
+pub mod errors;
 pub mod import;
 pub mod legacy;
 pub mod plan;

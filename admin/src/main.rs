@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     match convo_admin::cli::run(cli, &config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", convo_admin::errors::one_line(&e));
             ExitCode::FAILURE
         }
     }

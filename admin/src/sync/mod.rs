@@ -262,7 +262,8 @@ pub async fn run(
                 let wait = options.interval * 2u32.pow(failures.min(5));
                 writeln!(
                     out,
-                    "round {rounds} failed: {e:#}; retrying in {} s",
+                    "round {rounds} failed: {}; retrying in {} s",
+                    crate::errors::one_line(&e),
                     wait.as_secs()
                 )?;
                 if wait_or_stop(&mut stop, wait).await {
