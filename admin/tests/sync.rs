@@ -330,14 +330,7 @@ async fn follow_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
     assert_eq!(message_items(&table).await, mysql_messages(&db).await);
 
     // SIGTERM: the round in flight ends, the checkpoint is saved, the exit is clean.
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = child.wait().unwrap();
-    let output = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{status}\n{output}");
+    let output = stop(&mut child, &log);
     assert!(output.contains("resuming after message"), "{output}");
     assert!(output.lines().any(|l| l.starts_with("sync: ")), "{output}");
     // Late messages were put before newer ones, and ids settled (window 1 s).
@@ -722,6 +715,20 @@ async fn changes_too_large_for_one_transaction_are_written_in_steps() {
     assert_within_sync_policy(&table);
 }
 
+/// SIGTERM, as systemd stops it: the round in flight ends, the checkpoint is saved and the
+/// exit is clean. Returns what the sync printed.
+fn stop(child: &mut std::process::Child, log: &Path) -> String {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let output = std::fs::read_to_string(log).unwrap();
+    assert!(status.success(), "{status}\n{output}");
+    output
+}
+
 /// Polls `done` until it holds, or fails after CONVERGE with `what` and the sync's log.
 async fn until(what: &str, log: &Path, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -769,14 +776,7 @@ async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_t
     })
     .await;
 
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = child.wait().unwrap();
-    let output = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{status}\n{output}");
+    let output = stop(&mut child, &log);
     let said = |text: &str| output.lines().filter(|l| l.contains(text)).count();
     assert_eq!(
         said("metrics: not published to CloudWatch namespace Test/Sync"),
