@@ -59,9 +59,10 @@ fn the_units_exposure_is_ok_or_better() {
     );
     let (score, level) =
         overall_exposure(&report).unwrap_or_else(|| panic!("no overall exposure level in:\n{report}"));
-    // systemd's levels: ≤ 0.9 SAFE, ≤ 4.9 OK, then MEDIUM, EXPOSED, UNSAFE.
+    // systemd's levels: ≤ 0.9 SAFE, ≤ 4.9 OK, then MEDIUM, EXPOSED, UNSAFE. The unit
+    // rates 1.1 with systemd 252; before this hardening it rated 1.6: held below that.
     assert!(
-        score <= 4.9 && ["SAFE", "OK"].contains(&level.as_str()),
+        score < 1.6 && ["SAFE", "OK"].contains(&level.as_str()),
         "exposure {score} {level}:\n{report}"
     );
 }

@@ -244,10 +244,13 @@ impl SyncPolicy {
             s.actions.contains(&access.action)
                 && (access.index.is_none() || !s.table_only)
                 && s.leading_keys.as_ref().is_none_or(|patterns| {
-                    access
-                        .leading_keys
-                        .iter()
-                        .all(|key| patterns.iter().any(|p| glob_matches(p, key)))
+                    // Every request DynamoDB authorises carries its partition keys; none read
+                    // here means the relay could not read them: refused, not waved through.
+                    !access.leading_keys.is_empty()
+                        && access
+                            .leading_keys
+                            .iter()
+                            .all(|key| patterns.iter().any(|p| glob_matches(p, key)))
                 })
         })
     }
@@ -376,6 +379,10 @@ mod tests {
         assert!(!policy.allows(&access("PutItem", &["C#1", "PHONE#1"])));
         assert!(!policy.allows(&access("DeleteItem", &["C#1"])));
         assert!(!policy.allows(&access("GetItem", &["SYNCX"])));
+        assert!(
+            !policy.allows(&access("GetItem", &[])),
+            "keys the relay could not read"
+        );
         let mut on_index = access("GetItem", &["C#1"]);
         on_index.index = Some("by_status".into());
         assert!(!policy.allows(&on_index));

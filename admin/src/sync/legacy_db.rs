@@ -74,6 +74,12 @@ impl LegacyDb {
         if connection.transport == (Transport::Plain { warn: true }) {
             eprintln!("{}", connection::plaintext_warning(&connection.name));
         }
+        if !connection.unchecked.is_empty() {
+            eprintln!(
+                "{}",
+                connection::unchecked_warning(&connection.name, &connection.unchecked)
+            );
+        }
         let opts = OptsBuilder::from_opts(connection.opts)
             // TIMESTAMPs in UTC: MySQL converts them by the session's zone. `setup`, not
             // `init`: the pool resets a connection when it comes back (COM_RESET_CONNECTION,

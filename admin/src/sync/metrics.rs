@@ -10,8 +10,9 @@
 //! the rounds of that span into one call instead, every round still counted
 //! (docs/performance.md prices both).
 //!
-//! Publishing never stops the sync: a failed call is printed once, its data kept (up to
-//! `MAX_HELD` periods, oldest dropped first) and sent with the next period's.
+//! Publishing never stops or slows the sync: calls run beside the rounds, one at a time; a
+//! failed call is printed once, its data kept (up to `MAX_HELD` periods, oldest dropped
+//! first) and sent with the next call.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ pub const DIMENSION: &str = "TableName";
 /// 1,000 a call.
 const MAX_HELD: usize = 300;
 const _: () = assert!(MAX_HELD * 3 <= 1000);
-/// One publish may take this long, retries included; the round after it waits for it.
+/// One publish may take this long, retries included (it runs beside the rounds).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the metrics go (`--metrics-namespace`), and how often.
@@ -157,14 +158,22 @@ impl Period {
     }
 }
 
-/// The sync's publisher: gathers rounds, publishes when a period is due.
+/// A call on its way, with the periods it carries (held again if it fails).
+struct InFlight {
+    call: tokio::task::JoinHandle<Result<(), String>>,
+    periods: Vec<Period>,
+}
+
+/// The sync's publisher: gathers rounds, publishes when a period is due. Calls run beside
+/// the rounds (a slow or unreachable CloudWatch never delays one); one at a time.
 pub struct Metrics {
     target: Target,
     table: String,
     current: Option<Period>,
-    /// Periods a failed call left unsent, oldest first.
+    /// Periods not sent yet (a failed call's among them), oldest first.
     held: VecDeque<Period>,
-    /// The last call (or the start): a period is due `every` after it.
+    in_flight: Option<InFlight>,
+    /// The last call started (or the start): a period is due `every` after it.
     last: Instant,
     /// The last call failed (its failure was printed).
     failing: bool,
@@ -179,6 +188,7 @@ impl Metrics {
             table: table.to_string(),
             current: None,
             held: VecDeque::new(),
+            in_flight: None,
             last: Instant::now(),
             failing: false,
             dropped: 0,
@@ -192,17 +202,27 @@ impl Metrics {
         }
     }
 
-    /// Publishes when a period is due; a line for the sync's output when publishing starts
-    /// failing or works again.
+    /// Takes the answer of a call that has ended, and starts a call when a period is due
+    /// and none is on its way. Never waits for CloudWatch. A line for the sync's output when
+    /// publishing starts failing or works again.
     pub async fn publish_if_due(&mut self) -> Option<String> {
-        if self.last.elapsed() < self.target.every {
-            return None;
+        let ended = self.in_flight.as_ref().is_some_and(|f| f.call.is_finished());
+        let line = if ended { self.answer().await } else { None };
+        if self.in_flight.is_none() && self.last.elapsed() >= self.target.every {
+            self.start();
         }
-        self.publish().await
+        line
     }
 
-    /// Publishes what is gathered and held, now (the last call of a run).
+    /// Publishes everything gathered and held, waiting for the answer (the end of a run).
     pub async fn publish(&mut self) -> Option<String> {
+        let earlier = self.answer().await;
+        self.start();
+        self.answer().await.or(earlier)
+    }
+
+    /// Starts a call with the current period and every held one.
+    fn start(&mut self) {
         self.last = Instant::now();
         if let Some(period) = self.current.take() {
             self.held.push_back(period);
@@ -212,24 +232,35 @@ impl Metrics {
             self.dropped += 1;
         }
         if self.held.is_empty() {
-            return None;
+            return;
         }
-        let data: Vec<MetricDatum> = self.held.iter().flat_map(|p| p.data(&self.table)).collect();
-        let sent = self
+        let periods: Vec<Period> = self.held.drain(..).collect();
+        let data: Vec<MetricDatum> = periods.iter().flat_map(|p| p.data(&self.table)).collect();
+        let call = self
             .target
             .client
             .put_metric_data()
             .namespace(&self.target.namespace)
-            .set_metric_data(Some(data))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => {
-                let periods = self.held.len();
-                self.held.clear();
+            .set_metric_data(Some(data));
+        let call = tokio::spawn(async move {
+            call.send()
+                .await
+                .map(drop)
+                .map_err(|e| DisplayErrorContext(&e).to_string())
+        });
+        self.in_flight = Some(InFlight { call, periods });
+    }
+
+    /// Waits for the call on its way, if any: its periods are done, or held again.
+    async fn answer(&mut self) -> Option<String> {
+        let InFlight { call, periods } = self.in_flight.take()?;
+        let result = call.await.unwrap_or_else(|e| Err(e.to_string()));
+        match result {
+            Ok(()) => {
                 let line = (self.failing || self.dropped > 0).then(|| {
                     format!(
-                        "metrics: published to CloudWatch again ({periods} periods held sent, {} dropped)",
+                        "metrics: published to CloudWatch again ({} periods held sent, {} dropped)",
+                        periods.len(),
                         self.dropped
                     )
                 });
@@ -237,16 +268,20 @@ impl Metrics {
                 self.dropped = 0;
                 line
             }
-            Err(e) if !self.failing => {
+            Err(error) => {
+                for period in periods.into_iter().rev() {
+                    self.held.push_front(period);
+                }
+                let first = !self.failing;
                 self.failing = true;
-                Some(format!(
-                    "metrics: not published to CloudWatch namespace {}: {}; kept for the next try \
-                     (the sync goes on)",
-                    self.target.namespace,
-                    DisplayErrorContext(&e)
-                ))
+                first.then(|| {
+                    format!(
+                        "metrics: not published to CloudWatch namespace {}: {error}; kept for the next try \
+                         (the sync goes on)",
+                        self.target.namespace
+                    )
+                })
             }
-            Err(_) => None,
         }
     }
 }

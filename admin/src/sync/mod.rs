@@ -122,6 +122,9 @@ impl fmt::Display for Counts {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub rounds: u64,
+    /// Rounds that failed (MySQL or DynamoDB away) and were retried: they wrote nothing and
+    /// published no figures.
+    pub failed_rounds: u64,
     pub counts: Counts,
     /// Conversations set aside at the end (`writer::Quarantine`), this run's and earlier.
     pub quarantined: usize,
@@ -133,9 +136,14 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sync: {} rounds in {:.1} s: {}, {} quarantined; checkpoint: messages settled \
+            "sync: {} rounds{} in {:.1} s: {}, {} quarantined; checkpoint: messages settled \
              through id {}, conversations changed since {}",
             self.rounds,
+            if self.failed_rounds > 0 {
+                format!(" ({} failed)", self.failed_rounds)
+            } else {
+                String::new()
+            },
             self.elapsed.as_secs_f64(),
             self.counts,
             self.quarantined,
@@ -245,6 +253,7 @@ pub async fn run(
     let mut rounds = 0u64;
     let mut idle_since = Instant::now();
     let mut failures = 0u32;
+    let mut failed_rounds = 0u64;
     let checkpoint = loop {
         let result = state.round(writer, legacy, options).await;
         rounds += 1;
@@ -259,6 +268,7 @@ pub async fn run(
             Err(e) if !options.follow => return Err(e),
             Err(e) => {
                 failures += 1;
+                failed_rounds += 1;
                 let wait = options.interval * 2u32.pow(failures.min(5));
                 writeln!(
                     out,
@@ -331,6 +341,7 @@ pub async fn run(
     }
     Ok(Summary {
         rounds,
+        failed_rounds,
         counts: totals,
         quarantined: state.quarantined.len(),
         elapsed: started.elapsed(),

@@ -25,9 +25,13 @@ use url::{Host, Url};
 pub const CA_PARAMETER: &str = "ssl_ca";
 /// mysql_async's own parameter, read here too to decide TLS.
 const REQUIRE_SSL: &str = "require_ssl";
+/// mysql_async's parameters that turn off a check of the server's certificate.
+const VERIFY_CA: &str = "verify_ca";
+const VERIFY_IDENTITY: &str = "verify_identity";
 
 /// What the command line gives: the URL and, from their own flags or variables, the files.
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` leaves the URL out (it may hold the password).
+#[derive(Clone, Default)]
 pub struct Settings {
     /// `mysql://user[:password]@host:port/database[?parameters]`.
     pub url: String,
@@ -35,6 +39,16 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// File whose content is the password (`LEGACY_MYSQL_PASSWORD_FILE`).
     pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("url", &"<hidden: may hold the password>")
+            .field("ca_file", &self.ca_file)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
 }
 
 /// Where the server is, as far as TLS goes.
@@ -72,6 +86,9 @@ pub struct Connection {
     pub host: String,
     pub transport: Transport,
     pub trust: Trust,
+    /// The certificate checks the URL turned off (`verify_ca`, `verify_identity`), for a
+    /// warning when TLS crosses a network.
+    pub unchecked: Vec<&'static str>,
 }
 
 /// Builds the connection from the settings: reads the CA and password files (errors name the
@@ -89,6 +106,11 @@ pub fn connection(settings: &Settings) -> anyhow::Result<Connection> {
     };
     let place = place(&url);
     let transport = transport(place, params.require_ssl, ca_file.is_some())?;
+    if ca_file.is_some() && params.unchecked.contains(&VERIFY_CA) {
+        bail!(
+            "a CA file is given but the MySQL URL says {VERIFY_CA}=false, which ignores it: remove one of them"
+        );
+    }
     if transport == Transport::Tls && params.require_ssl.is_none() {
         // mysql_async's verify_ca / verify_identity / built_in_roots apply only with it.
         url.query_pairs_mut().append_pair(REQUIRE_SSL, "true");
@@ -132,6 +154,12 @@ pub fn connection(settings: &Settings) -> anyhow::Result<Connection> {
         }
     };
     let mut builder = OptsBuilder::from_opts(opts).ssl_opts(ssl);
+    if place == Place::Network {
+        // mysql_async otherwise asks the server for its @@socket and reconnects to that path
+        // on THIS host, in plaintext, unverified: whatever listens there would get the
+        // password and be read as the legacy database.
+        builder = builder.prefer_socket(false);
+    }
     if password.is_some() {
         builder = builder.pass(password);
     }
@@ -141,6 +169,11 @@ pub fn connection(settings: &Settings) -> anyhow::Result<Connection> {
         host,
         transport,
         trust: ca_file.map_or(Trust::BuiltIn, Trust::CaFile),
+        unchecked: if place == Place::Network && transport == Transport::Tls {
+            params.unchecked
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -154,6 +187,8 @@ struct OwnParameters {
     ca_file: Option<PathBuf>,
     /// `require_ssl` as written (left in the URL for mysql_async).
     require_ssl: Option<bool>,
+    /// `verify_ca=false`, `verify_identity=false` (left in the URL too).
+    unchecked: Vec<&'static str>,
 }
 
 /// Removes `ssl_ca` from the URL's query (mysql_async refuses unknown parameters) and reads
@@ -176,6 +211,16 @@ fn take_own_parameters(url: &mut Url) -> anyhow::Result<OwnParameters> {
                     "false" => false,
                     _ => bail!("the MySQL URL's {REQUIRE_SSL} must be true or false"),
                 });
+                rest.push((key.into_owned(), value.into_owned()));
+            }
+            VERIFY_CA | VERIFY_IDENTITY => {
+                if value == "false" {
+                    own.unchecked.push(if key == VERIFY_CA {
+                        VERIFY_CA
+                    } else {
+                        VERIFY_IDENTITY
+                    });
+                }
                 rest.push((key.into_owned(), value.into_owned()));
             }
             _ => rest.push((key.into_owned(), value.into_owned())),
@@ -242,6 +287,20 @@ pub fn transport(place: Place, require_ssl: Option<bool>, ca_file: bool) -> anyh
 pub fn plaintext_warning(name: &str) -> String {
     format!(
         "warning: MySQL {name} is reached without TLS ({REQUIRE_SSL}=false): the password and the customers' data cross the network in clear"
+    )
+}
+
+/// The line printed (stderr) when the URL turns a check of the server's certificate off for
+/// a server across a network.
+pub fn unchecked_warning(name: &str, unchecked: &[&str]) -> String {
+    let what = unchecked
+        .iter()
+        .map(|k| format!("{k}=false"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    format!(
+        "warning: MySQL {name}'s certificate is not fully checked ({what}): anyone on the path can pose as the server \
+         and receive the password; give its CA with LEGACY_MYSQL_CA_FILE instead"
     )
 }
 
@@ -409,7 +468,8 @@ mod tests {
             own,
             OwnParameters {
                 ca_file: Some(PathBuf::from("/etc/ca.pem")),
-                require_ssl: Some(true)
+                require_ssl: Some(true),
+                unchecked: vec![VERIFY_IDENTITY],
             }
         );
         assert_eq!(
@@ -454,13 +514,31 @@ mod tests {
         assert!(remote.opts.ssl_opts().is_some());
         assert_eq!(remote.name, "db.example.com:3306/legacy");
         assert!(!remote.name.contains("secret"));
+        assert!(!remote.opts.prefer_socket(), "no plaintext hop to a local socket");
+        assert!(remote.unchecked.is_empty());
         let lax = connection(&settings(
             "mysql://u@db.example.com/legacy?require_ssl=true&verify_identity=false",
         ))
         .unwrap();
         assert!(lax.opts.ssl_opts().unwrap().skip_domain_validation());
-        let local = connection(&settings("mysql://u:secret@127.0.0.1:3307/legacy")).unwrap();
+        assert_eq!(lax.unchecked, [VERIFY_IDENTITY]);
+        let warning = unchecked_warning(&lax.name, &lax.unchecked);
+        assert!(
+            warning.contains("verify_identity=false") && warning.contains("LEGACY_MYSQL_CA_FILE"),
+            "{warning}"
+        );
+        let ca = temp_file("lax-ca", b"");
+        let e = refusal(connection(&Settings {
+            ca_file: Some(ca.to_path_buf()),
+            ..settings("mysql://u@db.example.com/legacy?verify_ca=false")
+        }));
+        assert!(e.contains("verify_ca=false"), "{e}");
+        let local = connection(&settings(
+            "mysql://u:secret@127.0.0.1:3307/legacy?verify_ca=false",
+        ))
+        .unwrap();
         assert_eq!(local.transport, Transport::Plain { warn: false });
+        assert!(local.unchecked.is_empty());
         assert!(local.opts.ssl_opts().is_none());
         let clear = connection(&settings("mysql://u@10.1.2.3/legacy?require_ssl=false")).unwrap();
         assert_eq!(clear.transport, Transport::Plain { warn: true });
