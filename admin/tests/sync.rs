@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use convo_admin::cli::{Cli, run};
+use convo_admin::sync::metrics::{DIMENSION, ROWS_APPLIED};
 use convo_admin::sync::{self, legacy_db};
 use integration_tests::iam::RecordingRelay;
 use integration_tests::legacy_api::{Expected, api_matches, app_for, expected};
@@ -748,7 +749,7 @@ async fn until(what: &str, log: &Path, mut done: impl FnMut() -> bool) {
 /// API shows MySQL's data), says so once, and sends what it held when CloudWatch is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_the_sync() {
-    use convo_admin::sync::metrics::{DIMENSION, LAG, QUARANTINED, ROWS_APPLIED};
+    use convo_admin::sync::metrics::{LAG, QUARANTINED};
     use integration_tests::cloudwatch::LocalCloudWatch;
 
     let (table, db) = setup("metrics").await;
@@ -786,47 +787,10 @@ async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_t
     );
     assert_eq!(said("metrics: published to CloudWatch again"), 1, "{output}");
 
-    // The summary: "sync: N rounds [(F failed)] in T s: M messages, C conversations
-    // written, ...". A failed round (a hiccup of MySQL or DynamoDB) publishes nothing.
-    let summary = output.lines().find(|l| l.starts_with("sync: ")).unwrap();
-    let number_before = |text: &str| -> f64 {
-        let head = &summary[..summary.find(text).unwrap()];
-        head.rsplit([' ', '(']).next().unwrap().parse().unwrap()
-    };
-    let failed = if summary.contains(" failed) in ") {
-        number_before(" failed)")
-    } else {
-        0.0
-    };
-    let rounds = number_before(" rounds") - failed;
-    let rows = number_before(" messages,") + number_before(" conversations written");
-    assert_eq!(rows, 9.0, "{summary}");
-
+    let (rounds, rows) = rounds_and_rows(&output);
+    assert_eq!(rows, 9.0, "{output}");
     let sent: Vec<_> = cloudwatch.calls().into_iter().filter(|c| !c.failed).collect();
-    let mut totals: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-    for call in &sent {
-        assert_eq!(call.operation, "PutMetricData");
-        assert_eq!(call.body["Namespace"], "Test/Sync");
-        for datum in call.body["MetricData"].as_array().unwrap() {
-            assert_eq!(
-                datum["Dimensions"],
-                serde_json::json!([{ "Name": DIMENSION, "Value": table }]),
-                "{datum}"
-            );
-            // Epoch seconds (CBOR tag 1), within the run: a unit slip (milliseconds, a
-            // period's start long gone) would have CloudWatch drop every datum.
-            let at = datum["Timestamp"].as_f64().unwrap();
-            let ended = jiff::Timestamp::now().as_second() as f64;
-            assert!((began - 1.0..=ended + 1.0).contains(&at), "{datum}");
-            let set = &datum["StatisticValues"];
-            let total = totals
-                .entry(datum["MetricName"].as_str().unwrap().to_string())
-                .or_insert((0.0, 0.0, 0.0));
-            total.0 += set["SampleCount"].as_f64().unwrap();
-            total.1 += set["Sum"].as_f64().unwrap();
-            total.2 = total.2.max(set["Maximum"].as_f64().unwrap());
-        }
-    }
+    let totals = metric_totals(&sent, &table, began);
     // The first call after the failures carries the periods held meanwhile.
     assert!(
         sent[0].body["MetricData"].as_array().unwrap().len() > 3,
@@ -849,5 +813,107 @@ async fn metrics_count_every_round_once_and_a_failing_cloudwatch_does_not_stop_t
     assert_eq!(totals[QUARANTINED].2, 0.0);
     // The seed's messages are from 2024: the round that wrote them was that far behind.
     assert!(totals[LAG].2 > 86_400.0, "{totals:?}");
+    assert_within_sync_policy(&table);
+}
+
+/// From the summary "sync: N rounds [(F failed)] in T s: M messages, C conversations
+/// written, ...": the rounds that succeeded (a failed one, a hiccup of MySQL or DynamoDB,
+/// publishes nothing) and the rows written.
+fn rounds_and_rows(output: &str) -> (f64, f64) {
+    let summary = output.lines().find(|l| l.starts_with("sync: ")).unwrap();
+    let number_before = |text: &str| -> f64 {
+        let head = &summary[..summary.find(text).unwrap()];
+        head.rsplit([' ', '(']).next().unwrap().parse().unwrap()
+    };
+    let failed = if summary.contains(" failed) in ") {
+        number_before(" failed)")
+    } else {
+        0.0
+    };
+    (
+        number_before(" rounds") - failed,
+        number_before(" messages,") + number_before(" conversations written"),
+    )
+}
+
+/// Per metric, over the calls CloudWatch took: sample counts and sums added up, the
+/// greatest maximum. Each call is checked on the way: the namespace, the dimension, and
+/// timestamps within the run (epoch seconds, CBOR tag 1: a unit slip, or a period's start
+/// long gone, would have CloudWatch drop every datum).
+fn metric_totals(
+    sent: &[integration_tests::cloudwatch::Call],
+    table: &str,
+    began: f64,
+) -> BTreeMap<String, (f64, f64, f64)> {
+    let mut totals: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+    let ended = jiff::Timestamp::now().as_second() as f64;
+    for call in sent {
+        assert_eq!(call.operation, "PutMetricData");
+        assert_eq!(call.body["Namespace"], "Test/Sync");
+        for datum in call.body["MetricData"].as_array().unwrap() {
+            assert_eq!(
+                datum["Dimensions"],
+                serde_json::json!([{ "Name": DIMENSION, "Value": table }]),
+                "{datum}"
+            );
+            let at = datum["Timestamp"].as_f64().unwrap();
+            assert!((began - 1.0..=ended + 1.0).contains(&at), "{datum}");
+            let set = &datum["StatisticValues"];
+            let total = totals
+                .entry(datum["MetricName"].as_str().unwrap().to_string())
+                .or_insert((0.0, 0.0, 0.0));
+            total.0 += set["SampleCount"].as_f64().unwrap();
+            total.1 += set["Sum"].as_f64().unwrap();
+            total.2 = total.2.max(set["Maximum"].as_f64().unwrap());
+        }
+    }
+    totals
+}
+
+/// `--metrics-every 1s` over 200 ms rounds: each call carries one period, the rounds
+/// gathered since the last call as one statistic set per metric; fewer calls than rounds,
+/// every round counted once all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_every_gathers_rounds_into_fewer_calls_counting_each_once() {
+    use integration_tests::cloudwatch::LocalCloudWatch;
+
+    let (table, db) = setup("metricsevery").await;
+    sql(&db, SEED).await;
+    let began = jiff::Timestamp::now().as_second() as f64;
+    let cloudwatch = LocalCloudWatch::start();
+    let log = std::env::temp_dir().join(format!("{table}.log"));
+    let _ = std::fs::remove_file(&log);
+    let mut child = start_sync(
+        &table,
+        &db,
+        &log,
+        &["--metrics-namespace", "Test/Sync", "--metrics-every", "1s"],
+        &[("AWS_ENDPOINT_URL_CLOUDWATCH", &cloudwatch.url)],
+    );
+    converge(&table, &db).await;
+    until("two calls", &log, || cloudwatch.calls().len() >= 2).await;
+    let output = stop(&mut child, &log);
+    let (rounds, rows) = rounds_and_rows(&output);
+    assert_eq!(rows, 9.0, "{output}");
+    let sent = cloudwatch.calls();
+    assert!(sent.iter().all(|c| !c.failed));
+    for call in &sent {
+        assert_eq!(
+            call.body["MetricData"].as_array().unwrap().len(),
+            3,
+            "one period a call"
+        );
+    }
+    assert!(
+        (sent.len() as f64) < rounds,
+        "{} calls for {rounds} rounds\n{output}",
+        sent.len()
+    );
+    let totals = metric_totals(&sent, &table, began);
+    assert_eq!(totals.len(), 3, "{totals:?}");
+    for (name, (count, _, _)) in &totals {
+        assert_eq!(*count, rounds, "{name}: every round once\n{output}");
+    }
+    assert_eq!(totals[ROWS_APPLIED].1, rows);
     assert_within_sync_policy(&table);
 }
