@@ -177,12 +177,25 @@ pub fn hostile_events_and_private_data_stay_out_of_logs(bin: &Path, function: Fu
     );
 
     drop(app);
-    let logs = bootstrap.drain_logs();
-    for (path, handler) in function.routes() {
+    let answered_by = |path: &str, handler: &str| {
         let route = format!("\"route\":\"GET {path}\"");
-        let answered = format!("\"handler\":\"{}\"", handler.name);
+        let answered = format!("\"handler\":\"{handler}\"");
+        move |l: &String| l.contains(&route) && l.contains(&answered)
+    };
+    // Every route's line, once the output reader has caught up with the answers (a
+    // generous bound: it fails only when a line never comes).
+    let logs = bootstrap.logs_until(
+        |logs| {
+            function
+                .routes()
+                .iter()
+                .all(|(path, handler)| logs.iter().any(answered_by(path, handler.name)))
+        },
+        std::time::Duration::from_secs(60),
+    );
+    for (path, handler) in function.routes() {
         assert!(
-            logs.iter().any(|l| l.contains(&route) && l.contains(&answered)),
+            logs.iter().any(answered_by(path, handler.name)),
             "{path} is answered by {}: {logs:#?}",
             handler.name
         );

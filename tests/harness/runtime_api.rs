@@ -189,6 +189,21 @@ impl Bootstrap {
         self.logs.try_iter().collect()
     }
 
+    /// The log lines, waiting for more until `done` holds of them (the reader of the
+    /// process's output may lag behind the answers already received) or `within` passes.
+    pub fn logs_until(&self, done: impl Fn(&[String]) -> bool, within: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        let mut logs: Vec<String> = self.logs.try_iter().collect();
+        while !done(&logs) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) => logs.push(line),
+                Err(_) => break,
+            }
+        }
+        logs
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
