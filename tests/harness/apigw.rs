@@ -6,7 +6,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::http::routes::{self, CHECK_UPDATES, CONVERSATION_UPDATES, Handler, INBOX, MESSAGES, Routes};
+use shared::http::routes::{
+    self, CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, Handler, INBOX, MESSAGES, Routes,
+};
 use shared::http::{App, HttpEvent};
 
 /// A response as a client sees it.
@@ -210,6 +212,8 @@ impl Function {
         match self {
             Function::GetConversations => &[
                 ("/api/conversations", INBOX),
+                ("/api/conversations/counts", COUNTS),
+                ("/api/get-conversation-counts.php", COUNTS),
                 ("/api/get-conversations", INBOX),
                 ("/api/get-conversations.php", INBOX),
                 ("/api/check-updates.php", CHECK_UPDATES),
