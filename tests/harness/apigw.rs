@@ -37,6 +37,8 @@ pub fn route(path: &str) -> Option<(&'static str, Option<String>)> {
         "/api/conversations" => Some(("/api/conversations", None)),
         "/api/get-conversations" => Some(("/api/get-conversations", None)),
         "/api/get-conversations.php" => Some(("/api/get-conversations.php", None)),
+        "/api/conversations/counts" => Some(("/api/conversations/counts", None)),
+        "/api/get-conversation-counts.php" => Some(("/api/get-conversation-counts.php", None)),
         "/api/get-conversation-messages" => Some(("/api/get-conversation-messages", None)),
         "/api/get-conversation-messages.php" => Some(("/api/get-conversation-messages.php", None)),
         "/api/check-updates.php" => Some(("/api/check-updates.php", None)),
