@@ -4,14 +4,16 @@
 //! after. A shard at random takes each change, so concurrent writers rarely meet on one.
 
 use aws_sdk_dynamodb::types::builders::PutBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use shared::error::StoreError;
 use shared::item::{self, Item, n};
 use shared::model::{Conversation, Status, Tally};
 use shared::table;
 
-use crate::transact::build_error;
+use crate::transact::{TxOutcome, build_error};
 
 /// What a counted conversation item of this status and count adds to the tally.
 pub fn share(status: Status, message_count: u64) -> Tally {
@@ -96,7 +98,7 @@ pub fn update(table_name: &str, delta: &Tally) -> Result<Option<TransactWriteIte
         .join(", ");
     let mut update = Update::builder()
         .table_name(table_name)
-        .set_key(Some(item::key(table::TALLY_PK.into(), &table::tally_sk(shard))))
+        .set_key(Some(item::key(table::TALLY_PK.into(), table::tally_sk(shard))))
         .update_expression(format!("ADD {expression}"));
     for (i, (name, value)) in terms.into_iter().enumerate() {
         update = update
@@ -117,6 +119,138 @@ pub fn standing(current: &Item) -> Result<(Tally, Option<Status>), StoreError> {
     let share = item::tally_share(current)?;
     let status = Status::ALL.into_iter().find(|s| share.get(*s) > 0);
     Ok((share, status))
+}
+
+/// A conversation item as the backfill finds it: not counted yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uncounted {
+    pub id: u64,
+    pub status: Status,
+    pub message_count: u64,
+}
+
+impl Uncounted {
+    /// Its id, status and count, from a conversation item (or its index projection).
+    fn of(it: &Item) -> Result<Uncounted, StoreError> {
+        let status = it
+            .get(table::STATUS)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| Status::parse(v));
+        match (
+            item::number_of(it, table::ID),
+            status,
+            item::number_of(it, table::MESSAGE_COUNT),
+        ) {
+            (Some(id), Some(status), Some(message_count)) => Ok(Uncounted {
+                id,
+                status,
+                message_count,
+            }),
+            _ => Err(StoreError::BadItem {
+                what: "conversation",
+                reason: "id, status or message_count missing or malformed".into(),
+            }),
+        }
+    }
+}
+
+/// What the backfill did with one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfilled {
+    /// Added to the tally now.
+    Counted,
+    /// Already in it (a writer, or an earlier run, counted it first).
+    AlreadyCounted,
+    /// No longer there.
+    Gone,
+}
+
+/// Attempts of one conversation's count (each failed condition re-reads the item).
+const MAX_COUNT_ATTEMPTS: u32 = 20;
+
+impl crate::Writer {
+    /// The conversation items not counted yet (written before the tally existed) of one
+    /// page of the inbox index from `start`, and where the next page starts (`None`: this
+    /// was the last). Following the pages reads every conversation once.
+    pub async fn uncounted_page(
+        &self,
+        start: Option<Item>,
+    ) -> Result<(Vec<Uncounted>, Option<Item>), StoreError> {
+        {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table_name())
+                .index_name(table::INDEX_BY_ACTIVITY)
+                .key_condition_expression("#inbox = :all")
+                .filter_expression("attribute_not_exists(#counted)")
+                .projection_expression("#id, #status, #count")
+                .expression_attribute_names("#inbox", table::INBOX)
+                .expression_attribute_names("#counted", table::COUNTED)
+                .expression_attribute_names("#id", table::ID)
+                .expression_attribute_names("#status", table::STATUS)
+                .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                .expression_attribute_values(":all", item::s(table::INBOX_ALL))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(shared::error::classify)?;
+            let page = out
+                .items()
+                .iter()
+                .map(Uncounted::of)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((page, out.last_evaluated_key))
+        }
+    }
+
+    /// Adds one conversation to the tally and marks it counted, in one transaction, on
+    /// condition that it is still uncounted with that status and count; a writer that
+    /// changed it meanwhile is met by re-reading it. Safe beside live writers and other
+    /// runs: each conversation is counted once.
+    pub async fn count_conversation(&self, found: Uncounted) -> Result<Backfilled, StoreError> {
+        let key = item::key(table::conversation_pk(found.id), table::META_SK);
+        let mut current = found;
+        for attempt in 0..MAX_COUNT_ATTEMPTS {
+            let mark = Update::builder()
+                .table_name(self.table_name())
+                .set_key(Some(key.clone()))
+                .update_expression("SET #counted = :true")
+                .condition_expression(
+                    "attribute_exists(#pk) AND attribute_not_exists(#counted) AND #status = :status AND #count = :count",
+                )
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#counted", table::COUNTED)
+                .expression_attribute_names("#status", table::STATUS)
+                .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":status", item::s(current.status.as_str()))
+                .expression_attribute_values(":count", n(current.message_count))
+                .build()
+                .map_err(build_error)?;
+            let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+            items.extend(update(
+                self.table_name(),
+                &share(current.status, current.message_count),
+            )?);
+            match self.transact(items).await? {
+                TxOutcome::Done => return Ok(Backfilled::Counted),
+                outcome => match outcome.failed(0) {
+                    Some(None) => return Ok(Backfilled::Gone),
+                    Some(Some(now)) => {
+                        let (_, status) = standing(now)?;
+                        if status.is_some() {
+                            return Ok(Backfilled::AlreadyCounted);
+                        }
+                        current = Uncounted::of(now)?;
+                    }
+                    None => shared::store::backoff(attempt).await,
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_COUNT_ATTEMPTS))
+    }
 }
 
 #[cfg(test)]
