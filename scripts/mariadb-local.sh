@@ -55,9 +55,12 @@ trap 'exit 143' TERM INT
 user=$(id -un)
 innodb=(--innodb-buffer-pool-size=32M --innodb-log-file-size=8M
   --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0)
-mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
+# Temporary tables in DIR/tmp, not /tmp: servers started at the same time (one per test
+# binary) or leftovers of a killed one never meet over a temporary file's name.
+mkdir -p "$dir/tmp"
+mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" --tmpdir="$dir/tmp" \
   --auth-root-authentication-method=socket "${innodb[@]}" >/dev/null
-mariadbd --no-defaults --user="$user" --datadir="$dir/data" --socket="$dir/sock" \
+mariadbd --no-defaults --user="$user" --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$dir/sock" \
   --pid-file="$dir/mariadbd.pid" --log-error="$log" \
   --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
   --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
