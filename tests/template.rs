@@ -1,5 +1,5 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same eight routes to the same functions, the same table design. The
+//! with the code: the same ten routes to the same functions, the same table design. The
 //! template's rules decide each deploy's parameters as CloudFormation would (the access
 //! mode, samconfig.toml's environments), and the template CloudFormation deploys, after
 //! SAM's transform (aws-sam-translator, offline), gives each function only what it reads.
@@ -99,7 +99,7 @@ fn router_routes() -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn template_router_and_docs_list_the_same_eight_routes() {
+fn template_router_and_docs_list_the_same_ten_routes() {
     let from_template = template_routes(&template());
     let from_router = router_routes();
     assert_eq!(
