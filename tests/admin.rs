@@ -450,9 +450,9 @@ async fn counts_of_items(store: &Store) -> shared::model::Tally {
     counts
 }
 
-/// `convo-admin backfill` on a table an older import filled: the counts come out exact
-/// while a live writer appends to and moves the same conversations; a second run finds
-/// nothing to do.
+/// `convo-admin backfill` on a table an older import filled: resumed after a run stopped
+/// half-way, the counts come out exact while a live writer appends to and moves the same
+/// conversations; a second run finds nothing to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writes() {
     let table = unique_table_name("backfill");
@@ -461,6 +461,19 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
     let store = store_for(&table).await;
     as_written_before_the_tally(&store).await;
     assert_eq!(store.tally().await.unwrap().0, shared::model::Tally::default());
+    // A run stopped after its first conversation: the next one goes on with the rest.
+    let writer = writer::Writer::of(&store);
+    let (page, _) = writer.uncounted_page(None).await.unwrap();
+    assert_eq!(page.len(), 4);
+    assert_eq!(
+        writer.count_conversation(page[0]).await.unwrap(),
+        writer::tally::Backfilled::Counted
+    );
+    assert_eq!(
+        writer.count_conversation(page[0]).await.unwrap(),
+        writer::tally::Backfilled::AlreadyCounted
+    );
+    assert_eq!(store.tally().await.unwrap().0.total(), 1);
 
     let writes = {
         let store = store.clone();
