@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: a DynamoDB (AWS's DynamoDB Local, in memory, unless
 # AWS_ENDPOINT_URL_DYNAMODB names another), the
-# table, data, and `cargo lambda watch` serving all eight routes on API Gateway's paths.
+# table, data, and `cargo lambda watch` serving all ten routes on API Gateway's paths.
 #
 #   scripts/local-stack.sh dev        demo data, then serve until Ctrl-C   (make dev)
 #   scripts/local-stack.sh contract   contract data set, run the contract suite over HTTP, stop
@@ -120,7 +120,7 @@ fi
 
 cat <<TXT
 
-Serving all eight routes on $base (functions log to $STATE/watch.log). Try:
+Serving all ten routes on $base (functions log to $STATE/watch.log). Try:
 
   curl -s '$base/api/conversations?limit=3'
   curl -s '$base/api/conversations?status=pending_human'

@@ -12,7 +12,7 @@
 //! How it is served ([`integration_tests::browser`]): the legacy repository's HEAD extracted
 //! to a temporary folder, `php -S` with its router renders the page (connected to the test's
 //! MariaDB database as the SELECT-only account), and one loopback gateway sends the API's
-//! eight paths to the functions' handlers in-process, the rest to PHP: the same origin, as
+//! ten paths to the functions' handlers in-process, the rest to PHP: the same origin, as
 //! docs/migration.md's "Routing the API paths" sets it up.
 //!
 //! Skips, with one line saying why, without chromium, php (pdo_mysql), playwright-core

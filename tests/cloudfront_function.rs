@@ -767,7 +767,7 @@ fn api_paths_agree_with_the_distribution() {
                 .to_string()
         })
         .collect();
-    assert_eq!(api_patterns.len(), 8, "{api_patterns:?}");
+    assert_eq!(api_patterns.len(), 10, "{api_patterns:?}");
 
     let mut paths: Vec<String> = api_patterns
         .iter()

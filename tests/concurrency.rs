@@ -18,7 +18,7 @@ use integration_tests::{dynamodb, fresh_store, sdk_config, unique_table_name, wo
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::App;
-use shared::model::{Message, SenderType};
+use shared::model::{Message, SenderType, Status};
 use shared::{Store, client};
 
 const WRITERS: usize = 16;
@@ -87,6 +87,15 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         tasks.spawn(async move {
             for k in 0..APPENDS_PER_WRITER {
                 let target = if k % 2 == 0 { shared_id } else { own_id };
+                // Status changes between the appends, on both conversations: the tally's
+                // status counts move while its message count grows.
+                if k % 5 == 4 {
+                    let status = Status::ALL[(w + k) % Status::ALL.len()];
+                    writer
+                        .set_status(target, status)
+                        .await
+                        .unwrap_or_else(|e| panic!("writer {w}, status {k}: {e}"));
+                }
                 writer
                     .append_message(
                         target,
@@ -147,6 +156,19 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
     println!("transaction conflicts: {conflicts}, lost races: {lost_races}");
     assert!(conflicts > 0, "no transaction conflict");
     assert!(lost_races > 0, "no lost race");
+    // The tally is what the items hold: each conversation once under its status, every
+    // message once.
+    let mut expected = shared::model::Tally::default();
+    for id in expected_counts.keys() {
+        let c = store.get_conversation(*id).await.unwrap().unwrap();
+        *expected.of(c.status) += 1;
+        expected.messages += c.message_count as i64;
+    }
+    let (tally, cost) = store.tally().await.unwrap();
+    assert_eq!(tally, expected);
+    assert_eq!(tally.total(), (WRITERS + 1) as i64);
+    assert!(cost.items_read <= shared::table::TALLY_SHARDS, "{cost:?}");
+    assert_eq!(cost.round_trips, 1);
     // The inbox lists every conversation once, newest activity first.
     let listed = integration_tests::inbox_ids(&store, None, 100).await;
     assert_eq!(listed.len(), WRITERS + 1);

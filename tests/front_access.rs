@@ -14,9 +14,11 @@ use shared::http::App;
 const SECRET: &str = "EXAMPLE-front-secret-replace-me-0123456789";
 const PREVIOUS: &str = "the-secret-before-the-rotation-0123456789";
 
-/// The eight routes, as the page calls them.
-const ROUTES: [&str; 8] = [
+/// The ten routes, as the page calls them.
+const ROUTES: [&str; 10] = [
     "/api/conversations",
+    "/api/conversations/counts",
+    "/api/get-conversation-counts.php",
     "/api/conversations/1/messages",
     "/api/get-conversations",
     "/api/get-conversations.php",

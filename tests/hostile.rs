@@ -15,8 +15,10 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 use shared::http::App;
 
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 10] = [
     "/api/conversations",
+    "/api/conversations/counts",
+    "/api/get-conversation-counts.php",
     "/api/get-conversations",
     "/api/get-conversations.php",
     "/api/conversations/{id}/messages",
@@ -163,6 +165,7 @@ fn check(case: &Case, reply: &Reply) -> Result<(), String> {
     // The contract's path of that handler, for the OpenAPI check.
     let path = match handler.name {
         "messages" => "/api/conversations/1/messages",
+        "counts" => "/api/conversations/counts",
         "check_updates" => "/api/check-updates.php",
         "conversation_updates" => "/api/check-conversation-updates.php",
         _ => "/api/conversations",

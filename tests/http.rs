@@ -62,7 +62,11 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
             shared::http::routes::CONVERSATION_UPDATES,
         ]
         .contains(&route);
-        if name.ends_with("unknown-conversation") {
+        if route == shared::http::routes::COUNTS {
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert_eq!(keys(&r.body), ["counts", "messages", "success"]);
+            assert!(r.body["counts"]["total"].as_u64().unwrap() > 0, "{name}");
+        } else if name.ends_with("unknown-conversation") {
             assert_error(&r, 404, "not_found", legacy);
         } else if name.starts_with("error-") {
             assert_error(&r, 400, "invalid_parameter", legacy);

@@ -1,6 +1,6 @@
 //! The migration runbook's nginx lines (docs/migration.md), as written, in a real nginx: the
 //! original dashboard behind a sign-in (HTTP Basic over the whole `server {}` but the bot's
-//! webhook), its eight API paths proxied over TLS to the functions in `ACCESS=front` with the
+//! webhook), its ten API paths proxied over TLS to the functions in `ACCESS=front` with the
 //! front's secret and the signed-in name (and without the credentials), and the PHP host
 //! locked to CloudFront.
 //!
@@ -68,10 +68,12 @@ INSERT INTO messages (conversation_id, message_id, sender_type, message_text, me
   (2, 'wamid.seed.3', 'user', 'Necesito hablar con una persona', 'text', NULL, NOW() - INTERVAL 31 MINUTE);
 ";
 
-/// The eight API paths as the page (or a client of the contract) calls them under `/panel`,
+/// The ten API paths as the page (or a client of the contract) calls them under `/panel`,
 /// and a text each answer must hold.
-const API_PATHS: [(&str, &str); 8] = [
+const API_PATHS: [(&str, &str); 10] = [
     ("/panel/api/conversations", "Ana Gómez"),
+    ("/panel/api/conversations/counts", "\"active\":2"),
+    ("/panel/api/get-conversation-counts.php", "\"messages\":4"),
     ("/panel/api/conversations/1/messages", "Quiero saber el precio"),
     ("/panel/api/get-conversations", "Bruno Díaz"),
     ("/panel/api/get-conversations.php", "Ana Gómez"),
@@ -426,7 +428,7 @@ async fn the_sign_in_guards_the_whole_panel_and_the_api_gets_the_front_secret() 
     );
     assert!(scene.gateway.calls().is_empty(), "PHP paths reached the API");
 
-    // Signed in, the eight paths: the API's answers, with data. A client's own
+    // Signed in, the ten paths: the API's answers, with data. A client's own
     // X-Origin-Verify and X-Dashboard-User are replaced, not passed along.
     for (path, holds) in API_PATHS {
         let before = scene.gateway.calls().len();
@@ -480,7 +482,7 @@ async fn the_sign_in_guards_the_whole_panel_and_the_api_gets_the_front_secret() 
         );
         assert_eq!(call.header("host"), Some(API_HOST), "{path}");
     }
-    println!("the eight paths answered through nginx, each with the secret and {USER:?}");
+    println!("the ten paths answered through nginx, each with the secret and {USER:?}");
 
     // The API asked directly (its execute-api address): 403 in the legacy envelope, without
     // the secret and with a wrong one.
@@ -500,7 +502,7 @@ async fn the_sign_in_guards_the_whole_panel_and_the_api_gets_the_front_secret() 
         assert_forbidden_envelope(&answer, api_path);
     }
     let direct = scene.gateway.calls();
-    assert_eq!(direct.len(), before + 16);
+    assert_eq!(direct.len(), before + 2 * API_PATHS.len());
     assert!(direct[before..].iter().all(|c| c.status == 403));
     println!(
         "sign-in test done in {:.1} s (table {})",

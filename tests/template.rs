@@ -1,5 +1,5 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same eight routes to the same functions, the same table design. The
+//! with the code: the same ten routes to the same functions, the same table design. The
 //! template's rules decide each deploy's parameters as CloudFormation would (the access
 //! mode, samconfig.toml's environments), and the template CloudFormation deploys, after
 //! SAM's transform (aws-sam-translator, offline), gives each function only what it reads.
@@ -99,14 +99,14 @@ fn router_routes() -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn template_router_and_docs_list_the_same_eight_routes() {
+fn template_router_and_docs_list_the_same_ten_routes() {
     let from_template = template_routes(&template());
     let from_router = router_routes();
     assert_eq!(
         from_template, from_router,
         "template.yaml and the cargo lambda watch router differ"
     );
-    assert_eq!(from_template.len(), 8);
+    assert_eq!(from_template.len(), 10);
     let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let openapi: BTreeSet<String> = integration_tests::openapi::OpenApi::get()
@@ -260,7 +260,7 @@ fn every_route_is_behind_the_jwt_authorizer_when_access_is_jwt() {
     assert_eq!(jwt["Issuer"]["Ref"].as_str(), Some("JwtIssuer"));
     assert_eq!(jwt["Audience"]["Ref"].as_str(), Some("JwtAudience"));
     let routes = of_type(&t, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 8);
+    assert_eq!(routes.len(), 10);
     for (name, route) in routes {
         let p = &route["Properties"];
         let auth = &p["AuthorizationType"]["Fn::If"];
@@ -1034,6 +1034,12 @@ fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
                     format!("{phone_prefix}*"),
                 ] } }),
             ),
+            // The counts: the tally's partition alone.
+            grant(
+                &["dynamodb:Query"],
+                &[table_resource()],
+                json!({ "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [table::TALLY_PK] } }),
+            ),
         ],
         "get-conversation-messages" => vec![grant(
             &["dynamodb:GetItem", "dynamodb:Query"],
@@ -1297,6 +1303,7 @@ fn the_sync_policy_grants_its_item_operations_on_its_keys_and_metrics_in_its_nam
                     prefix(table::phone_pk("5"), "5"),
                     table::COUNTER_PK,
                     table::SYNC_PK,
+                    table::TALLY_PK,
                 ] } },
             },
             {
@@ -1488,7 +1495,7 @@ fn translated_distribution_signs_in_everywhere_and_the_rules_go_with_it() {
     let config = &t["Resources"]["DashboardDistribution"]["Properties"]["DistributionConfig"];
     let mut behaviors = vec![&config["DefaultCacheBehavior"]];
     behaviors.extend(config["CacheBehaviors"].as_array().unwrap());
-    assert_eq!(behaviors.len(), 9);
+    assert_eq!(behaviors.len(), 11);
     for behavior in behaviors {
         assert_eq!(
             behavior["FunctionAssociations"],

@@ -41,6 +41,10 @@ pub enum Command {
     CreateTable,
     /// Load a realistic demo data set (37 conversations, a few hundred messages).
     SeedDemo,
+    /// Bring a table written before this version up to date: adds every conversation not
+    /// counted yet to the counts (GET /api/conversations/counts). Idempotent and resumable;
+    /// safe while the sync or the bot writes. Run it once after upgrading.
+    Backfill,
     /// Import the legacy MySQL data: a mysqldump file (`--mysqldump backup.sql.gz`), or rows
     /// exported as JSON Lines (`--conversations … --messages …`, one row per line, legacy
     /// column names). Validates everything before writing; re-running it changes nothing.
@@ -226,6 +230,19 @@ pub async fn run(cli: Cli, config: &SdkConfig) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e).context("creating the table"),
             }
+        }
+        Command::Backfill => {
+            let writer = writer(cli.table, config)?;
+            let report = crate::backfill::run(&writer).await?;
+            let (counts, _) = writer.store().tally().await?;
+            println!(
+                "{report}\ncounts now: active {}, pending_human {}, closed {}, total {}; messages {}",
+                counts.active,
+                counts.pending_human,
+                counts.closed,
+                counts.total(),
+                counts.messages
+            );
         }
         Command::SeedDemo => {
             let writer = writer(cli.table, config)?;

@@ -10,6 +10,7 @@
 //! an older copy of the same data and `sync` bring a conversation up to date by the same
 //! rule, `reconcile::change`, written by `Writer::apply_change`.
 
+pub mod backfill;
 pub mod cli;
 pub mod dashboard_user;
 pub mod errors;

@@ -284,6 +284,21 @@ async fn phone_lookup_costs(r: &mut Results, store: &Store) {
     }
 }
 
+/// `/api/conversations/counts`: the tally's shards, whatever the table's size; the counts
+/// are the loaded data's.
+async fn counts_costs(r: &mut Results, store: &Store) {
+    let (tally, cost) = store.tally().await.expect("counts");
+    assert_eq!(tally.total(), CONVERSATIONS as i64, "every conversation counted");
+    cost_row(
+        r,
+        format!("counts ({CONVERSATIONS} conversations)"),
+        cost,
+        shared::table::TALLY_SHARDS,
+        1,
+        Some(0.5),
+    );
+}
+
 /// The dashboard's polls over the 5,000-conversation table: one conversation, and the
 /// inbox-wide polls for a `T` that a few conversations changed after and for one long ago
 /// (bounded to `POLL_LIMIT`). Budget: 1 item for one conversation, returned + 1 for the
@@ -1003,6 +1018,7 @@ async fn main() -> ExitCode {
     eprintln!("measuring DynamoDB cost per request …");
     dynamodb_costs(&mut r, &store).await;
     phone_lookup_costs(&mut r, &store).await;
+    counts_costs(&mut r, &store).await;
     poll_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);

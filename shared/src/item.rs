@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use crate::error::StoreError;
 use crate::model::{
     Conversation, InboxEntry, LastMessage, MediaType, Message, Placed, Preview, SenderType, Status,
-    SyncCheckpoint,
+    SyncCheckpoint, Tally,
 };
 use crate::table::{self, *};
 
@@ -289,7 +289,7 @@ fn reader<'a>(item: impl Attributes<'a>, what: &'static str) -> Reader<'a> {
 /// is that stamp; `messages_changed` is `c`'s (the writer sets it where messages change).
 pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
     let last = c.last_message.as_ref();
-    Builder::new(19)
+    Builder::new(20)
         .set(PK, s(table::conversation_pk(c.id)))
         .set(SK, s(META_SK))
         .set(INBOX, s(INBOX_ALL))
@@ -309,24 +309,10 @@ pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
         .set_opt(LAST_SENDER_TYPE, last.map(|m| s(m.sender_type.as_str())))
         .set_opt(LAST_MESSAGE_CREATED_AT, last.map(|m| time(m.created_at)))
         .set_opt(MESSAGES_CHANGED, c.messages_changed.map(|t| s(table::stamp(t))))
+        // Every writer of a whole conversation item adds it to the tally in the same
+        // transaction (writer::tally).
+        .set(COUNTED, AttributeValue::Bool(true))
         .done()
-}
-
-/// Stamps a conversation item (one with a `changed` key) anew as written at `written`,
-/// its messages' stamp too where it has one, and returns its id and whether it had one;
-/// other items are left as they are (`None`).
-pub fn stamp_written(item: &mut Item, written: Timestamp) -> Option<(u64, bool)> {
-    if !item.contains_key(CHANGED) {
-        return None;
-    }
-    let id: u64 = item.get(ID)?.as_n().ok()?.parse().ok()?;
-    item.insert(CHANGED.into(), s(table::changed(written, id)));
-    let messages = item.get_mut(MESSAGES_CHANGED);
-    let with_messages = messages.is_some();
-    if let Some(messages) = messages {
-        *messages = s(table::stamp(written));
-    }
-    Some((id, with_messages))
 }
 
 /// The attributes `inbox_entry_from_item` reads: what the inbox's Query asks for
@@ -509,6 +495,40 @@ pub fn phone_item(phone_number: &str, conversation_id: u64) -> Item {
         .set(PHONE_NUMBER, s(phone_number))
         .set(CONVERSATION_ID, n(conversation_id))
         .done()
+}
+
+/// A number attribute of an item, when it is one.
+pub fn number_of(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// A tally shard's counts (an attribute not written yet is 0).
+pub fn tally_from_item<'a>(item: impl Attributes<'a>) -> Result<Tally, StoreError> {
+    let mut it = reader(item, "tally shard");
+    let mut tally = Tally::default();
+    for status in Status::ALL {
+        *tally.of(status) = it.opt_number(status.as_str())?.unwrap_or(0);
+    }
+    tally.messages = it.opt_number(TALLY_MESSAGES)?.unwrap_or(0);
+    Ok(tally)
+}
+
+/// What a conversation item adds to the tally: one of its status and its messages; nothing
+/// when it is not counted (written before the tally existed, and not since).
+pub fn tally_share(item: &Item) -> Result<Tally, StoreError> {
+    let mut share = Tally::default();
+    if item.get(COUNTED) != Some(&AttributeValue::Bool(true)) {
+        return Ok(share);
+    }
+    let mut it = reader(
+        [STATUS, MESSAGE_COUNT]
+            .into_iter()
+            .filter_map(|name| Some((name.to_string(), item.get(name)?.clone()))),
+        "conversation",
+    );
+    *share.of(it.named(STATUS, Status::parse)?) += 1;
+    share.messages = it.number(MESSAGE_COUNT)?;
+    Ok(share)
 }
 
 /// What a phone claim holds (besides its key).

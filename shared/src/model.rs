@@ -239,6 +239,50 @@ impl Placed {
 }
 
 /// How far `convo-admin sync` has brought the table: every legacy message with an id up to
+/// Conversations per status and messages, as the tally holds them (or a change to it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub active: i64,
+    pub pending_human: i64,
+    pub closed: i64,
+    pub messages: i64,
+}
+
+impl Tally {
+    pub fn total(&self) -> i64 {
+        self.active + self.pending_human + self.closed
+    }
+
+    /// The count of one status.
+    pub fn get(&self, status: Status) -> i64 {
+        match status {
+            Status::Active => self.active,
+            Status::PendingHuman => self.pending_human,
+            Status::Closed => self.closed,
+        }
+    }
+
+    /// The count of one status, to change.
+    pub fn of(&mut self, status: Status) -> &mut i64 {
+        match status {
+            Status::Active => &mut self.active,
+            Status::PendingHuman => &mut self.pending_human,
+            Status::Closed => &mut self.closed,
+        }
+    }
+
+    pub fn add(&mut self, other: &Tally) {
+        self.active += other.active;
+        self.pending_human += other.pending_human;
+        self.closed += other.closed;
+        self.messages += other.messages;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Tally::default()
+    }
+}
+
 /// `settled_message_id` is applied, and every conversation row changed before
 /// `conversations_since` (by the legacy `updated_at`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -102,6 +102,24 @@ pub const QUARANTINE_CODE: &str = "reason_code";
 pub const QUARANTINE_REASON: &str = "reason";
 pub const QUARANTINED_AT: &str = "quarantined_at";
 
+/// The tally: how many conversations of each status and how many messages the table holds
+/// (`GET /api/conversations/counts`). Shards of one partition (`TALLY`, [`tally_sk`]); each
+/// write of a conversation adds what it changes to one shard chosen at random, in the same
+/// transaction, so no shard is hot and a read is one Query of [`TALLY_SHARDS`] items.
+/// Attributes: each status's name, and [`TALLY_MESSAGES`].
+pub const TALLY_PK: &str = "TALLY";
+pub const TALLY_SHARDS: u32 = 4;
+pub const TALLY_MESSAGES: &str = "messages";
+/// On a conversation item: its status and message count are in the tally. Items written
+/// before the tally existed lack it and count for nothing until a write (or the backfill)
+/// adds them whole.
+pub const COUNTED: &str = "counted";
+
+/// Sort key of a tally shard, under [`TALLY_PK`].
+pub fn tally_sk(shard: u32) -> String {
+    format!("shard#{shard}")
+}
+
 /// Width of the zero-padded numbers in keys: 2^53 - 1 has 16 digits.
 const NUMBER_WIDTH: usize = 16;
 

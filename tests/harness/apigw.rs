@@ -6,7 +6,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::http::routes::{self, CHECK_UPDATES, CONVERSATION_UPDATES, Handler, INBOX, MESSAGES, Routes};
+use shared::http::routes::{
+    self, CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, Handler, INBOX, MESSAGES, Routes,
+};
 use shared::http::{App, HttpEvent};
 
 /// A response as a client sees it.
@@ -35,6 +37,8 @@ pub fn route(path: &str) -> Option<(&'static str, Option<String>)> {
         "/api/conversations" => Some(("/api/conversations", None)),
         "/api/get-conversations" => Some(("/api/get-conversations", None)),
         "/api/get-conversations.php" => Some(("/api/get-conversations.php", None)),
+        "/api/conversations/counts" => Some(("/api/conversations/counts", None)),
+        "/api/get-conversation-counts.php" => Some(("/api/get-conversation-counts.php", None)),
         "/api/get-conversation-messages" => Some(("/api/get-conversation-messages", None)),
         "/api/get-conversation-messages.php" => Some(("/api/get-conversation-messages.php", None)),
         "/api/check-updates.php" => Some(("/api/check-updates.php", None)),
@@ -210,6 +214,8 @@ impl Function {
         match self {
             Function::GetConversations => &[
                 ("/api/conversations", INBOX),
+                ("/api/conversations/counts", COUNTS),
+                ("/api/get-conversation-counts.php", COUNTS),
                 ("/api/get-conversations", INBOX),
                 ("/api/get-conversations.php", INBOX),
                 ("/api/check-updates.php", CHECK_UPDATES),

@@ -152,6 +152,21 @@ pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
             return Err(format!("inbox row {i}: API {g}\nlegacy {w}"));
         }
     }
+    // The counts: each conversation once under its status, every message once.
+    let counts = api.get("/api/conversations/counts").await;
+    let mut want_counts =
+        json!({ "active": 0, "pending_human": 0, "closed": 0, "total": want.conversations.len() });
+    for c in &want.conversations {
+        let status = c["status"].as_str().unwrap_or_default();
+        want_counts[status] = json!(want_counts[status].as_u64().unwrap_or(0) + 1);
+    }
+    let want_messages: usize = want.messages.iter().map(|(_, m)| m.len()).sum();
+    if counts.body["counts"] != want_counts || counts.body["messages"] != json!(want_messages) {
+        return Err(format!(
+            "counts: API {}, the legacy data has {want_counts} and {want_messages} messages",
+            counts.body
+        ));
+    }
     for (id, messages) in &want.messages {
         let total = messages.len();
         let mut offset = 0;

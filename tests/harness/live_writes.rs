@@ -13,10 +13,10 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 use jiff::Timestamp;
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item, n, s};
-use shared::model::{Conversation, MediaType, Message, SenderType, Status, now_seconds};
+use shared::model::{Conversation, MediaType, Message, SenderType, Status, Tally, now_seconds};
 use shared::store::backoff;
 use shared::{Store, table};
-use writer::{Stamp, TxOutcome, Writer, build_error};
+use writer::{Stamp, TxOutcome, Writer, build_error, tally};
 
 /// Attempts of one append or create that made no progress (transaction conflicts, with
 /// back-off) before giving up with `StoreError::Contention`.
@@ -126,10 +126,11 @@ impl LiveWrites for Writer {
                     .map(|p| TransactWriteItem::builder().put(p).build())
                     .map_err(build_error)
             };
-            let items = vec![
+            let mut items = vec![
                 put(writer::conversation_item(&conversation, stamp.written)?)?,
                 put(item::phone_item(&conversation.phone_number, conversation.id))?,
             ];
+            items.extend(tally::update(self.table_name(), &tally::share_of(&conversation))?);
             let outcome = self.transact(items).await?;
             // Our own earlier try committed (its answer was lost on the way back).
             let ours = |it: Option<&Item>| it.is_some_and(|it| item::has_id(it, conversation.id));
@@ -165,6 +166,9 @@ impl LiveWrites for Writer {
         let mut message_id = self.allocate_id(table::MESSAGE_COUNTER_SK).await?;
         // The conversation as a failed attempt found it, saving a read on retries.
         let mut known: Option<Conversation> = None;
+        // Whether the conversation's item is in the tally (one written before the tally
+        // existed is not: this append then adds it whole).
+        let mut counted = true;
         let mut conflicts = 0;
         for _ in 0..MAX_APPEND_ROUNDS {
             let conversation = match known.take() {
@@ -231,9 +235,16 @@ impl LiveWrites for Writer {
                 .update_expression(
                     "SET #count = :next, #last_id = :id, #last = :text, #last_sender = :sender, \
                      #last_created = :created, #last_at = :last_at, #activity = :activity, \
-                     #updated = :updated, #changed = :changed, #messages_changed = :written",
+                     #updated = :updated, #changed = :changed, #messages_changed = :written, \
+                     #counted = :true",
                 )
-                .condition_expression("#count = :count")
+                .condition_expression(if counted {
+                    "#count = :count AND #counted = :true"
+                } else {
+                    "#count = :count AND attribute_not_exists(#counted)"
+                })
+                .expression_attribute_names("#counted", table::COUNTED)
+                .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .expression_attribute_names("#count", table::MESSAGE_COUNT)
                 .expression_attribute_names("#last_id", table::LAST_MESSAGE_ID)
@@ -261,10 +272,17 @@ impl LiveWrites for Writer {
                 )
                 .build()
                 .map_err(build_error)?;
-            let items = vec![
+            let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().update(update).build(),
             ];
+            let before = if counted {
+                tally::share(conversation.status, conversation.message_count)
+            } else {
+                Tally::default()
+            };
+            let after = tally::share(conversation.status, conversation.message_count + 1);
+            items.extend(tally::update(self.table_name(), &tally::change(&before, &after))?);
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
                 self.settle_stamp(conversation_id, stamp, true).await;
@@ -279,10 +297,11 @@ impl LiveWrites for Writer {
                 return Ok(message);
             }
             if let Some(Some(current)) = outcome.failed(1) {
-                // Another append took the position: retry at once with the conversation as
-                // it is now. Backing off here would hand the next position to fresher
-                // writers and starve this one.
+                // Another append took the position (or the item is not counted as
+                // thought): retry at once with the conversation as it is now. Backing off
+                // here would hand the next position to fresher writers and starve this one.
                 LOST_RACES.fetch_add(1, Ordering::Relaxed);
+                counted = tally::standing(current)?.1.is_some();
                 known = Some(item::conversation_from_item(current.clone())?);
                 continue;
             }
@@ -296,7 +315,7 @@ impl LiveWrites for Writer {
     }
 
     async fn set_status(&self, conversation_id: u64, status: Status) -> Result<(), StoreError> {
-        update_conversation(self, conversation_id, table::STATUS, s(status.as_str())).await
+        set_status_counted(self, conversation_id, status).await
     }
 
     async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
@@ -308,6 +327,74 @@ impl LiveWrites for Writer {
         )
         .await
     }
+}
+
+/// A status change moves the conversation from one status's count to the other's, in the
+/// same transaction, on condition that the item is still what the move was computed from.
+async fn set_status_counted(writer: &Writer, conversation_id: u64, status: Status) -> Result<(), StoreError> {
+    let key = item::key(table::conversation_pk(conversation_id), table::META_SK);
+    let mut current = writer
+        .client()
+        .get_item()
+        .table_name(writer.table_name())
+        .set_key(Some(key.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(classify)?
+        .item
+        .ok_or(StoreError::ConversationNotFound(conversation_id))?;
+    for attempt in 0..MAX_WRITE_ATTEMPTS {
+        let (before, old) = tally::standing(&current)?;
+        let count = item::number_of(&current, table::MESSAGE_COUNT).unwrap_or(0);
+        let now = now_seconds();
+        let stamp = Stamp::now();
+        let update = Update::builder()
+            .table_name(writer.table_name())
+            .set_key(Some(key.clone()))
+            .update_expression(
+                "SET #status = :status, #updated = :now, #changed = :changed, #counted = :true",
+            )
+            .condition_expression(match old {
+                Some(_) => "#count = :count AND #counted = :true AND #status = :old",
+                None => "#count = :count AND attribute_not_exists(#counted)",
+            })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#status", table::STATUS)
+            .expression_attribute_names("#updated", table::UPDATED_AT)
+            .expression_attribute_names("#changed", table::CHANGED)
+            .expression_attribute_names("#counted", table::COUNTED)
+            .expression_attribute_names("#count", table::MESSAGE_COUNT)
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":changed", s(table::changed(stamp.written, conversation_id)))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":count", n(count));
+        let update = match old {
+            Some(old) => update.expression_attribute_values(":old", s(old.as_str())),
+            None => update,
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(build_error)?)
+                .build(),
+        ];
+        let delta = tally::change(&before, &tally::share(status, count));
+        items.extend(tally::update(writer.table_name(), &delta)?);
+        let outcome = writer.transact(items).await?;
+        match outcome {
+            TxOutcome::Done => {
+                writer.settle_stamp(conversation_id, stamp, false).await;
+                return Ok(());
+            }
+            outcome => match outcome.failed(0) {
+                Some(Some(now)) => current = now.clone(),
+                Some(None) => return Err(StoreError::ConversationNotFound(conversation_id)),
+                None => backoff(attempt).await,
+            },
+        }
+    }
+    Err(StoreError::Contention(MAX_WRITE_ATTEMPTS))
 }
 
 async fn update_conversation(

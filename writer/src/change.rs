@@ -21,6 +21,7 @@ use shared::store::backoff;
 use shared::table;
 
 use crate::stamp::Stamp;
+use crate::tally::{self, Prior};
 use crate::transact::{TxOutcome, build_error};
 use crate::{Record, Writer};
 
@@ -231,7 +232,7 @@ impl Writer {
                     .map_err(build_error)
             })
             .collect::<Result<_, _>>()?;
-        let meta = |stamp: &Stamp| -> Result<TransactWriteItem, StoreError> {
+        let meta = |stamp: &Stamp, prior: Prior| -> Result<TransactWriteItem, StoreError> {
             let stamped = Conversation {
                 messages_changed: if stamps_messages {
                     Some(stamp.written)
@@ -244,15 +245,7 @@ impl Writer {
                 .table_name(self.table_name())
                 .set_item(Some(crate::conversation_item(&stamped, stamp.written)?))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            let meta = match expected {
-                Some(count) => meta
-                    .condition_expression("#count = :count")
-                    .expression_attribute_names("#count", table::MESSAGE_COUNT)
-                    .expression_attribute_values(":count", n(count)),
-                None => meta
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", table::PK),
-            };
+            let meta = tally::pin(meta, expected, prior);
             Ok(TransactWriteItem::builder()
                 .put(meta.build().map_err(build_error)?)
                 .build())
@@ -274,14 +267,24 @@ impl Writer {
                 .map_err(build_error)?;
             claim = Some(TransactWriteItem::builder().put(put).build());
         }
+        // What the item adds to the tally before this step: first assumed counted under the
+        // status it is written with (a change rarely moves one); a failed condition's image
+        // of the item corrects it.
+        let mut prior = match expected {
+            Some(_) => Prior::Counted(conversation.status),
+            None => Prior::Absent,
+        };
+        let after = tally::share_of(conversation);
         // An attempt DynamoDB answered "in progress" may yet commit: if the next one then
         // finds the count moved, it may be this step's own, at an unknown stamp.
         let mut maybe_committed = false;
         for attempt in 0..MAX_STEP_ATTEMPTS {
             let stamp = Stamp::now();
             let mut items = puts.clone();
-            items.push(meta(&stamp)?);
+            items.push(meta(&stamp, prior)?);
             items.extend(claim.clone());
+            let delta = tally::change(&prior.share(expected.unwrap_or(0)), &after);
+            items.extend(tally::update(self.table_name(), &delta)?);
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
                 self.settle_stamp(conversation.id, stamp, stamps_messages).await;
@@ -295,7 +298,18 @@ impl Writer {
                     None => StoreError::PhoneTakenUnknownOwner(phone),
                 });
             }
-            if outcome.failed(meta_at).is_some() {
+            if let Some(current) = outcome.failed(meta_at) {
+                // The count as expected but not the rest: the tally's part was wrong.
+                if let (Some(current), Some(count)) = (current, expected)
+                    && item::number_of(current, table::MESSAGE_COUNT) == Some(count)
+                {
+                    let (_, status) = tally::standing(current)?;
+                    let standing = status.map_or(Prior::Uncounted, Prior::Counted);
+                    if standing != prior {
+                        prior = standing;
+                        continue;
+                    }
+                }
                 if maybe_committed {
                     self.stamp_again(conversation.id, stamps_messages).await;
                 }

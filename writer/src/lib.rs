@@ -14,6 +14,7 @@ mod replace;
 mod schema;
 mod size;
 mod stamp;
+pub mod tally;
 mod transact;
 
 use std::sync::Arc;

@@ -1,21 +1,30 @@
-//! Bulk writes for imports: BatchWriteItem, 25 items a request, unprocessed items
-//! retried with back-off. Plain puts of complete items, so re-running an import with the
-//! same data writes the same items and changes nothing but their write stamps
-//! (`stamp`): each request stamps the conversations it writes as it is sent.
+//! Bulk writes for imports: messages by BatchWriteItem, 25 items a request, unprocessed
+//! items retried with back-off; each conversation after them in a transaction of its own
+//! with its phone claim and what it changes in the tally (`tally`), on condition that the
+//! item is still what the tally's change was computed from. Puts of complete items, so
+//! re-running an import with the same data writes the same items and changes nothing but
+//! their write stamps (`stamp`) and no count.
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+};
 
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item};
 use shared::model::{Conversation, Message};
 use shared::store::backoff;
+use shared::table;
 
 use crate::Writer;
 use crate::stamp::Stamp;
+use crate::tally::{self, Prior};
+use crate::transact::{TxOutcome, build_error};
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
 const MAX_BATCH_RETRIES: u32 = 10;
+/// Attempts of one conversation's transaction (each failed condition re-pins it).
+const MAX_CONVERSATION_ATTEMPTS: u32 = 100;
 
 /// One thing an import writes.
 #[derive(Debug, Clone)]
@@ -25,47 +34,94 @@ pub enum Record {
     Message(Message),
 }
 
-impl Record {
-    /// Its items, a conversation's stamped `written`, with its messages if it has any (an
-    /// import writes them before it).
-    fn items(&self, written: jiff::Timestamp) -> Result<Vec<Item>, StoreError> {
-        Ok(match self {
-            Record::Conversation(c) => vec![
-                crate::conversation_item(
-                    &Conversation {
-                        messages_changed: if c.message_count > 0 {
-                            Some(written)
-                        } else {
-                            c.messages_changed
-                        },
-                        ..c.clone()
-                    },
-                    written,
-                )?,
-                item::phone_item(&c.phone_number, c.id),
-            ],
-            Record::Message(m) => vec![crate::message_item(m)?],
-        })
-    }
+/// The item of an imported conversation stamped `written`, its messages' stamp too when it
+/// has messages (an import writes them before it).
+fn conversation_item(c: &Conversation, written: jiff::Timestamp) -> Result<Item, StoreError> {
+    crate::conversation_item(
+        &Conversation {
+            messages_changed: if c.message_count > 0 {
+                Some(written)
+            } else {
+                c.messages_changed
+            },
+            ..c.clone()
+        },
+        written,
+    )
 }
 
 impl Writer {
-    /// Writes the records; returns how many BatchWriteItem requests it took.
+    /// Writes the records, the messages first; returns how many requests it took.
     pub async fn put_records(&self, records: &[Record]) -> Result<u32, StoreError> {
-        // Every item is built (and its size checked) before anything is written; each
-        // request then stamps its conversations anew as it is sent.
+        // Every item is built (and its size checked) before anything is written.
         let mut items: Vec<Item> = Vec::with_capacity(records.len());
+        let mut conversations = Vec::new();
         let built = shared::model::write_stamp();
         for r in records {
-            items.extend(r.items(built)?);
+            match r {
+                Record::Message(m) => items.push(crate::message_item(m)?),
+                Record::Conversation(c) => {
+                    conversation_item(c, built)?;
+                    conversations.push(c);
+                }
+            }
         }
-        let mut requests = 0;
-        for chunk in items.chunks_mut(BATCH_SIZE) {
+        let mut requests = self.put_items(&items).await?;
+        for c in conversations {
+            requests += self.put_conversation(c).await?;
+        }
+        Ok(requests)
+    }
+
+    /// Puts a conversation with its phone claim and its change to the tally: first as a
+    /// new one, then, if it exists, pinned to the item as its failed condition showed it.
+    /// Stamped anew at each attempt. Returns the transactions it took.
+    async fn put_conversation(&self, c: &Conversation) -> Result<u32, StoreError> {
+        let claim = Put::builder()
+            .table_name(self.table_name())
+            .set_item(Some(item::phone_item(&c.phone_number, c.id)))
+            .build()
+            .map_err(build_error)?;
+        let after = tally::share_of(c);
+        let (mut count, mut prior) = (None, Prior::Absent);
+        for attempt in 0..MAX_CONVERSATION_ATTEMPTS {
             let stamp = Stamp::now();
-            let stamped: Vec<(u64, bool)> = chunk
-                .iter_mut()
-                .filter_map(|it| item::stamp_written(it, stamp.written))
-                .collect();
+            let put = Put::builder()
+                .table_name(self.table_name())
+                .set_item(Some(conversation_item(c, stamp.written)?))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            let put = tally::pin(put, count, prior).build().map_err(build_error)?;
+            let mut items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().put(claim.clone()).build(),
+            ];
+            let delta = tally::change(&prior.share(count.unwrap_or(0)), &after);
+            items.extend(tally::update(self.table_name(), &delta)?);
+            match self.transact(items).await? {
+                TxOutcome::Done => {
+                    self.settle_stamp(c.id, stamp, c.message_count > 0).await;
+                    return Ok(attempt + 1);
+                }
+                outcome => {
+                    if let Some(Some(current)) = outcome.failed(0) {
+                        count = item::number_of(current, table::MESSAGE_COUNT);
+                        prior = tally::standing(current)?
+                            .1
+                            .map_or(Prior::Uncounted, Prior::Counted);
+                        continue;
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::Contention(MAX_CONVERSATION_ATTEMPTS))
+    }
+
+    /// Puts message items by BatchWriteItem; returns the requests it took. (Conversation
+    /// items go by `put_conversation`: the tally changes with them.)
+    async fn put_items(&self, items: &[Item]) -> Result<u32, StoreError> {
+        let mut requests = 0;
+        for chunk in items.chunks(BATCH_SIZE) {
             let mut pending = chunk
                 .iter()
                 .map(|it| {
@@ -101,9 +157,6 @@ impl Writer {
                     }
                     _ => break,
                 }
-            }
-            for (id, messages) in stamped {
-                self.settle_stamp(id, stamp, messages).await;
             }
         }
         Ok(requests)

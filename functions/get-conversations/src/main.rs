@@ -1,11 +1,14 @@
 //! `get-conversations`: the inbox and the original dashboard's two polls. `shared::http`
 //! inits once (configuration, SDK client, time zone), then serves these routes.
 
-use shared::http::routes::{CHECK_UPDATES, CONVERSATION_UPDATES, INBOX, Routes};
+use shared::http::routes::{CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, INBOX, Routes};
 
 /// The paths template.yaml routes to this function, each with what answers it.
 const ROUTES: Routes = &[
     ("/api/conversations", INBOX),
+    // The tally: one Query of its shards (docs/DESIGN.md, "Counts").
+    ("/api/conversations/counts", COUNTS),
+    ("/api/get-conversation-counts.php", COUNTS),
     ("/api/get-conversations", INBOX),
     ("/api/get-conversations.php", INBOX),
     // The polls read the inbox's indexes and conversation items, with the inbox's

@@ -3,6 +3,7 @@
 //! (`routes`) and hands them to `run`.
 
 mod conversations;
+mod counts;
 // Hands the runtime JSON it wrote itself without parsing it again (SAFETY notes there).
 #[allow(unsafe_code)]
 pub mod event;

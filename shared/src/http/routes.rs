@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{App, Failure, Handled, Request, conversations, messages, polling};
+use super::{App, Failure, Handled, Request, conversations, counts, messages, polling};
 
 /// A handler's answer, boxed: one type for every handler of a table.
 type Answer<'a> = Pin<Box<dyn Future<Output = Result<Handled, Failure>> + Send + 'a>>;
@@ -45,6 +45,14 @@ pub const INBOX: Handler = Handler {
     name: "inbox",
     legacy_error: "Error al obtener conversaciones",
     serve: |app, req| Box::pin(conversations::handle(app, req)),
+};
+
+/// The inbox's counts per tab and of messages: `GET /api/conversations/counts` and
+/// `/api/get-conversation-counts.php`.
+pub const COUNTS: Handler = Handler {
+    name: "counts",
+    legacy_error: "Error al obtener conteos",
+    serve: |app, req| Box::pin(counts::handle(app, req)),
 };
 
 /// One conversation's messages: `GET /api/conversations/{id}/messages` and its legacy URLs.

@@ -11,7 +11,7 @@ use super::{ReadCost, Store, backoff};
 use crate::cursor::{BeforeCursor, ListCursor};
 use crate::error::{StoreError, classify};
 use crate::item::{self, Item, s};
-use crate::model::{Conversation, InboxEntry, Message, Status};
+use crate::model::{Conversation, InboxEntry, Message, Status, Tally};
 use crate::table;
 
 /// A page request of the conversation list.
@@ -208,6 +208,30 @@ impl Store {
         let out = cost.answered(get.send().await, started)?;
         cost.add(usize::from(out.item.is_some()), out.consumed_capacity(), started);
         Ok(out.item)
+    }
+
+    /// The tally (conversations per status, messages): one Query of its shards, at most
+    /// `TALLY_SHARDS` small items, their sum.
+    pub async fn tally(&self) -> Result<(Tally, ReadCost), ReadError> {
+        metered(async |cost: &mut ReadCost| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", table::PK)
+                .expression_attribute_values(":p", s(table::TALLY_PK));
+            let shards = query_items(query, None, table::TALLY_SHARDS as usize, cost, |it| {
+                item::tally_from_item(it)
+            })
+            .await?;
+            let mut tally = Tally::default();
+            for shard in &shards {
+                tally.add(shard);
+            }
+            Ok(tally)
+        })
+        .await
     }
 
     /// The conversation of a phone number, as the inbox lists it: its claim
