@@ -215,6 +215,8 @@ pub fn map_conversation(row: &ConversationRow, zone: &TimeZone) -> Result<Conver
         last_message: None,
         message_count: 0,
         messages_changed: None,
+        // Worked out from the messages by the import plan or the sync.
+        waiting: shared::model::Waiting::Unknown,
     })
 }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use indicatif::ProgressBar;
-use shared::model::{Conversation, LastMessage, Message, Placed};
+use shared::model::{Conversation, LastMessage, Message, Placed, SenderType, Waiting};
 
 use crate::source::{Kind, Mapped, Origin, PlanError, ReadSummary, Source};
 
@@ -85,6 +85,9 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
     let mut conversations = Vec::new();
     let mut index = Vec::new();
     let mut newest: HashMap<u64, LastMessage> = HashMap::new();
+    // Each conversation's newest answer (AI or human), by (created_at, id): every later
+    // message is the customer's, so the first of them is where its wait began.
+    let mut answered: HashMap<u64, (i64, u64)> = HashMap::new();
     let summary = source.read(bar, &mut |line, row| {
         match row {
             Mapped::Conversation(c) => conversations.push((at(Kind::Conversation, line), c)),
@@ -103,6 +106,12 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
                     .is_none_or(|n| (n.created_at, n.id) < m.chronological_key());
                 if newer {
                     newest.insert(m.conversation_id, m.summary());
+                }
+                let key = (m.created_at.as_second(), m.id);
+                if m.sender_type != SenderType::Customer
+                    && answered.get(&m.conversation_id).is_none_or(|a| *a < key)
+                {
+                    answered.insert(m.conversation_id, key);
                 }
             }
         }
@@ -140,10 +149,23 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
     // Positions: the contract's order, (created_at, id), within each conversation.
     index.sort_unstable_by_key(|e| (e.conversation_id, e.created, e.id));
     let mut counts: HashMap<u64, u64> = HashMap::with_capacity(by_id.len());
+    let mut waiting: HashMap<u64, Waiting> = HashMap::new();
     for e in &mut index {
         let n = counts.entry(e.conversation_id).or_default();
         e.line_or_position = *n;
         *n += 1;
+        let unanswered = answered
+            .get(&e.conversation_id)
+            .is_none_or(|a| *a < (e.created, e.id));
+        if unanswered && !waiting.contains_key(&e.conversation_id) {
+            waiting.insert(
+                e.conversation_id,
+                Waiting::Since {
+                    at: jiff::Timestamp::from_second(e.created).unwrap_or_default(),
+                    from: e.line_or_position,
+                },
+            );
+        }
     }
     index.sort_unstable_by_key(|e| e.id);
     index.shrink_to_fit();
@@ -153,6 +175,7 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
         .map(|(origin, mut c)| {
             c.message_count = counts.get(&c.id).copied().unwrap_or(0);
             c.last_message = newest.remove(&c.id);
+            c.waiting = waiting.remove(&c.id).unwrap_or(Waiting::No);
             conversation_fits(&c, &origin)?;
             Ok(c)
         })
@@ -331,6 +354,7 @@ mod tests {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: shared::model::Waiting::Unknown,
         })
     }
 

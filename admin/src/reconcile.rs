@@ -10,7 +10,7 @@
 //! messages after the newest; for a message older than some already in the table, also
 //! those newer ones, each one place up.
 
-use shared::model::{Conversation, Message, Placed, mask_phone};
+use shared::model::{Conversation, Message, Placed, Waiting, mask_phone};
 use writer::Change;
 
 /// Why a conversation is left as it is: the table holds data the source does not explain.
@@ -120,11 +120,25 @@ pub fn change(
         Some(newest) => Some(newest.summary()),
         None => current.and_then(|c| c.last_message.clone()),
     };
+    // A source that worked it out from all its messages (an import's plan) knows best;
+    // else from the table's state and the run from `first` on.
+    let waiting = match source.waiting {
+        Waiting::Unknown => current.map_or(Waiting::No, |c| c.waiting).after(
+            count,
+            first,
+            desired
+                .iter()
+                .zip(first..)
+                .map(|(m, position)| (position, m.sender_type, m.created_at)),
+        ),
+        known => known,
+    };
     let conversation = Conversation {
         message_count: final_count,
         last_message,
         // The store stamps it anew if messages are written.
         messages_changed: current.and_then(|c| c.messages_changed),
+        waiting,
         ..source.clone()
     };
     let messages: Vec<Message> = desired
@@ -169,6 +183,7 @@ mod tests {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: Waiting::Unknown,
         }
     }
 
@@ -203,9 +218,32 @@ mod tests {
         let c = Conversation {
             message_count: messages.len() as u64,
             last_message: messages.last().map(Message::summary),
+            waiting: Waiting::of(messages),
             ..conversation(updated)
         };
         (c, placed)
+    }
+
+    #[test]
+    fn the_waiting_state_follows_the_messages_and_is_learnt_once() {
+        let answer = |id, secs| Message {
+            sender_type: shared::model::SenderType::Ai,
+            ..message(id, secs)
+        };
+        let (mut current, tail) = in_table(10, &[message(1, 10), answer(2, 20)]);
+        // A customer message after the answer: waiting from it.
+        let grown = change(&conversation(30), Some(&current), &[], vec![message(3, 30)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(grown.conversation.waiting, Waiting::Since { at: at(30), from: 2 });
+        // A table copy from before the queue existed: written once to record it.
+        current.waiting = Waiting::Unknown;
+        let all = vec![message(1, 10), answer(2, 20)];
+        let learnt = change(&conversation(10), Some(&current), &tail, all)
+            .unwrap()
+            .unwrap();
+        assert_eq!(learnt.conversation.waiting, Waiting::No);
+        assert!(learnt.messages.is_empty());
     }
 
     fn positions(change: &Change) -> Vec<(u64, u64)> {

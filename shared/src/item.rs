@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use crate::error::StoreError;
 use crate::model::{
     Conversation, InboxEntry, LastMessage, MediaType, Message, Placed, Preview, SenderType, Status,
-    SyncCheckpoint, Tally,
+    SyncCheckpoint, Tally, Waiting,
 };
 use crate::table::{self, *};
 
@@ -309,6 +309,19 @@ pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
         .set_opt(LAST_SENDER_TYPE, last.map(|m| s(m.sender_type.as_str())))
         .set_opt(LAST_MESSAGE_CREATED_AT, last.map(|m| time(m.created_at)))
         .set_opt(MESSAGES_CHANGED, c.messages_changed.map(|t| s(table::stamp(t))))
+        .set_opt(
+            WAITING_KNOWN,
+            (c.waiting != Waiting::Unknown).then_some(AttributeValue::Bool(true)),
+        )
+        .set_opt(WAITING, c.waiting.since().map(|at| s(table::activity(at, c.id))))
+        .set_opt(WAITING_SINCE, c.waiting.since().map(time))
+        .set_opt(
+            WAITING_FROM,
+            match c.waiting {
+                Waiting::Since { from, .. } => Some(n(from)),
+                _ => None,
+            },
+        )
         // Every writer of a whole conversation item adds it to the tally in the same
         // transaction (writer::tally).
         .set(COUNTED, AttributeValue::Bool(true))
@@ -353,6 +366,17 @@ pub fn inbox_entry_from_item<'a>(item: impl Attributes<'a>) -> Result<InboxEntry
 }
 
 /// The inbox's part of a conversation item (`INBOX_ATTRIBUTES`), taken out of `it`.
+/// The waiting state of a conversation item (`conversation_to_item`).
+fn waiting(it: &mut Reader<'_>) -> Result<Waiting, StoreError> {
+    let known = matches!(it.take(WAITING_KNOWN), Some(Value::Bool(true)));
+    match (known, it.opt_time(WAITING_SINCE)?, it.opt_number(WAITING_FROM)?) {
+        (false, _, _) => Ok(Waiting::Unknown),
+        (true, Some(at), Some(from)) => Ok(Waiting::Since { at, from }),
+        (true, None, None) => Ok(Waiting::No),
+        _ => Err(it.bad(WAITING_SINCE, "waiting_since and waiting_from go together")),
+    }
+}
+
 fn inbox_entry(it: &mut Reader<'_>) -> Result<InboxEntry, StoreError> {
     let last_message = match (
         it.opt_string(LAST_MESSAGE)?,
@@ -389,6 +413,7 @@ pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversat
             .unwrap_or_else(|| entry.last_message_at.max(entry.created_at)),
         message_count: it.number(MESSAGE_COUNT)?,
         messages_changed: it.opt_time(MESSAGES_CHANGED)?,
+        waiting: waiting(&mut it)?,
         id: entry.id,
         phone_number: entry.phone_number,
         contact_name: entry.contact_name,
@@ -681,9 +706,20 @@ mod tests {
             }),
             message_count: 12,
             messages_changed: Some(ts("2024-01-15T14:31:02.5Z")),
+            waiting: Waiting::Since {
+                at: ts("2024-01-15T14:29:00Z"),
+                from: 10,
+            },
         };
         let written = ts("2024-01-15T14:31:03.25Z");
         let item = conversation_to_item(&c, written);
+        assert_eq!(item["waiting"], s("2024-01-15T14:29:00Z#0000000000000007"));
+        for waiting in [Waiting::Unknown, Waiting::No] {
+            let other = Conversation { waiting, ..c.clone() };
+            let it = conversation_to_item(&other, written);
+            assert!(!it.contains_key("waiting") && !it.contains_key("waiting_since"));
+            assert_eq!(conversation_from_item(it).unwrap(), other);
+        }
         assert_eq!(item["pk"], s("C#7"));
         assert_eq!(item["status"], s("pending_human"));
         assert_eq!(item["activity"], s("2024-01-15T14:30:25Z#0000000000000007"));
@@ -775,6 +811,7 @@ mod tests {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: Waiting::Unknown,
         };
         let mut item = conversation_to_item(&c, ts("2024-01-15T14:30:25Z"));
         assert_eq!(item[CONTACT_NAME], s(""));

@@ -113,6 +113,66 @@ pub struct Conversation {
     /// written before it was kept. The store sets it on writes that add or move messages;
     /// any other write carries it over.
     pub messages_changed: Option<Timestamp>,
+    /// Whether it waits for an answer (the needs-reply queue), worked out by each writer
+    /// of its messages from what the item held before (`Waiting::after`).
+    pub waiting: Waiting,
+}
+
+/// Whether a conversation waits for an answer: its newest message is the customer's.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Not known: written before the queue existed, and no write since could tell
+    /// (`convo-admin backfill` works it out from the messages).
+    #[default]
+    Unknown,
+    /// Answered: its newest message is the AI's or a human's, or it has none.
+    No,
+    /// Since the oldest unanswered customer message (`at`, its `created_at`), the first of
+    /// the trailing run of customer messages, at position `from`.
+    Since { at: Timestamp, from: u64 },
+}
+
+impl Waiting {
+    /// The state after a write that leaves positions below `first` as they were and puts
+    /// `run` (position, sender, `created_at`, oldest first) from `first` on, `self` being
+    /// the state of the `count` messages before. Messages are never deleted, so positions
+    /// `first..count` reappear in `run`: an answer among them decides what the prefix
+    /// cannot.
+    pub fn after(
+        self,
+        count: u64,
+        first: u64,
+        run: impl IntoIterator<Item = (u64, SenderType, Timestamp)>,
+    ) -> Waiting {
+        // The state of positions `..first` alone.
+        let mut state = match self {
+            _ if first == 0 => Waiting::No,
+            Waiting::Since { from, .. } if from == first => Waiting::No,
+            Waiting::Since { from, .. } if from > first => Waiting::Unknown,
+            Waiting::No if first < count => Waiting::Unknown,
+            state => state,
+        };
+        for (position, sender, at) in run {
+            state = match (sender, state) {
+                (SenderType::Customer, Waiting::No) => Waiting::Since { at, from: position },
+                (SenderType::Customer, state) => state,
+                _ => Waiting::No,
+            };
+        }
+        state
+    }
+
+    /// The state of a whole conversation, its messages oldest first.
+    pub fn of<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Waiting {
+        Waiting::No.after(0, 0, messages.into_iter().map(Message::waiting_key))
+    }
+
+    pub fn since(self) -> Option<Timestamp> {
+        match self {
+            Waiting::Since { at, .. } => Some(at),
+            _ => None,
+        }
+    }
 }
 
 impl Conversation {
@@ -132,6 +192,7 @@ impl Conversation {
             last_message,
             message_count,
             messages_changed: _,
+            waiting,
         } = self;
         *id == other.id
             && *phone_number == other.phone_number
@@ -143,6 +204,7 @@ impl Conversation {
             && *updated_at == other.updated_at
             && *last_message == other.last_message
             && *message_count == other.message_count
+            && *waiting == other.waiting
     }
 }
 
@@ -219,6 +281,11 @@ impl Message {
     /// Chronological order of the contract: `created_at`, then `id`.
     pub fn chronological_key(&self) -> (Timestamp, u64) {
         (self.created_at, self.id)
+    }
+
+    /// What `Waiting::after` takes of a message.
+    pub fn waiting_key(&self) -> (u64, SenderType, Timestamp) {
+        (self.position, self.sender_type, self.created_at)
     }
 }
 
@@ -350,6 +417,7 @@ mod tests {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: Waiting::No,
         };
         let stamped = Conversation {
             messages_changed: Some(write_stamp()),
@@ -362,7 +430,89 @@ mod tests {
         }));
         assert!(!c.same_content(&Conversation {
             message_count: 1,
+            ..stamped.clone()
+        }));
+        assert!(!c.same_content(&Conversation {
+            waiting: Waiting::Unknown,
             ..stamped
         }));
+    }
+
+    fn key(position: u64, sender: SenderType, secs: i64) -> (u64, SenderType, Timestamp) {
+        (position, sender, Timestamp::from_second(secs).unwrap())
+    }
+
+    fn since(secs: i64, from: u64) -> Waiting {
+        Waiting::Since {
+            at: Timestamp::from_second(secs).unwrap(),
+            from,
+        }
+    }
+
+    #[test]
+    fn a_conversation_waits_from_the_first_customer_message_after_the_last_answer() {
+        use SenderType::{Ai, Customer, Human};
+        let of = |senders: &[SenderType]| {
+            Waiting::No.after(
+                0,
+                0,
+                senders
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| key(i as u64, *s, 10 * i as i64)),
+            )
+        };
+        assert_eq!(of(&[]), Waiting::No);
+        assert_eq!(of(&[Customer]), since(0, 0));
+        assert_eq!(of(&[Customer, Customer]), since(0, 0));
+        assert_eq!(of(&[Customer, Ai]), Waiting::No);
+        assert_eq!(of(&[Customer, Human, Customer, Customer]), since(20, 2));
+        // Appends, one message at a time, from the state alone.
+        let mut state = Waiting::No;
+        for (i, s) in [Customer, Customer, Ai, Customer].into_iter().enumerate() {
+            state = state.after(i as u64, i as u64, [key(i as u64, s, 10 * i as i64)]);
+        }
+        assert_eq!(state, since(30, 3));
+        // Nothing written: as it was.
+        assert_eq!(since(5, 1).after(4, 4, []), since(5, 1));
+        // Unknown stays unknown until an answer settles it.
+        assert_eq!(
+            Waiting::Unknown.after(4, 4, [key(4, Customer, 1)]),
+            Waiting::Unknown
+        );
+        assert_eq!(
+            Waiting::Unknown.after(4, 4, [key(4, Ai, 1), key(5, Customer, 2)]),
+            since(2, 5)
+        );
+    }
+
+    #[test]
+    fn a_rewritten_run_is_decided_by_the_answers_it_carries_again() {
+        use SenderType::{Ai, Customer};
+        // Positions 0..5: C A C C C, waiting since position 2. A late customer message
+        // lands at 3, moving 3 and 4 up: the run from 3 on is all customer.
+        let before = since(20, 2);
+        let run = [key(3, Customer, 25), key(4, Customer, 30), key(5, Customer, 40)];
+        assert_eq!(before.after(5, 3, run), since(20, 2));
+        // A late answer lands at 3: the wait starts after it.
+        let run = [key(3, Ai, 25), key(4, Customer, 30), key(5, Customer, 40)];
+        assert_eq!(before.after(5, 3, run), since(30, 4));
+        // The run starts where the wait did: position 1 (an answer) is before it.
+        assert_eq!(
+            before.after(5, 2, [key(2, Customer, 15), key(3, Customer, 20)]),
+            since(15, 2)
+        );
+        // Answered at 4 (C C C C A); a late customer message at 2 moves 2..5 up, the answer
+        // among them: still answered.
+        let run = [
+            key(2, Customer, 5),
+            key(3, Customer, 20),
+            key(4, Customer, 30),
+            key(5, Ai, 40),
+        ];
+        assert_eq!(Waiting::No.after(5, 2, run), Waiting::No);
+        // A late answer at 2 of a conversation waiting since 0: waits from 3.
+        let run = [key(2, Ai, 5), key(3, Customer, 20), key(4, Customer, 30)];
+        assert_eq!(since(0, 0).after(4, 2, run), since(20, 3));
     }
 }

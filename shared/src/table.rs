@@ -5,7 +5,7 @@
 //!
 //! | item          | pk                 | sk                  | GSI keys                                   |
 //! |---------------|--------------------|---------------------|--------------------------------------------|
-//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`, changed=`<written>#<id>` |
+//! | conversation  | `C#<id>`           | `META`              | inbox=`ALL`, status, activity=`<ts>#<id>`, changed=`<written>#<id>`, waiting=`<since>#<id>` (waiting ones only) |
 //! | message       | `C#<conversation>` | `M#<position:016>`  | –                                          |
 //! | phone claim   | `PHONE#<number>`   | `PHONE`             | –                                          |
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
@@ -41,6 +41,22 @@ pub const INDEX_BY_STATUS: &str = "by_status";
 /// Every conversation by when its last change was written (status, `ai_enabled`, name, a
 /// message): what the dashboard's inbox polls ask for ("what changed after T?").
 pub const INDEX_BY_CHANGE: &str = "by_change";
+/// The needs-reply queue: waiting conversations only (sparse: [`WAITING`] is absent on the
+/// others), longest-waiting first.
+pub const INDEX_BY_WAITING: &str = "by_waiting";
+/// One status's needs-reply queue.
+pub const INDEX_BY_WAITING_STATUS: &str = "by_waiting_status";
+/// Sort key of both queue indexes, on waiting conversations only:
+/// `<waiting_since as RFC 3339 UTC>#<id:016>` ([`activity`]'s form): the oldest unanswered
+/// customer message first, equal times by id.
+pub const WAITING: &str = "waiting";
+/// On a waiting conversation: the `created_at` of its oldest unanswered customer message...
+pub const WAITING_SINCE: &str = "waiting_since";
+/// ...and that message's position (where the trailing run of customer messages starts).
+pub const WAITING_FROM: &str = "waiting_from";
+/// On a conversation item whose waiting state is known (waiting or answered). Items written
+/// before the queue existed lack it until a write of their messages or the backfill.
+pub const WAITING_KNOWN: &str = "waiting_known";
 /// What [`INDEX_BY_CHANGE`] holds besides the keys: what a poll answers, nothing more, so
 /// its index writes stay small whatever the conversation's last message holds.
 pub const BY_CHANGE_ATTRIBUTES: [&str; 4] = [ID, LAST_MESSAGE_AT, STATUS, UPDATED_AT];
@@ -219,6 +235,7 @@ pub fn spec() -> TableSpec {
             (STATUS, AttrType::S),
             (ACTIVITY, AttrType::S),
             (CHANGED, AttrType::S),
+            (WAITING, AttrType::S),
         ],
         indexes: vec![
             IndexSpec {
@@ -238,6 +255,18 @@ pub fn spec() -> TableSpec {
                 partition_key: INBOX,
                 sort_key: CHANGED,
                 projection: IndexProjection::Include(&BY_CHANGE_ATTRIBUTES),
+            },
+            IndexSpec {
+                name: INDEX_BY_WAITING,
+                partition_key: INBOX,
+                sort_key: WAITING,
+                projection: IndexProjection::All,
+            },
+            IndexSpec {
+                name: INDEX_BY_WAITING_STATUS,
+                partition_key: STATUS,
+                sort_key: WAITING,
+                projection: IndexProjection::All,
             },
         ],
         on_demand: true,

@@ -44,6 +44,7 @@ pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
         last_message: None,
         message_count: 0,
         messages_changed: None,
+        waiting: shared::model::Waiting::No,
     }
 }
 

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 use jiff::Timestamp;
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item, n, s};
-use shared::model::{Conversation, MediaType, Message, SenderType, Status, Tally, now_seconds};
+use shared::model::{Conversation, MediaType, Message, SenderType, Status, Tally, Waiting, now_seconds};
 use shared::store::backoff;
 use shared::{Store, table};
 use writer::{Stamp, TxOutcome, Writer, build_error, tally};
@@ -112,6 +112,7 @@ impl LiveWrites for Writer {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: Waiting::No,
         };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let stamp = Stamp::now();
@@ -207,6 +208,12 @@ impl LiveWrites for Writer {
             // Both items must stay within DynamoDB's 400 KB: the message, and the
             // conversation, which carries the newest message's text.
             let message_item = writer::message_item(&message)?;
+            let waiting = conversation.waiting.after(
+                conversation.message_count,
+                conversation.message_count,
+                [message.waiting_key()],
+            );
+            let waiting_update = WaitingUpdate::new(waiting, conversation_id);
             writer::conversation_item(
                 &Conversation {
                     last_message: Some(message.summary()),
@@ -214,6 +221,7 @@ impl LiveWrites for Writer {
                     last_message_at,
                     updated_at,
                     messages_changed: Some(stamp.written),
+                    waiting,
                     ..conversation.clone()
                 },
                 stamp.written,
@@ -232,17 +240,22 @@ impl LiveWrites for Writer {
                     table::conversation_pk(conversation_id),
                     table::META_SK,
                 )))
-                .update_expression(
+                .update_expression(format!(
                     "SET #count = :next, #last_id = :id, #last = :text, #last_sender = :sender, \
                      #last_created = :created, #last_at = :last_at, #activity = :activity, \
                      #updated = :updated, #changed = :changed, #messages_changed = :written, \
-                     #counted = :true",
-                )
-                .condition_expression(if counted {
-                    "#count = :count AND #counted = :true"
-                } else {
-                    "#count = :count AND attribute_not_exists(#counted)"
-                })
+                     #counted = :true{}",
+                    waiting_update.expression
+                ))
+                .condition_expression(format!(
+                    "{}{}",
+                    if counted {
+                        "#count = :count AND #counted = :true"
+                    } else {
+                        "#count = :count AND attribute_not_exists(#counted)"
+                    },
+                    waiting_update.condition
+                ))
                 .expression_attribute_names("#counted", table::COUNTED)
                 .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -269,9 +282,8 @@ impl LiveWrites for Writer {
                 .expression_attribute_values(
                     ":activity",
                     s(table::activity(last_message_at, conversation_id)),
-                )
-                .build()
-                .map_err(build_error)?;
+                );
+            let update = waiting_update.apply(update).build().map_err(build_error)?;
             let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().update(update).build(),
@@ -452,5 +464,64 @@ impl LiveWrites for Store {
     }
     async fn set_ai_enabled(&self, conversation_id: u64, enabled: bool) -> Result<(), StoreError> {
         Writer::of(self).set_ai_enabled(conversation_id, enabled).await
+    }
+}
+
+/// What an append changes of the conversation's waiting state (`Waiting::after`): set it
+/// when it is known, else leave it on condition that it is still unknown (the backfill may
+/// have worked it out meanwhile: the append then tries again from it).
+struct WaitingUpdate {
+    expression: String,
+    condition: &'static str,
+    values: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+}
+
+impl WaitingUpdate {
+    fn new(waiting: Waiting, conversation_id: u64) -> WaitingUpdate {
+        match waiting {
+            Waiting::Unknown => WaitingUpdate {
+                expression: String::new(),
+                condition: " AND attribute_not_exists(#waiting_known)",
+                values: vec![],
+            },
+            Waiting::No => WaitingUpdate {
+                expression: ", #waiting_known = :true REMOVE #waiting, #waiting_since, #waiting_from".into(),
+                condition: "",
+                values: vec![],
+            },
+            Waiting::Since { at, from } => WaitingUpdate {
+                expression:
+                    ", #waiting_known = :true, #waiting = :waiting, #waiting_since = :waiting_since, \
+                             #waiting_from = :waiting_from"
+                        .into(),
+                condition: "",
+                values: vec![
+                    (":waiting", s(table::activity(at, conversation_id))),
+                    (":waiting_since", s(at.to_string())),
+                    (":waiting_from", n(from)),
+                ],
+            },
+        }
+    }
+
+    fn apply(
+        self,
+        update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let names: &[(&str, &str)] = match self.expression.is_empty() {
+            true => &[("#waiting_known", table::WAITING_KNOWN)],
+            _ => &[
+                ("#waiting_known", table::WAITING_KNOWN),
+                ("#waiting", table::WAITING),
+                ("#waiting_since", table::WAITING_SINCE),
+                ("#waiting_from", table::WAITING_FROM),
+            ],
+        };
+        let update = names
+            .iter()
+            .fold(update, |u, (k, v)| u.expression_attribute_names(*k, *v));
+        self.values
+            .into_iter()
+            .fold(update, |u, (k, v)| u.expression_attribute_values(k, v))
     }
 }

@@ -56,15 +56,29 @@ pub fn check_message_size(m: &Message) -> Result<(), StoreError> {
 /// value (`table::stamp`, fixed width).
 const MESSAGES_STAMP_BYTES: usize = shared::table::MESSAGES_CHANGED.len() + "2024-01-15T14:30:25.120Z".len();
 
+/// What a waiting state adds at most: the queue's key, its time and position, the flag.
+const WAITING_BYTES: usize = shared::table::WAITING.len()
+    + "2024-01-15T14:30:25Z#0000000000000007".len()
+    + shared::table::WAITING_SINCE.len()
+    + "2024-01-15T14:30:25Z".len()
+    + shared::table::WAITING_FROM.len()
+    + 21
+    + shared::table::WAITING_KNOWN.len()
+    + 1;
+
 /// A conversation's item as a write stamped `written` puts it (it carries its newest
 /// message's text), or `ItemTooLarge`. Checked with room for a messages stamp where it has
-/// none yet, which its next write of messages adds: a conversation that fits now fits then.
+/// none yet and for a waiting state, which its next write of messages may add: a
+/// conversation that fits now fits then.
 pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, StoreError> {
-    let reserve = if c.messages_changed.is_none() {
+    let mut reserve = if c.messages_changed.is_none() {
         MESSAGES_STAMP_BYTES
     } else {
         0
     };
+    if !matches!(c.waiting, shared::model::Waiting::Since { .. }) {
+        reserve += WAITING_BYTES;
+    }
     check_item_size(shared::item::conversation_to_item(c, written), reserve, || {
         format!("conversation {} (with its newest message's text)", c.id)
     })
@@ -130,6 +144,7 @@ mod tests {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: shared::model::Waiting::No,
         };
         let stamped = Conversation {
             messages_changed: Some(at),
@@ -137,5 +152,18 @@ mod tests {
         };
         let size = |c: &Conversation| shared::item::size(&shared::item::conversation_to_item(c, at));
         assert_eq!(size(&c) + MESSAGES_STAMP_BYTES, size(&stamped));
+        let waiting = Conversation {
+            id: shared::model::MAX_ID,
+            waiting: shared::model::Waiting::Since {
+                at,
+                from: shared::model::MAX_ID,
+            },
+            ..c.clone()
+        };
+        let unknown = Conversation {
+            waiting: shared::model::Waiting::Unknown,
+            ..waiting.clone()
+        };
+        assert!(size(&waiting) <= size(&unknown) + WAITING_BYTES);
     }
 }

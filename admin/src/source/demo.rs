@@ -266,6 +266,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
                 last_message: None,
                 message_count: 0,
                 messages_changed: None,
+                waiting: shared::model::Waiting::Unknown,
             }),
         ));
     }
@@ -284,6 +285,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
             last_message: None,
             message_count: 0,
             messages_changed: None,
+            waiting: shared::model::Waiting::Unknown,
         }),
     ));
     conversations.append(&mut messages);

@@ -11,7 +11,7 @@ use std::fmt;
 
 use anyhow::bail;
 use shared::error::StoreError;
-use shared::model::{Conversation, Message, mask_phone};
+use shared::model::{Conversation, Message, Waiting, mask_phone};
 use writer::{Claim, Quarantine, ReplaceOutcome, Replaced, Writer};
 
 use super::MAX_CONFLICTS;
@@ -51,6 +51,7 @@ pub async fn rebuild(writer: &Writer, legacy: &LegacyDb, id: u64) -> anyhow::Res
         let conversation = Conversation {
             message_count: messages.len() as u64,
             last_message: messages.last().map(Message::summary),
+            waiting: Waiting::of(&messages),
             ..row
         };
         match writer.replace_conversation(conversation.clone(), messages).await {
