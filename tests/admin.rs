@@ -71,6 +71,7 @@ async fn import_keeps_ids_maps_senders_converts_times_and_positions_messages() {
 
     let list = store
         .list_conversations(ListQuery {
+            waiting: false,
             status: None,
             limit: 100,
             after: None,
@@ -260,6 +261,7 @@ async fn seed_demo_loads_every_status_and_media_type() {
     for status in Status::ALL {
         let page = store
             .list_conversations(ListQuery {
+                waiting: false,
                 status: Some(status),
                 limit: 100,
                 after: None,
@@ -270,6 +272,7 @@ async fn seed_demo_loads_every_status_and_media_type() {
     }
     let all = store
         .list_conversations(ListQuery {
+            waiting: false,
             status: None,
             limit: 1000,
             after: None,

@@ -177,6 +177,7 @@ async fn a_page_read_after_a_cut_answer_costs_what_the_page_costs() {
     let relay = Relay::start(|n| if n == 0 { Alter::Cut } else { Alter::Pass });
     let app = faults::app_via(demo().await, &relay.url).await;
     let query = ListQuery {
+        waiting: false,
         status: None,
         limit: 20,
         after: None,
@@ -240,6 +241,7 @@ async fn an_answer_in_another_media_type_is_refused_once_naming_it() {
         let failed = app
             .store
             .list_conversations(ListQuery {
+                waiting: false,
                 status: None,
                 limit: 5,
                 after: None,

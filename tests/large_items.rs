@@ -71,6 +71,7 @@ async fn an_inbox_over_one_mb_is_listed_whole_and_its_cursors_visit_each_once() 
 
     let page = store
         .list_conversations(ListQuery {
+            waiting: false,
             status: None,
             limit: 1000,
             after: None,
@@ -100,7 +101,12 @@ async fn an_inbox_over_one_mb_is_listed_whole_and_its_cursors_visit_each_once() 
             let mut after = None;
             loop {
                 let page = store
-                    .list_conversations(ListQuery { status, limit, after })
+                    .list_conversations(ListQuery {
+                        waiting: false,
+                        status,
+                        limit,
+                        after,
+                    })
                     .await
                     .unwrap();
                 let bytes: usize = page.conversations.iter().map(item_bytes).sum::<usize>()

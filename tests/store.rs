@@ -153,7 +153,12 @@ async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_onc
             let mut after = None;
             loop {
                 let page = store
-                    .list_conversations(ListQuery { status, limit, after })
+                    .list_conversations(ListQuery {
+                        waiting: false,
+                        status,
+                        limit,
+                        after,
+                    })
                     .await
                     .unwrap();
                 assert!(page.cost.items_read <= limit + 1, "read {}", page.cost.items_read);
@@ -257,6 +262,7 @@ async fn a_phone_number_belongs_to_one_conversation() {
     }
     let list = store
         .list_conversations(ListQuery {
+            waiting: false,
             status: None,
             limit: 10,
             after: None,
@@ -360,6 +366,7 @@ async fn status_and_ai_flag_changes_move_the_conversation_between_lists() {
         async move {
             store
                 .list_conversations(ListQuery {
+                    waiting: false,
                     status: Some(status),
                     limit: 10,
                     after: None,

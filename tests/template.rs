@@ -167,6 +167,11 @@ fn template_table_lines(t: &Yaml) -> BTreeSet<String> {
         ));
     }
     for ix in p["GlobalSecondaryIndexes"].as_vec().unwrap() {
+        // An index behind a condition (`Fn::If: [cond, index, AWS::NoValue]`): the index.
+        let ix = match &ix["Fn::If"] {
+            Yaml::Array(branches) => &branches[1],
+            _ => ix,
+        };
         let (hash, range) = keys(&ix["KeySchema"]);
         let attributes: Vec<&str> = ix["Projection"]["NonKeyAttributes"]
             .as_vec()
@@ -1023,6 +1028,8 @@ fn translated_roles_allow_each_function_only_its_log_group_and_its_reads() {
                     index_resource(table::INDEX_BY_ACTIVITY),
                     index_resource(table::INDEX_BY_STATUS),
                     index_resource(table::INDEX_BY_CHANGE),
+                    index_resource(table::INDEX_BY_WAITING),
+                    index_resource(table::INDEX_BY_WAITING_STATUS),
                 ],
                 Value::Null,
             ),

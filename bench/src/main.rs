@@ -230,6 +230,7 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
         for limit in [20u32, 100] {
             let first = store
                 .list_conversations(ListQuery {
+                    waiting: false,
                     status,
                     limit,
                     after: None,
@@ -249,7 +250,12 @@ async fn dynamodb_costs(r: &mut Results, store: &Store) {
             let mut page = first;
             for _ in 0..5 {
                 page = store
-                    .list_conversations(ListQuery { status, limit, after })
+                    .list_conversations(ListQuery {
+                        waiting: false,
+                        status,
+                        limit,
+                        after,
+                    })
                     .await
                     .expect("list");
                 after = page.next;
@@ -369,6 +375,7 @@ async fn large_item_costs(r: &mut Results, store: &Store) {
         .sum();
     let page = store
         .list_conversations(ListQuery {
+            waiting: false,
             status: None,
             limit: 100,
             after: None,

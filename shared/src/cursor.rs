@@ -10,10 +10,12 @@ use jiff::Timestamp;
 
 use crate::model::{MAX_ID, Status};
 
-/// Where the next page of the conversation list starts: after this conversation.
+/// Where the next page of the conversation list starts: after this conversation, whose
+/// sort time `at` is its `last_message_at` in the inbox, its `waiting_since` in the
+/// needs-reply queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListCursor {
-    pub last_message_at: Timestamp,
+    pub at: Timestamp,
     pub id: u64,
 }
 
@@ -76,8 +78,14 @@ fn open(binding: &str, cursor: &str) -> Result<String, InvalidCursor> {
     Ok(payload)
 }
 
-fn list_binding(status: Option<Status>) -> &'static str {
-    status.map_or("*", Status::as_str)
+/// The list a cursor belongs to: the inbox's keep the form they had before the queue.
+fn list_binding(status: Option<Status>, waiting: bool) -> String {
+    let status = status.map_or("*", Status::as_str);
+    if waiting {
+        format!("waiting/{status}")
+    } else {
+        status.to_string()
+    }
 }
 
 fn parse_u64(s: &str) -> Result<u64, InvalidCursor> {
@@ -88,15 +96,15 @@ fn parse_u64(s: &str) -> Result<u64, InvalidCursor> {
 }
 
 impl ListCursor {
-    pub fn encode(&self, status: Option<Status>) -> String {
+    pub fn encode(&self, status: Option<Status>, waiting: bool) -> String {
         seal(
-            list_binding(status),
-            &format!("L.{}.{}", self.last_message_at.as_second(), self.id),
+            &list_binding(status, waiting),
+            &format!("L.{}.{}", self.at.as_second(), self.id),
         )
     }
 
-    pub fn decode(status: Option<Status>, cursor: &str) -> Result<ListCursor, InvalidCursor> {
-        let payload = open(list_binding(status), cursor)?;
+    pub fn decode(status: Option<Status>, waiting: bool, cursor: &str) -> Result<ListCursor, InvalidCursor> {
+        let payload = open(&list_binding(status, waiting), cursor)?;
         let mut parts = payload.split('.');
         let (Some("L"), Some(secs), Some(id), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -108,8 +116,8 @@ impl ListCursor {
         if id == 0 || id > MAX_ID {
             return Err(InvalidCursor);
         }
-        let last_message_at = Timestamp::from_second(secs).map_err(|_| InvalidCursor)?;
-        Ok(ListCursor { last_message_at, id })
+        let at = Timestamp::from_second(secs).map_err(|_| InvalidCursor)?;
+        Ok(ListCursor { at, id })
     }
 }
 
@@ -135,7 +143,7 @@ mod tests {
 
     fn list() -> ListCursor {
         ListCursor {
-            last_message_at: "2024-01-15T14:30:25Z".parse().unwrap(),
+            at: "2024-01-15T14:30:25Z".parse().unwrap(),
             id: 42,
         }
     }
@@ -143,22 +151,37 @@ mod tests {
     #[test]
     fn list_cursor_round_trips_for_its_status() {
         for status in [None, Some(Status::Active), Some(Status::Closed)] {
-            let c = list().encode(status);
+            let c = list().encode(status, false);
             assert!(c.bytes().all(|b| b.is_ascii_hexdigit()), "URL-safe: {c}");
-            assert_eq!(ListCursor::decode(status, &c), Ok(list()));
+            assert_eq!(ListCursor::decode(status, false, &c), Ok(list()));
         }
     }
 
     #[test]
     fn list_cursor_of_another_status_is_rejected() {
-        let c = list().encode(Some(Status::Active));
-        assert_eq!(ListCursor::decode(None, &c), Err(InvalidCursor));
-        assert_eq!(ListCursor::decode(Some(Status::Closed), &c), Err(InvalidCursor));
+        let c = list().encode(Some(Status::Active), false);
+        assert_eq!(ListCursor::decode(None, false, &c), Err(InvalidCursor));
+        assert_eq!(
+            ListCursor::decode(Some(Status::Closed), false, &c),
+            Err(InvalidCursor)
+        );
+        // The inbox's and the needs-reply queue's cursors are not each other's.
+        assert_eq!(
+            ListCursor::decode(Some(Status::Active), true, &c),
+            Err(InvalidCursor)
+        );
+        let queue = list().encode(Some(Status::Active), true);
+        assert_eq!(ListCursor::decode(Some(Status::Active), true, &queue), Ok(list()));
+        assert_eq!(
+            ListCursor::decode(Some(Status::Active), false, &queue),
+            Err(InvalidCursor)
+        );
+        assert_eq!(ListCursor::decode(None, true, &queue), Err(InvalidCursor));
     }
 
     #[test]
     fn any_altered_cursor_is_rejected() {
-        let c = list().encode(None);
+        let c = list().encode(None, false);
         for i in 0..c.len() {
             for replacement in ['0', 'f', 'A', 'z'] {
                 let mut altered: Vec<char> = c.chars().collect();
@@ -168,14 +191,14 @@ mod tests {
                 altered[i] = replacement;
                 let altered: String = altered.into_iter().collect();
                 assert_eq!(
-                    ListCursor::decode(None, &altered),
+                    ListCursor::decode(None, false, &altered),
                     Err(InvalidCursor),
                     "{altered}"
                 );
             }
         }
         for bad in ["", "x", &c[..c.len() - 1], &format!("{c}00"), &c.to_uppercase()] {
-            assert_eq!(ListCursor::decode(None, bad), Err(InvalidCursor), "{bad}");
+            assert_eq!(ListCursor::decode(None, false, bad), Err(InvalidCursor), "{bad}");
         }
     }
 
@@ -184,7 +207,7 @@ mod tests {
         // Each splits 16 bytes from its end inside a multi-byte character.
         for bad in [".𞲒=x\"𖼊Ⱥ𐞳𑲯*Ѩd", "00000000𐞳00000000000000", "aééééééééééééééééééa"]
         {
-            assert_eq!(ListCursor::decode(None, bad), Err(InvalidCursor), "{bad}");
+            assert_eq!(ListCursor::decode(None, false, bad), Err(InvalidCursor), "{bad}");
             assert_eq!(BeforeCursor::decode(1, bad), Err(InvalidCursor), "{bad}");
         }
     }
@@ -194,7 +217,7 @@ mod tests {
         let c = BeforeCursor { position: 20 }.encode(7);
         assert_eq!(BeforeCursor::decode(7, &c), Ok(BeforeCursor { position: 20 }));
         assert_eq!(BeforeCursor::decode(8, &c), Err(InvalidCursor));
-        let list_cursor = list().encode(None);
+        let list_cursor = list().encode(None, false);
         assert_eq!(BeforeCursor::decode(7, &list_cursor), Err(InvalidCursor));
     }
 

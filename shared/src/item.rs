@@ -345,6 +345,21 @@ pub const INBOX_ATTRIBUTES: [&str; 10] = [
     LAST_MESSAGE_CREATED_AT,
 ];
 
+/// What the needs-reply queue's Query asks for: the inbox's attributes and since when.
+pub const QUEUE_ATTRIBUTES: [&str; 11] = [
+    ID,
+    PHONE_NUMBER,
+    CONTACT_NAME,
+    STATUS,
+    AI_ENABLED,
+    LAST_MESSAGE_AT,
+    CREATED_AT,
+    LAST_MESSAGE,
+    LAST_SENDER_TYPE,
+    LAST_MESSAGE_CREATED_AT,
+    WAITING_SINCE,
+];
+
 /// A `ProjectionExpression` of `names` through placeholders `#a0`, `#a1`, … (several are
 /// DynamoDB reserved words, `status` among them), with the placeholders' bindings.
 pub fn projection(names: &[&'static str]) -> (String, Vec<(String, &'static str)>) {
@@ -399,12 +414,15 @@ fn inbox_entry(it: &mut Reader<'_>) -> Result<InboxEntry, StoreError> {
         last_message_at: it.time(LAST_MESSAGE_AT)?,
         created_at: it.time(CREATED_AT)?,
         last_message,
+        waiting_since: it.opt_time(WAITING_SINCE)?,
     })
 }
 
 pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversation, StoreError> {
     let mut it = reader(item, "conversation");
     let last_message_id = it.opt_number(LAST_MESSAGE_ID)?;
+    // Before the inbox's part, which would take `waiting_since` for itself.
+    let waiting = waiting(&mut it)?;
     let entry = inbox_entry(&mut it)?;
     Ok(Conversation {
         // Absent on items written before it existed: read as the later of the two times.
@@ -413,7 +431,7 @@ pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversat
             .unwrap_or_else(|| entry.last_message_at.max(entry.created_at)),
         message_count: it.number(MESSAGE_COUNT)?,
         messages_changed: it.opt_time(MESSAGES_CHANGED)?,
-        waiting: waiting(&mut it)?,
+        waiting,
         id: entry.id,
         phone_number: entry.phone_number,
         contact_name: entry.contact_name,
@@ -477,6 +495,18 @@ pub fn placed_from_item<'a>(item: impl Attributes<'a>) -> Result<Placed, StoreEr
         position: it.number(POSITION)?,
         created_at: it.time(CREATED_AT)?,
     })
+}
+
+/// What `Waiting::after` takes of a message item: position, sender, `created_at`.
+pub fn waiting_key_from_item<'a>(
+    item: impl Attributes<'a>,
+) -> Result<(u64, SenderType, Timestamp), StoreError> {
+    let mut it = reader(item, "message");
+    Ok((
+        it.number(POSITION)?,
+        it.named(SENDER_TYPE, SenderType::parse)?,
+        it.time(CREATED_AT)?,
+    ))
 }
 
 pub fn checkpoint_to_item(sk: &str, c: &SyncCheckpoint) -> Item {

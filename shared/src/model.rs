@@ -222,6 +222,8 @@ pub struct InboxEntry {
     pub last_message_at: Timestamp,
     pub created_at: Timestamp,
     pub last_message: Option<Preview>,
+    /// In the needs-reply queue only: since when it waits (`Waiting::Since`).
+    pub waiting_since: Option<Timestamp>,
 }
 
 /// The newest message as the inbox shows it.
@@ -247,6 +249,7 @@ impl From<&Conversation> for InboxEntry {
                 sender_type: m.sender_type,
                 created_at: m.created_at,
             }),
+            waiting_since: None,
         }
     }
 }

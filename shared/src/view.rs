@@ -71,6 +71,7 @@ impl Presentation {
             last_message: last.map(|m| m.text.as_str()),
             last_sender_type: last.map(|m| self.sender_names.name(m.sender_type)),
             last_message_created_at: last.map(|m| self.time(m.created_at)),
+            waiting_since: c.waiting_since.map(|t| self.time(t)),
         }
     }
 
@@ -205,29 +206,47 @@ pub struct ConversationView<'a> {
     pub last_message: Option<&'a str>,
     pub last_sender_type: Option<&'static str>,
     pub last_message_created_at: Option<ShownTime>,
+    /// Only in the needs-reply queue (`?waiting=customer`): the inbox keeps the legacy shape.
+    pub waiting_since: Option<ShownTime>,
 }
 
 impl WriteJson for ConversationView<'_> {
     fn write_json(&self, out: &mut StringJson) {
-        object!(
-            out,
-            "id" => &self.id,
-            "phone_number" => self.phone_number,
-            "contact_name" => &self.contact_name,
-            "status" => self.status,
-            "ai_enabled" => &self.ai_enabled,
-            "last_message_at" => &self.last_message_at,
-            "created_at" => &self.created_at,
-            "last_message" => &self.last_message,
-            "last_sender_type" => &self.last_sender_type,
-            "last_message_created_at" => &self.last_message_created_at,
-        );
+        match &self.waiting_since {
+            None => object!(
+                out,
+                "id" => &self.id,
+                "phone_number" => self.phone_number,
+                "contact_name" => &self.contact_name,
+                "status" => self.status,
+                "ai_enabled" => &self.ai_enabled,
+                "last_message_at" => &self.last_message_at,
+                "created_at" => &self.created_at,
+                "last_message" => &self.last_message,
+                "last_sender_type" => &self.last_sender_type,
+                "last_message_created_at" => &self.last_message_created_at,
+            ),
+            Some(waiting_since) => object!(
+                out,
+                "id" => &self.id,
+                "phone_number" => self.phone_number,
+                "contact_name" => &self.contact_name,
+                "status" => self.status,
+                "ai_enabled" => &self.ai_enabled,
+                "last_message_at" => &self.last_message_at,
+                "created_at" => &self.created_at,
+                "last_message" => &self.last_message,
+                "last_sender_type" => &self.last_sender_type,
+                "last_message_created_at" => &self.last_message_created_at,
+                "waiting_since" => waiting_since,
+            ),
+        }
     }
 
     fn room(&self) -> usize {
         // Everything but the texts, at its longest: a 20-digit id, `pending_human`,
-        // `customer` (tested).
-        const FIXED: usize = 310;
+        // `customer`, a waiting time (tested).
+        const FIXED: usize = 350;
         let text = |t: Option<&str>| t.map_or(0, str::len);
         FIXED + self.phone_number.len() + text(self.contact_name) + text(self.last_message)
     }
@@ -334,6 +353,7 @@ pub(crate) mod tests {
                 sender_type: SenderType::Customer,
                 created_at: ts("2024-01-15T14:30:25Z"),
             }),
+            waiting_since: None,
         }
     }
 
@@ -472,6 +492,7 @@ pub(crate) mod tests {
             last_message: Some(""),
             last_sender_type: Some("customer"),
             last_message_created_at: Some(time),
+            waiting_since: Some(time),
         };
         assert_eq!(written(&conversation).0.len(), conversation.room() + 2);
         let message = MessageView {
@@ -514,6 +535,7 @@ pub(crate) mod tests {
                 last_message: text(2),
                 last_sender_type: text(3).map(|_| "customer"),
                 last_message_created_at: text(3).map(|_| time),
+                waiting_since: None,
             };
             proptest::prop_assert_eq!(
                 read(&conversation),

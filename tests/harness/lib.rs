@@ -153,6 +153,7 @@ pub async fn fresh_store() -> Store {
 /// The ids of the first inbox page (newest activity first).
 pub async fn inbox_ids(store: &Store, status: Option<shared::Status>, limit: u32) -> Vec<u64> {
     let query = shared::store::ListQuery {
+        waiting: false,
         status,
         limit,
         after: None,

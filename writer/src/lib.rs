@@ -16,6 +16,7 @@ mod size;
 mod stamp;
 pub mod tally;
 mod transact;
+pub mod waiting;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -60,22 +60,38 @@ fn ask(app: &App, req: &Request) -> Result<Ask, ApiError> {
         MAX_CONVERSATIONS_LIMIT,
     )?;
     let cursor = p.last("cursor").filter(|c| !c.is_empty());
+    let waiting = match p.last("waiting") {
+        None | Some("") => false,
+        Some("customer") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "waiting must be customer (the conversations whose newest message is the customer's), or empty",
+            ));
+        }
+    };
     if let Some(phone) = p.last("phone") {
         let phone = params::phone(phone)?;
-        if cursor.is_some() {
+        if cursor.is_some() || waiting {
             return Err(ApiError::invalid(
-                "cursor does not go with phone: a phone number has one conversation at most",
+                "cursor and waiting do not go with phone: a phone number has one conversation at most",
             ));
         }
         return Ok(Ask::Phone { phone, status });
     }
     let after = match cursor {
         None => None,
-        Some(c) => Some(ListCursor::decode(status, c).map_err(|_| {
-            ApiError::invalid("cursor must be the next_cursor of a previous response with the same status")
+        Some(c) => Some(ListCursor::decode(status, waiting, c).map_err(|_| {
+            ApiError::invalid(
+                "cursor must be the next_cursor of a previous response with the same status and waiting",
+            )
         })?),
     };
-    Ok(Ask::Page(ListQuery { status, limit, after }))
+    Ok(Ask::Page(ListQuery {
+        status,
+        waiting,
+        limit,
+        after,
+    }))
 }
 
 pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure> {
@@ -86,7 +102,7 @@ pub(super) async fn handle(app: &App, req: &Request) -> Result<Handled, Failure>
             let body = Body {
                 success: true,
                 conversations: page.conversations.iter().map(|c| show.conversation(c)).collect(),
-                next_cursor: page.next.map(|c| c.encode(q.status)),
+                next_cursor: page.next.map(|c| c.encode(q.status, q.waiting)),
             };
             (response::written(StatusCode::OK, &body), page.cost)
         }
@@ -143,6 +159,11 @@ mod tests {
                 sender_type: SenderType::Customer,
                 created_at: jiff::Timestamp::from_second(1_705_329_025).unwrap(),
             }),
+            waiting_since: None,
+        };
+        let waiting = InboxEntry {
+            waiting_since: Some(jiff::Timestamp::from_second(1_705_329_025).unwrap()),
+            ..entry.clone()
         };
         let bare = InboxEntry {
             contact_name: None,
@@ -154,6 +175,7 @@ mod tests {
             (vec![], None),
             (vec![entry.clone()], None),
             (vec![entry, bare], Some("eyJ0IjoxfQ".to_string())),
+            (vec![waiting], None),
         ] {
             let body = Body {
                 success: true,

@@ -18,6 +18,9 @@ use crate::table;
 #[derive(Debug, Clone, Copy)]
 pub struct ListQuery {
     pub status: Option<Status>,
+    /// The needs-reply queue (waiting conversations, longest-waiting first) instead of the
+    /// inbox.
+    pub waiting: bool,
     /// 1 ..= 1000 (the HTTP layer clamps).
     pub limit: u32,
     pub after: Option<ListCursor>,
@@ -25,7 +28,8 @@ pub struct ListQuery {
 
 #[derive(Debug)]
 pub struct ConversationPage {
-    /// `last_message_at` descending, equal times by `id` descending.
+    /// `last_message_at` descending, equal times by `id` descending; in the queue,
+    /// `waiting_since` ascending, equal times by `id` ascending.
     pub conversations: Vec<InboxEntry>,
     /// Set when more conversations follow.
     pub next: Option<ListCursor>,
@@ -106,21 +110,27 @@ fn plus_one(limit: u64) -> usize {
 impl Store {
     /// The inbox, newest activity first: one query on `by_activity` (no filter) or
     /// `by_status`, reading `limit + 1` items at most (the extra one tells whether
-    /// another page follows), followed past 1 MB when the items are large.
+    /// another page follows), followed past 1 MB when the items are large. The needs-reply
+    /// queue likewise, longest-waiting first, on the sparse `by_waiting` or
+    /// `by_waiting_status`, which hold waiting conversations only.
     pub async fn list_conversations(&self, q: ListQuery) -> Result<ConversationPage, ReadError> {
         let ((conversations, next), cost) = metered(async |cost: &mut ReadCost| {
             let limit = q.limit.max(1) as usize;
-            let (index, partition_attr, partition) = match q.status {
-                None => (table::INDEX_BY_ACTIVITY, table::INBOX, table::INBOX_ALL),
-                Some(st) => (table::INDEX_BY_STATUS, table::STATUS, st.as_str()),
+            let (partition_attr, partition) = match q.status {
+                None => (table::INBOX, table::INBOX_ALL),
+                Some(st) => (table::STATUS, st.as_str()),
+            };
+            let (index, sort_attr) = match (q.waiting, q.status) {
+                (false, None) => (table::INDEX_BY_ACTIVITY, table::ACTIVITY),
+                (false, Some(_)) => (table::INDEX_BY_STATUS, table::ACTIVITY),
+                (true, None) => (table::INDEX_BY_WAITING, table::WAITING),
+                (true, Some(_)) => (table::INDEX_BY_WAITING_STATUS, table::WAITING),
             };
             let start_key = q.after.map(|c| {
                 let mut key = item::key(table::conversation_pk(c.id), table::META_SK);
                 key.insert(partition_attr.to_string(), s(partition));
-                key.insert(
-                    table::ACTIVITY.to_string(),
-                    s(table::activity(c.last_message_at, c.id)),
-                );
+                // Both sort keys have the same form: `<time>#<id:016>`.
+                key.insert(sort_attr.to_string(), s(table::activity(c.at, c.id)));
                 key
             });
             let query = self
@@ -131,8 +141,12 @@ impl Store {
                 .key_condition_expression("#p = :p")
                 .expression_attribute_names("#p", partition_attr)
                 .expression_attribute_values(":p", s(partition))
-                .scan_index_forward(false);
-            let (projection, names) = item::projection(&item::INBOX_ATTRIBUTES);
+                .scan_index_forward(q.waiting);
+            let (projection, names) = if q.waiting {
+                item::projection(&item::QUEUE_ATTRIBUTES)
+            } else {
+                item::projection(&item::INBOX_ATTRIBUTES)
+            };
             let query = names
                 .into_iter()
                 .fold(query, |q, (placeholder, name)| {
@@ -146,7 +160,11 @@ impl Store {
             let next = if conversations.len() > limit {
                 conversations.truncate(limit);
                 conversations.last().map(|c| ListCursor {
-                    last_message_at: c.last_message_at,
+                    at: if q.waiting {
+                        c.waiting_since.unwrap_or(c.last_message_at)
+                    } else {
+                        c.last_message_at
+                    },
                     id: c.id,
                 })
             } else {

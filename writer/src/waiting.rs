@@ -1,0 +1,214 @@
+//! The backfill of the needs-reply queue: the waiting state (`shared::model::Waiting`) of
+//! conversation items written before the queue existed, worked out from their messages.
+//! Every writer of messages keeps it from then on (`Waiting::after`); a writer that meets
+//! an unknown state and cannot settle it leaves it unknown, never wrong.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use shared::error::{StoreError, classify};
+use shared::item::{self, Item, n, s};
+use shared::model::{SenderType, Waiting};
+use shared::table;
+
+use crate::Writer;
+
+/// A conversation item whose waiting state is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsettled {
+    pub id: u64,
+    pub message_count: u64,
+}
+
+/// What the backfill did with one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Its state, written now.
+    Now(Waiting),
+    /// Known already (a writer, or another run, got there first).
+    AlreadyKnown,
+    Gone,
+}
+
+/// Attempts of one conversation (each one that lost to an append reads again).
+const MAX_SETTLE_ATTEMPTS: u32 = 20;
+/// Messages read a page, newest first, until an answer.
+const PAGE: i32 = 50;
+
+/// The state of `count` messages from the newest ones, newest first: the trailing run of
+/// customer messages, up to the first answer.
+fn state_of_tail(newest_first: &[(u64, SenderType, jiff::Timestamp)]) -> Waiting {
+    let run = newest_first
+        .iter()
+        .take_while(|(_, sender, _)| *sender == SenderType::Customer)
+        .last();
+    match run {
+        Some((from, _, at)) => Waiting::Since { at: *at, from: *from },
+        None => Waiting::No,
+    }
+}
+
+impl Writer {
+    /// The conversations of one page of the inbox index from `start` whose waiting state
+    /// is unknown, and where the next page starts (`None`: this was the last).
+    pub async fn unsettled_page(
+        &self,
+        start: Option<Item>,
+    ) -> Result<(Vec<Unsettled>, Option<Item>), StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .index_name(table::INDEX_BY_ACTIVITY)
+            .key_condition_expression("#inbox = :all")
+            .filter_expression("attribute_not_exists(#known)")
+            .projection_expression("#id, #count")
+            .expression_attribute_names("#inbox", table::INBOX)
+            .expression_attribute_names("#known", table::WAITING_KNOWN)
+            .expression_attribute_names("#id", table::ID)
+            .expression_attribute_names("#count", table::MESSAGE_COUNT)
+            .expression_attribute_values(":all", s(table::INBOX_ALL))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        let page = out
+            .items()
+            .iter()
+            .map(|it| {
+                match (
+                    item::number_of(it, table::ID),
+                    item::number_of(it, table::MESSAGE_COUNT),
+                ) {
+                    (Some(id), Some(message_count)) => Ok(Unsettled { id, message_count }),
+                    _ => Err(StoreError::BadItem {
+                        what: "conversation",
+                        reason: "id or message_count missing or malformed".into(),
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((page, out.last_evaluated_key))
+    }
+
+    /// Works out one conversation's waiting state from its newest messages (down to the
+    /// newest answer) and writes it, on condition that its count is the one read and its
+    /// state still unknown: an append meanwhile makes it read again.
+    pub async fn settle_waiting(&self, found: Unsettled) -> Result<Settled, StoreError> {
+        let key = item::key(table::conversation_pk(found.id), table::META_SK);
+        let mut count = found.message_count;
+        for _ in 0..MAX_SETTLE_ATTEMPTS {
+            let waiting = self.waiting_of_messages(found.id, count).await?;
+            let mut update = self
+                .client()
+                .update_item()
+                .table_name(self.table_name())
+                .set_key(Some(key.clone()))
+                .condition_expression("#count = :count AND attribute_not_exists(#known)")
+                .expression_attribute_names("#count", table::MESSAGE_COUNT)
+                .expression_attribute_names("#known", table::WAITING_KNOWN)
+                .expression_attribute_values(":count", n(count))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .return_values(ReturnValue::None)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            update = match waiting {
+                Waiting::Since { at, from } => update
+                    .update_expression(
+                        "SET #known = :true, #waiting = :waiting, #since = :since, #from = :from",
+                    )
+                    .expression_attribute_names("#waiting", table::WAITING)
+                    .expression_attribute_names("#since", table::WAITING_SINCE)
+                    .expression_attribute_names("#from", table::WAITING_FROM)
+                    .expression_attribute_values(":waiting", s(table::activity(at, found.id)))
+                    .expression_attribute_values(":since", s(at.to_string()))
+                    .expression_attribute_values(":from", n(from)),
+                _ => update.update_expression("SET #known = :true"),
+            };
+            match update.send().await {
+                Ok(_) => return Ok(Settled::Now(waiting)),
+                Err(SdkError::ServiceError(se)) => match se.err() {
+                    UpdateItemError::ConditionalCheckFailedException(e) => match e.item() {
+                        None => return Ok(Settled::Gone),
+                        Some(now) if now.contains_key(table::WAITING_KNOWN) => {
+                            return Ok(Settled::AlreadyKnown);
+                        }
+                        Some(now) => {
+                            count =
+                                item::number_of(now, table::MESSAGE_COUNT).ok_or(StoreError::BadItem {
+                                    what: "conversation",
+                                    reason: "message_count missing or malformed".into(),
+                                })?;
+                        }
+                    },
+                    _ => return Err(classify(SdkError::ServiceError(se))),
+                },
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Err(StoreError::Contention(MAX_SETTLE_ATTEMPTS))
+    }
+
+    /// The waiting state of a conversation's first `count` messages: read newest first,
+    /// strongly consistent, only sender, time and position, until the newest answer.
+    async fn waiting_of_messages(&self, id: u64, count: u64) -> Result<Waiting, StoreError> {
+        let Some(last) = count.checked_sub(1) else {
+            return Ok(Waiting::No);
+        };
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .projection_expression("#position, #sender, #created")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_names("#position", table::POSITION)
+            .expression_attribute_names("#sender", table::SENDER_TYPE)
+            .expression_attribute_names("#created", table::CREATED_AT)
+            .expression_attribute_values(":pk", s(table::conversation_pk(id)))
+            .expression_attribute_values(":first", s(table::message_sk(0)))
+            .expression_attribute_values(":last", s(table::message_sk(last)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(PAGE);
+        let mut newest_first = Vec::new();
+        crate::pages::each_item(query, |it| {
+            let m = item::waiting_key_from_item(it)?;
+            let customer = m.1 == SenderType::Customer;
+            newest_first.push(m);
+            Ok(customer)
+        })
+        .await?;
+        Ok(state_of_tail(&newest_first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_starts_at_the_oldest_customer_message_after_the_newest_answer() {
+        let t = |s| jiff::Timestamp::from_second(s).unwrap();
+        use SenderType::{Ai, Customer, Human};
+        assert_eq!(state_of_tail(&[]), Waiting::No);
+        assert_eq!(
+            state_of_tail(&[(3, Ai, t(30)), (2, Customer, t(20))]),
+            Waiting::No
+        );
+        assert_eq!(
+            state_of_tail(&[
+                (3, Customer, t(30)),
+                (2, Customer, t(20)),
+                (1, Human, t(10)),
+                (0, Customer, t(0))
+            ]),
+            Waiting::Since { at: t(20), from: 2 }
+        );
+        assert_eq!(
+            state_of_tail(&[(1, Customer, t(30)), (0, Customer, t(20))]),
+            Waiting::Since { at: t(20), from: 0 }
+        );
+    }
+}
