@@ -431,8 +431,12 @@ async fn as_written_before_the_tally(store: &Store) {
                 .update_item()
                 .table_name(store.table_name())
                 .set_key(Some(key))
-                .update_expression("REMOVE #counted")
+                .update_expression("REMOVE #counted, #known, #waiting, #since, #from")
                 .expression_attribute_names("#counted", shared::table::COUNTED)
+                .expression_attribute_names("#known", shared::table::WAITING_KNOWN)
+                .expression_attribute_names("#waiting", shared::table::WAITING)
+                .expression_attribute_names("#since", shared::table::WAITING_SINCE)
+                .expression_attribute_names("#from", shared::table::WAITING_FROM)
                 .send()
                 .await
                 .unwrap();
@@ -477,6 +481,18 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
         writer::tally::Backfilled::AlreadyCounted
     );
     assert_eq!(store.tally().await.unwrap().0.total(), 1);
+    // The same for the waiting states.
+    let (page, _) = writer.unsettled_page(None).await.unwrap();
+    assert_eq!(page.len(), 4);
+    assert!(matches!(
+        writer.settle_waiting(page[0]).await.unwrap(),
+        writer::waiting::Settled::Now(_)
+    ));
+    assert_eq!(
+        writer.settle_waiting(page[0]).await.unwrap(),
+        writer::waiting::Settled::AlreadyKnown
+    );
+    assert!(waiting_queue(&store).await.len() <= 1);
 
     let writes = {
         let store = store.clone();
@@ -515,7 +531,44 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
         .await
         .into_iter()
         .filter(|it| it["sk"].as_s().unwrap() == shared::table::META_SK)
-        .filter(|it| !it.contains_key(shared::table::COUNTED))
+        .filter(|it| {
+            !it.contains_key(shared::table::COUNTED) || !it.contains_key(shared::table::WAITING_KNOWN)
+        })
         .count();
     assert_eq!(uncounted, 0);
+    // Every conversation's waiting state is what its messages say, and the queue lists the
+    // waiting ones.
+    let mut expected = Vec::new();
+    for id in [1, 2, 7, 9] {
+        let c = store.get_conversation(id).await.unwrap().unwrap();
+        let messages = store.message_page(id, 0, 100).await.unwrap().messages;
+        assert_eq!(
+            c.waiting,
+            shared::model::Waiting::of(&messages),
+            "conversation {id}"
+        );
+        if let Some(since) = c.waiting.since() {
+            expected.push((since, id));
+        }
+    }
+    expected.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(waiting_queue(&store).await, expected);
+}
+
+/// The whole needs-reply queue: (waiting_since, id), longest waiting first.
+async fn waiting_queue(store: &Store) -> Vec<(jiff::Timestamp, u64)> {
+    let page = store
+        .list_conversations(ListQuery {
+            status: None,
+            waiting: true,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap();
+    page.conversations
+        .iter()
+        .map(|c| (c.waiting_since.unwrap(), c.id))
+        .collect()
 }

@@ -476,3 +476,120 @@ async fn an_append_over_dynamodbs_item_limit_is_refused_and_changes_nothing() {
     legacy_max.context_used = Some("c".repeat(65_535));
     store.append_message(c.id, legacy_max).await.unwrap();
 }
+
+/// Every page of the needs-reply queue, following cursors; each page read at most
+/// `limit + 1` items in one round trip.
+async fn queue(store: &Store, status: Option<Status>, limit: u32) -> Vec<(u64, Timestamp)> {
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_conversations(ListQuery {
+                status,
+                waiting: true,
+                limit,
+                after,
+            })
+            .await
+            .unwrap();
+        assert!(page.cost.items_read <= limit + 1, "read {}", page.cost.items_read);
+        assert_eq!(page.cost.round_trips, 1);
+        if page.next.is_some() {
+            assert_eq!(page.conversations.len(), limit as usize);
+        }
+        got.extend(
+            page.conversations
+                .iter()
+                .map(|c| (c.id, c.waiting_since.expect("waiting_since in the queue"))),
+        );
+        after = page.next;
+        if after.is_none() {
+            return got;
+        }
+    }
+}
+
+/// `?waiting=customer`: conversations whose newest message is the customer's, longest
+/// waiting first (ties by id), since the first customer message after the last answer; an
+/// answer takes a conversation out in the same write; combined with a status; only
+/// waiting conversations are in the index (an empty queue reads nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_needs_reply_queue_is_longest_waiting_first_and_an_answer_takes_a_conversation_out() {
+    let store = fresh_store().await;
+    let t = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+    let say = |sender, secs| {
+        let mut m = NewMessage::text(sender, "texto");
+        m.created_at = Some(t(secs));
+        m
+    };
+    let mut ids = Vec::new();
+    for k in 0..7u64 {
+        let c = store
+            .create_conversation(NewConversation::active(format!("5730000000{k}")))
+            .await
+            .unwrap();
+        ids.push(c.id);
+    }
+    assert!(queue(&store, None, 5).await.is_empty());
+    // 0: customer, customer (waits since 10). 1: customer then AI (answered).
+    // 2: AI, customer (waits since 30). 3: customer at 10 too (tie with 0: by id).
+    // 4: customer, human, customer, customer (waits since 50). 5: no message. 6: human.
+    for (k, sender, secs) in [
+        (0, SenderType::Customer, 10),
+        (0, SenderType::Customer, 40),
+        (1, SenderType::Customer, 5),
+        (1, SenderType::Ai, 6),
+        (2, SenderType::Ai, 20),
+        (2, SenderType::Customer, 30),
+        (3, SenderType::Customer, 10),
+        (4, SenderType::Customer, 1),
+        (4, SenderType::Human, 2),
+        (4, SenderType::Customer, 50),
+        (4, SenderType::Customer, 60),
+        (6, SenderType::Human, 3),
+    ] {
+        store.append_message(ids[k], say(sender, secs)).await.unwrap();
+    }
+    let expected = vec![(ids[0], t(10)), (ids[3], t(10)), (ids[2], t(30)), (ids[4], t(50))];
+    for limit in [1, 2, 3, 10] {
+        assert_eq!(queue(&store, None, limit).await, expected, "limit {limit}");
+    }
+    // With a status: only that status's waiting conversations.
+    store.set_status(ids[2], Status::PendingHuman).await.unwrap();
+    assert_eq!(
+        queue(&store, Some(Status::PendingHuman), 1).await,
+        vec![(ids[2], t(30))]
+    );
+    assert_eq!(
+        queue(&store, Some(Status::Active), 2).await,
+        vec![(ids[0], t(10)), (ids[3], t(10)), (ids[4], t(50))]
+    );
+    assert!(queue(&store, Some(Status::Closed), 2).await.is_empty());
+    // An answer takes it out; the customer writing again puts it back, from then.
+    store
+        .append_message(ids[0], say(SenderType::Ai, 70))
+        .await
+        .unwrap();
+    store
+        .append_message(ids[4], say(SenderType::Human, 71))
+        .await
+        .unwrap();
+    store
+        .append_message(ids[1], say(SenderType::Customer, 80))
+        .await
+        .unwrap();
+    assert_eq!(
+        queue(&store, None, 2).await,
+        vec![(ids[3], t(10)), (ids[2], t(30)), (ids[1], t(80))]
+    );
+    // The items agree with what their messages say.
+    for id in &ids {
+        let c = store.get_conversation(*id).await.unwrap().unwrap();
+        let messages = store.message_page(*id, 0, 100).await.unwrap().messages;
+        assert_eq!(
+            c.waiting,
+            shared::model::Waiting::of(&messages),
+            "conversation {id}"
+        );
+    }
+}

@@ -167,6 +167,8 @@ pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
             counts.body
         ));
     }
+    queue_matches(&api, want, None).await?;
+    queue_matches(&api, want, Some("active")).await?;
     for (id, messages) in &want.messages {
         let total = messages.len();
         let mut offset = 0;
@@ -206,6 +208,71 @@ pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
                 break;
             }
         }
+    }
+    Ok(())
+}
+
+/// The needs-reply queue the legacy data implies: conversations whose newest message is the
+/// customer's (`user`), since the first of their trailing run of customer messages, oldest
+/// first, ties by id.
+fn expected_queue(want: &Expected, status: Option<&str>) -> Vec<(u64, String)> {
+    let mut queue: Vec<(String, u64)> = want
+        .messages
+        .iter()
+        .filter(|(id, _)| {
+            status.is_none_or(|s| {
+                want.conversations
+                    .iter()
+                    .any(|c| c["id"] == json!(id) && c["status"] == json!(s))
+            })
+        })
+        .filter_map(|(id, messages)| {
+            let first_of_run = messages
+                .iter()
+                .rev()
+                .take_while(|m| m["sender_type"] == "user")
+                .last()?;
+            Some((first_of_run["created_at"].as_str()?.to_string(), *id))
+        })
+        .collect();
+    queue.sort();
+    queue.into_iter().map(|(since, id)| (id, since)).collect()
+}
+
+/// Whether `?waiting=customer` (with `status`), followed page by page, lists what the legacy
+/// data implies.
+async fn queue_matches(api: &Target<'_>, want: &Expected, status: Option<&str>) -> Result<(), String> {
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api
+            .get(&format!(
+                "/api/conversations?waiting=customer&limit=7&status={}&cursor={cursor}",
+                status.unwrap_or_default()
+            ))
+            .await;
+        if page.status != 200 {
+            return Err(format!(
+                "needs-reply queue ({status:?}): HTTP {} {}",
+                page.status, page.body
+            ));
+        }
+        for c in page.body["conversations"].as_array().cloned().unwrap_or_default() {
+            got.push((
+                c["id"].as_u64().unwrap_or_default(),
+                c["waiting_since"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    let want = expected_queue(want, status);
+    if got != want {
+        return Err(format!(
+            "needs-reply queue ({status:?}): API {got:?}\nlegacy {want:?}"
+        ));
     }
     Ok(())
 }
