@@ -99,7 +99,15 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
                 writer
                     .append_message(
                         target,
-                        NewMessage::text(SenderType::Customer, format!("w{w}-{k}")),
+                        // Answers among the customers' messages: the waiting state moves.
+                        NewMessage::text(
+                            if (w + k) % 3 == 2 {
+                                SenderType::Ai
+                            } else {
+                                SenderType::Customer
+                            },
+                            format!("w{w}-{k}"),
+                        ),
                     )
                     .await
                     .unwrap_or_else(|e| panic!("writer {w}, append {k}: {e}"));
@@ -134,6 +142,7 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         let newest = all.last().unwrap();
         assert_eq!((last.id, &last.text), (newest.id, &newest.message_text));
         assert_eq!(conversation.last_message_at, newest.created_at);
+        assert_eq!(conversation.waiting, shared::model::Waiting::of(&all), "conversation {id}");
         // Each writer's messages keep the order it sent them in.
         for w in 0..WRITERS {
             let mine: Vec<usize> = all
@@ -178,6 +187,30 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         by_activity.push((c.last_message_at, c.id));
     }
     assert!(by_activity.windows(2).all(|w| w[0] >= w[1]), "{by_activity:?}");
+    // The needs-reply queue holds exactly the waiting ones, longest waiting first.
+    let mut waiting = Vec::new();
+    for id in expected_counts.keys() {
+        let c = store.get_conversation(*id).await.unwrap().unwrap();
+        if let Some(since) = c.waiting.since() {
+            waiting.push((since, c.id));
+        }
+    }
+    waiting.sort();
+    let queue = store
+        .list_conversations(shared::store::ListQuery {
+            status: None,
+            waiting: true,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap();
+    let queue: Vec<_> = queue
+        .conversations
+        .iter()
+        .map(|c| (c.waiting_since.unwrap(), c.id))
+        .collect();
+    assert_eq!(queue, waiting);
 }
 
 const IMPORT_CONVERSATIONS: usize = 150;
