@@ -142,7 +142,11 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         let newest = all.last().unwrap();
         assert_eq!((last.id, &last.text), (newest.id, &newest.message_text));
         assert_eq!(conversation.last_message_at, newest.created_at);
-        assert_eq!(conversation.waiting, shared::model::Waiting::of(&all), "conversation {id}");
+        assert_eq!(
+            conversation.waiting,
+            shared::model::Waiting::of(&all),
+            "conversation {id}"
+        );
         // Each writer's messages keep the order it sent them in.
         for w in 0..WRITERS {
             let mine: Vec<usize> = all

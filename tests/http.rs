@@ -143,6 +143,15 @@ async fn a_phone_lookup_answers_the_inbox_shape_with_that_conversation_or_none()
             "/api/get-conversations.php?phone=573001234567&status=open",
             "status must be",
         ),
+        (
+            "/api/conversations?phone=573001234567&waiting=customer",
+            "waiting does not go with phone",
+        ),
+        ("/api/conversations?waiting=agent", "waiting must be customer"),
+        (
+            "/api/get-conversations.php?waiting=customer&cursor=abc",
+            "cursor must be the next_cursor",
+        ),
     ] {
         let r = get(url).await;
         let legacy = integration_tests::apigw::handler_of(url.split('?').next().unwrap()).legacy_error;

@@ -71,9 +71,14 @@ fn ask(app: &App, req: &Request) -> Result<Ask, ApiError> {
     };
     if let Some(phone) = p.last("phone") {
         let phone = params::phone(phone)?;
-        if cursor.is_some() || waiting {
+        if cursor.is_some() {
             return Err(ApiError::invalid(
-                "cursor and waiting do not go with phone: a phone number has one conversation at most",
+                "cursor does not go with phone: a phone number has one conversation at most",
+            ));
+        }
+        if waiting {
+            return Err(ApiError::invalid(
+                "waiting does not go with phone: ask for the conversation, its newest message says whether it waits",
             ));
         }
         return Ok(Ask::Phone { phone, status });
