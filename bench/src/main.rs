@@ -131,7 +131,14 @@ async fn load_bench_data(store: &Store, messages: u64, conversations: u64) {
         c.message_count = 1;
         let mut newest = message(1_000_000 + id, id, 0);
         newest.created_at = c.last_message_at;
+        // A quarter of them wait for an answer, of every status: the needs-reply queue.
+        newest.sender_type = if id % 4 == 0 {
+            shared::model::SenderType::Customer
+        } else {
+            shared::model::SenderType::Ai
+        };
         c.last_message = Some(newest.summary());
+        c.waiting = shared::model::Waiting::of(std::slice::from_ref(&newest));
         records.push(Record::Conversation(c));
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -287,6 +294,38 @@ async fn phone_lookup_costs(r: &mut Results, store: &Store) {
         let (entry, cost) = store.conversation_by_phone(&phone).await.expect("phone lookup");
         assert_eq!(entry.is_some(), found, "{what}");
         cost_row(r, format!("conversation by phone, {what}"), cost, 2, 2, None);
+    }
+}
+
+/// `?waiting=customer`: the needs-reply queue, from its sparse indexes; a page reads what
+/// it returns plus one, whatever the number of conversations that do not wait.
+async fn queue_costs(r: &mut Results, store: &Store) {
+    for status in [None, Some(Status::Active), Some(Status::Closed)] {
+        let name = status.map_or("all", Status::as_str);
+        let mut after = None;
+        for n in 1..=6 {
+            let page = store
+                .list_conversations(ListQuery {
+                    waiting: true,
+                    status,
+                    limit: 20,
+                    after,
+                })
+                .await
+                .expect("queue");
+            assert_eq!(page.conversations.len(), 20, "a full queue page ({name})");
+            if n == 1 || n == 6 {
+                cost_row(
+                    r,
+                    format!("needs-reply queue ({name}), limit 20, page {n}"),
+                    page.cost,
+                    21,
+                    1,
+                    None,
+                );
+            }
+            after = page.next;
+        }
     }
 }
 
@@ -1026,6 +1065,7 @@ async fn main() -> ExitCode {
     dynamodb_costs(&mut r, &store).await;
     phone_lookup_costs(&mut r, &store).await;
     counts_costs(&mut r, &store).await;
+    queue_costs(&mut r, &store).await;
     poll_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);
