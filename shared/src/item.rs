@@ -345,21 +345,6 @@ pub const INBOX_ATTRIBUTES: [&str; 10] = [
     LAST_MESSAGE_CREATED_AT,
 ];
 
-/// What the needs-reply queue's Query asks for: the inbox's attributes and since when.
-pub const QUEUE_ATTRIBUTES: [&str; 11] = [
-    ID,
-    PHONE_NUMBER,
-    CONTACT_NAME,
-    STATUS,
-    AI_ENABLED,
-    LAST_MESSAGE_AT,
-    CREATED_AT,
-    LAST_MESSAGE,
-    LAST_SENDER_TYPE,
-    LAST_MESSAGE_CREATED_AT,
-    WAITING_SINCE,
-];
-
 /// A `ProjectionExpression` of `names` through placeholders `#a0`, `#a1`, … (several are
 /// DynamoDB reserved words, `status` among them), with the placeholders' bindings.
 pub fn projection(names: &[&'static str]) -> (String, Vec<(String, &'static str)>) {

@@ -1,9 +1,48 @@
 //! A Query followed page by page: the one loop the writer's reads (a conversation's tail,
-//! all its messages, the sync's quarantine records) share.
+//! all its messages, the sync's quarantine records) share; and the backfill's pages of the
+//! conversations it has still to do.
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use shared::error::{StoreError, classify};
-use shared::item::Item;
+use shared::item::{self, Item, s};
+use shared::table;
+
+use crate::Writer;
+
+impl Writer {
+    /// One page of the inbox index from `start`: the conversation items that lack
+    /// `missing` (what the backfill has still to do), with `attributes` only, and where the
+    /// next page starts (`None`: this was the last).
+    pub(crate) async fn inbox_page_without(
+        &self,
+        missing: &str,
+        attributes: &[&'static str],
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let (projection, names) = item::projection(attributes);
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table_name())
+            .index_name(table::INDEX_BY_ACTIVITY)
+            .key_condition_expression("#inbox = :all")
+            .filter_expression("attribute_not_exists(#missing)")
+            .projection_expression(projection)
+            .expression_attribute_names("#inbox", table::INBOX)
+            .expression_attribute_names("#missing", missing)
+            .expression_attribute_values(":all", s(table::INBOX_ALL))
+            .set_exclusive_start_key(start);
+        let out = names
+            .into_iter()
+            .fold(query, |q, (placeholder, name)| {
+                q.expression_attribute_names(placeholder, name)
+            })
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
 
 /// Sends `query`, then again from each page's last key, handing every item to `each`
 /// until it answers `false` or the pages end.

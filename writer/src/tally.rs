@@ -176,32 +176,15 @@ impl crate::Writer {
         &self,
         start: Option<Item>,
     ) -> Result<(Vec<Uncounted>, Option<Item>), StoreError> {
-        {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table_name())
-                .index_name(table::INDEX_BY_ACTIVITY)
-                .key_condition_expression("#inbox = :all")
-                .filter_expression("attribute_not_exists(#counted)")
-                .projection_expression("#id, #status, #count")
-                .expression_attribute_names("#inbox", table::INBOX)
-                .expression_attribute_names("#counted", table::COUNTED)
-                .expression_attribute_names("#id", table::ID)
-                .expression_attribute_names("#status", table::STATUS)
-                .expression_attribute_names("#count", table::MESSAGE_COUNT)
-                .expression_attribute_values(":all", item::s(table::INBOX_ALL))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(shared::error::classify)?;
-            let page = out
-                .items()
-                .iter()
-                .map(Uncounted::of)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((page, out.last_evaluated_key))
-        }
+        let (items, next) = self
+            .inbox_page_without(
+                table::COUNTED,
+                &[table::ID, table::STATUS, table::MESSAGE_COUNT],
+                start,
+            )
+            .await?;
+        let page = items.iter().map(Uncounted::of).collect::<Result<Vec<_>, _>>()?;
+        Ok((page, next))
     }
 
     /// Adds one conversation to the tally and marks it counted, in one transaction, on

@@ -56,25 +56,10 @@ impl Writer {
         &self,
         start: Option<Item>,
     ) -> Result<(Vec<Unsettled>, Option<Item>), StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table_name())
-            .index_name(table::INDEX_BY_ACTIVITY)
-            .key_condition_expression("#inbox = :all")
-            .filter_expression("attribute_not_exists(#known)")
-            .projection_expression("#id, #count")
-            .expression_attribute_names("#inbox", table::INBOX)
-            .expression_attribute_names("#known", table::WAITING_KNOWN)
-            .expression_attribute_names("#id", table::ID)
-            .expression_attribute_names("#count", table::MESSAGE_COUNT)
-            .expression_attribute_values(":all", s(table::INBOX_ALL))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(classify)?;
-        let page = out
-            .items()
+        let (items, next) = self
+            .inbox_page_without(table::WAITING_KNOWN, &[table::ID, table::MESSAGE_COUNT], start)
+            .await?;
+        let page = items
             .iter()
             .map(|it| {
                 match (
@@ -89,7 +74,7 @@ impl Writer {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((page, out.last_evaluated_key))
+        Ok((page, next))
     }
 
     /// Works out one conversation's waiting state from its newest messages (down to the

@@ -142,11 +142,13 @@ impl Store {
                 .expression_attribute_names("#p", partition_attr)
                 .expression_attribute_values(":p", s(partition))
                 .scan_index_forward(q.waiting);
-            let (projection, names) = if q.waiting {
-                item::projection(&item::QUEUE_ATTRIBUTES)
+            // The queue's entries say since when, too.
+            let queue_attributes = [&item::INBOX_ATTRIBUTES[..], &[table::WAITING_SINCE]].concat();
+            let (projection, names) = item::projection(if q.waiting {
+                &queue_attributes
             } else {
-                item::projection(&item::INBOX_ATTRIBUTES)
-            };
+                &item::INBOX_ATTRIBUTES
+            });
             let query = names
                 .into_iter()
                 .fold(query, |q, (placeholder, name)| {
