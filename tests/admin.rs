@@ -492,7 +492,7 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
         writer.settle_waiting(page[0]).await.unwrap(),
         writer::waiting::Settled::AlreadyKnown
     );
-    assert!(waiting_queue(&store).await.len() <= 1);
+    assert!(integration_tests::queue_of(&store, 100).await.len() <= 1);
 
     let writes = {
         let store = store.clone();
@@ -553,22 +553,5 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
     }
     expected.sort();
     assert!(!expected.is_empty());
-    assert_eq!(waiting_queue(&store).await, expected);
-}
-
-/// The whole needs-reply queue: (waiting_since, id), longest waiting first.
-async fn waiting_queue(store: &Store) -> Vec<(jiff::Timestamp, u64)> {
-    let page = store
-        .list_conversations(ListQuery {
-            status: None,
-            waiting: true,
-            limit: 100,
-            after: None,
-        })
-        .await
-        .unwrap();
-    page.conversations
-        .iter()
-        .map(|c| (c.waiting_since.unwrap(), c.id))
-        .collect()
+    assert_eq!(integration_tests::queue_of(&store, 100).await, expected);
 }

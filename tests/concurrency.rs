@@ -200,20 +200,7 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
         }
     }
     waiting.sort();
-    let queue = store
-        .list_conversations(shared::store::ListQuery {
-            status: None,
-            waiting: true,
-            limit: 100,
-            after: None,
-        })
-        .await
-        .unwrap();
-    let queue: Vec<_> = queue
-        .conversations
-        .iter()
-        .map(|c| (c.waiting_since.unwrap(), c.id))
-        .collect();
+    let queue = integration_tests::queue_of(&store, 100).await;
     assert_eq!(queue, waiting);
 }
 

@@ -162,6 +162,24 @@ pub async fn inbox_ids(store: &Store, status: Option<shared::Status>, limit: u32
     page.conversations.iter().map(|c| c.id).collect()
 }
 
+/// The first page of the needs-reply queue: (waiting_since, id), longest waiting first.
+pub async fn queue_of(store: &Store, limit: u32) -> Vec<(jiff::Timestamp, u64)> {
+    let query = shared::store::ListQuery {
+        status: None,
+        waiting: true,
+        limit,
+        after: None,
+    };
+    let page = store
+        .list_conversations(query)
+        .await
+        .expect("the needs-reply queue");
+    page.conversations
+        .iter()
+        .map(|c| (c.waiting_since.expect("waiting_since in the queue"), c.id))
+        .collect()
+}
+
 /// Every item of the table, sorted by key: for comparing whole tables in tests.
 pub async fn all_items(store: &Store) -> Vec<Item> {
     let mut items = Vec::new();
