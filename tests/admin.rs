@@ -555,3 +555,56 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
     assert!(!expected.is_empty());
     assert_eq!(integration_tests::queue_of(&store, 100).await, expected);
 }
+
+/// A conversation item an older version wrote at DynamoDB's 400 KB limit has no room for a
+/// waiting state: the backfill leaves it unknown, says so, and goes on with the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backfill_leaves_an_item_at_the_size_limit_unknown_and_goes_on() {
+    let store = integration_tests::fresh_store().await;
+    let writer = writer::Writer::of(&store);
+    let mut c = integration_tests::fixtures::conversation(5, Status::Active, 10);
+    c.message_count = 1;
+    c.messages_changed = Some(jiff::Timestamp::from_second(10).unwrap());
+    c.waiting = shared::model::Waiting::Unknown;
+    let mut newest = integration_tests::fixtures::message(50, 5, 0, 10);
+    newest.sender_type = SenderType::Customer;
+    // The item as an older version wrote it, a few bytes under the limit.
+    let written = jiff::Timestamp::from_second(10).unwrap();
+    newest.message_text = String::new();
+    c.last_message = Some(newest.summary());
+    let base = shared::item::size(&shared::item::conversation_to_item(&c, written));
+    newest.message_text = "x".repeat(writer::MAX_ITEM_BYTES - 40 - base);
+    c.last_message = Some(newest.summary());
+    let mut item = shared::item::conversation_to_item(&c, written);
+    assert_eq!(shared::item::size(&item), writer::MAX_ITEM_BYTES - 40);
+    item.remove(shared::table::COUNTED);
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .set_item(Some(shared::item::message_to_item(&newest)))
+        .send()
+        .await
+        .unwrap();
+    let (page, _) = writer.unsettled_page(None).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        writer.settle_waiting(page[0]).await.unwrap(),
+        writer::waiting::Settled::TooLarge
+    );
+    let report = convo_admin::backfill::run(&writer).await.unwrap();
+    assert_eq!((report.counted, report.too_large), (1, 1), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("1 conversations left out of the needs-reply queue")
+    );
+}

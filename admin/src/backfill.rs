@@ -37,6 +37,8 @@ pub struct Report {
     pub waiting: u64,
     /// Settled by a writer (or another run) between the read and this run's write.
     pub settled_already: u64,
+    /// Left unknown: items at DynamoDB's size limit (`Settled::TooLarge`).
+    pub too_large: u64,
     pub elapsed: Duration,
 }
 
@@ -53,7 +55,16 @@ impl fmt::Display for Report {
             self.waiting,
             self.settled_already,
             self.elapsed.as_secs_f64()
-        )
+        )?;
+        if self.too_large > 0 {
+            write!(
+                f,
+                "\n{} conversations left out of the needs-reply queue: their items are at DynamoDB's \
+                 400 KB limit (their newest message is nearly 400 KB); the first answer written to each settles it",
+                self.too_large
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -88,6 +99,7 @@ pub async fn run(writer: &Writer) -> anyhow::Result<Report> {
                 report.waiting += u64::from(state.since().is_some());
             }
             Settled::AlreadyKnown => report.settled_already += 1,
+            Settled::TooLarge => report.too_large += 1,
             Settled::Gone => report.gone += 1,
         },
     )

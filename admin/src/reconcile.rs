@@ -122,8 +122,9 @@ pub fn change(
     };
     // A source that worked it out from all its messages (an import's plan) knows best;
     // else from the table's state and the run from `first` on.
+    let waiting_before = current.map_or(Waiting::No, |c| c.waiting);
     let waiting = match source.waiting {
-        Waiting::Unknown => current.map_or(Waiting::No, |c| c.waiting).after(
+        Waiting::Unknown => waiting_before.after(
             count,
             first,
             desired
@@ -157,6 +158,7 @@ pub fn change(
         conversation,
         expected_count: current.map(|c| c.message_count),
         messages,
+        waiting_before,
     }))
 }
 

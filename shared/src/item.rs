@@ -365,7 +365,6 @@ pub fn inbox_entry_from_item<'a>(item: impl Attributes<'a>) -> Result<InboxEntry
     inbox_entry(&mut reader(item, "conversation"))
 }
 
-/// The inbox's part of a conversation item (`INBOX_ATTRIBUTES`), taken out of `it`.
 /// The waiting state of a conversation item (`conversation_to_item`).
 fn waiting(it: &mut Reader<'_>) -> Result<Waiting, StoreError> {
     let known = matches!(it.take(WAITING_KNOWN), Some(Value::Bool(true)));
@@ -377,6 +376,8 @@ fn waiting(it: &mut Reader<'_>) -> Result<Waiting, StoreError> {
     }
 }
 
+/// The inbox's part of a conversation item (`INBOX_ATTRIBUTES`, and `waiting_since` when
+/// the queue's projection has it), taken out of `it`.
 fn inbox_entry(it: &mut Reader<'_>) -> Result<InboxEntry, StoreError> {
     let last_message = match (
         it.opt_string(LAST_MESSAGE)?,

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item, n, s};
-use shared::model::{Conversation, Message, Placed, SyncCheckpoint};
+use shared::model::{Conversation, Message, Placed, SyncCheckpoint, Waiting};
 use shared::store::backoff;
 use shared::table;
 
@@ -45,6 +45,9 @@ pub struct Change {
     /// The messages to write, at consecutive positions ending at the final count − 1.
     /// Those below `expected_count` replace what is there (they moved up).
     pub messages: Vec<Message>,
+    /// Its waiting state in the table when the change was planned (`No` when it is not
+    /// there): a change written in several steps leaves each step's own.
+    pub waiting_before: Waiting,
 }
 
 impl Change {
@@ -181,6 +184,15 @@ impl Writer {
                 Some((newest, _, _)) if !after.is_empty() => Conversation {
                     message_count: newest.position + 1,
                     last_message: Some(newest.summary()),
+                    waiting: change.waiting_before.after(
+                        change.expected_count.unwrap_or(0),
+                        first,
+                        change
+                            .messages
+                            .iter()
+                            .take_while(|m| m.position <= newest.position)
+                            .map(Message::waiting_key),
+                    ),
                     ..change.conversation.clone()
                 },
                 None if !after.is_empty() => {
@@ -246,6 +258,19 @@ impl Writer {
                 .set_item(Some(crate::conversation_item(&stamped, stamp.written)?))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             let meta = tally::pin(meta, expected, prior);
+            // A state it cannot settle is written only over one still unknown: the backfill
+            // may have settled it since the change was planned (the change is then planned
+            // again, from it).
+            let meta = match (
+                conversation.waiting,
+                expected,
+                meta.get_condition_expression().clone(),
+            ) {
+                (Waiting::Unknown, Some(_), Some(condition)) => meta
+                    .condition_expression(format!("({condition}) AND attribute_not_exists(#known)"))
+                    .expression_attribute_names("#known", table::WAITING_KNOWN),
+                _ => meta,
+            };
             Ok(TransactWriteItem::builder()
                 .put(meta.build().map_err(build_error)?)
                 .build())

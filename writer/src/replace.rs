@@ -119,6 +119,8 @@ impl Writer {
             },
             expected_count: previous.as_ref().map(|c| c.message_count),
             messages,
+            // From position 0: whatever it was does not count.
+            waiting_before: shared::model::Waiting::No,
         };
         let cost = match self.apply_change(&change).await? {
             ChangeOutcome::Applied(cost) => cost,

@@ -3,7 +3,7 @@
 //! Every writer of messages keeps it from then on (`Waiting::after`); a writer that meets
 //! an unknown state and cannot settle it leaves it unknown, never wrong.
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -29,6 +29,10 @@ pub enum Settled {
     /// Known already (a writer, or another run, got there first).
     AlreadyKnown,
     Gone,
+    /// Left unknown: the item is at DynamoDB's size limit (written before the room for a
+    /// waiting state was kept), so the state does not fit; the first answer written to it
+    /// settles it.
+    TooLarge,
 }
 
 /// Attempts of one conversation (each one that lost to an append reads again).
@@ -126,6 +130,12 @@ impl Writer {
                                 })?;
                         }
                     },
+                    other
+                        if other.code() == Some("ValidationException")
+                            && other.message().is_some_and(|m| m.contains("size")) =>
+                    {
+                        return Ok(Settled::TooLarge);
+                    }
                     _ => return Err(classify(SdkError::ServiceError(se))),
                 },
                 Err(e) => return Err(classify(e)),
