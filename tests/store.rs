@@ -593,3 +593,89 @@ async fn the_needs_reply_queue_is_longest_waiting_first_and_an_answer_takes_a_co
         );
     }
 }
+
+/// A change written in several transactions and stopped after its first: the conversation
+/// as that step left it waits as its visible messages say, not as the whole change would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_stopped_between_its_steps_leaves_the_waiting_state_of_what_it_wrote() {
+    use integration_tests::faults::{Fault, FaultyEndpoint};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let direct = fresh_store().await;
+    let transactions = std::sync::Arc::new(AtomicUsize::new(0));
+    let faulty = FaultyEndpoint::start_per_operation(&integration_tests::dynamodb().endpoint, {
+        let transactions = std::sync::Arc::clone(&transactions);
+        move |_, operation, _| {
+            if operation == "TransactWriteItems" && transactions.fetch_add(1, Ordering::SeqCst) == 1 {
+                Fault::Reject
+            } else {
+                Fault::Pass
+            }
+        }
+    });
+    let store = Store::new(
+        shared::client::dynamodb_client(&integration_tests::sdk_config_for(&faulty.url).await),
+        direct.table_name(),
+    );
+    // 150 customer messages, the newest an answer: not waiting once it is all written.
+    let messages: Vec<Message> = (0..150u64)
+        .map(|p| Message {
+            sender_type: if p == 149 {
+                SenderType::Ai
+            } else {
+                SenderType::Customer
+            },
+            ..message(p + 1, 9, p, p as i64)
+        })
+        .collect();
+    let mut c = conversation(9, Status::Active, 149);
+    c.message_count = 150;
+    c.last_message = messages.last().map(Message::summary);
+    c.waiting = shared::model::Waiting::of(&messages);
+    assert_eq!(c.waiting, shared::model::Waiting::No);
+    let change = writer::Change {
+        conversation: c,
+        expected_count: None,
+        messages,
+        waiting_before: shared::model::Waiting::No,
+    };
+    // Unstopped, a new conversation of 150 small messages is written in two steps (the
+    // first holds 97 messages, its conversation item, phone claim and tally shard: 100).
+    let whole = writer::Change {
+        conversation: Conversation {
+            id: 10,
+            phone_number: "573000000010".into(),
+            ..change.conversation.clone()
+        },
+        messages: change
+            .messages
+            .iter()
+            .map(|m| Message {
+                conversation_id: 10,
+                id: m.id + 1_000,
+                ..m.clone()
+            })
+            .collect(),
+        ..change.clone()
+    };
+    assert!(matches!(
+        writer::Writer::of(&direct).apply_change(&whole).await.unwrap(),
+        writer::ChangeOutcome::Applied(writer::ChangeCost { transactions: 2, .. })
+    ));
+    let written = direct.get_conversation(10).await.unwrap().unwrap();
+    assert_eq!(
+        (written.message_count, written.waiting),
+        (150, shared::model::Waiting::No)
+    );
+    assert!(writer::Writer::of(&store).apply_change(&change).await.is_err());
+    let stopped = direct.get_conversation(9).await.unwrap().unwrap();
+    assert!(
+        stopped.message_count > 0 && stopped.message_count < 150,
+        "{}",
+        stopped.message_count
+    );
+    assert_eq!(
+        stopped.waiting,
+        shared::model::Waiting::Since { at: at(0), from: 0 }
+    );
+    assert_eq!(integration_tests::queue_of(&direct, 10).await, vec![(at(0), 9)]);
+}

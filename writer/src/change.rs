@@ -121,7 +121,7 @@ impl Writer {
     }
 
     /// Writes a change: see the module's comment. Positions below the current count that
-    /// do not fit in one transaction with the conversation (over 98 messages, or ~3.5 MB)
+    /// do not fit in one transaction with the conversation (over 97 messages, or ~3.5 MB)
     /// are first written on their own, so readers may then briefly see a message twice or
     /// miss one; an interruption there is mended by planning and applying again.
     pub async fn apply_change(&self, change: &Change) -> Result<ChangeOutcome, StoreError> {
@@ -151,7 +151,9 @@ impl Writer {
             jiff::Timestamp::UNIX_EPOCH,
         )?);
         let fits = |run: &[(&Message, Item, usize)]| {
-            run.len() + 2 <= MAX_TRANSACTION_ITEMS
+            // Beside the messages: the conversation item, the tally's shard, and a new
+            // conversation's phone claim.
+            run.len() + 3 <= MAX_TRANSACTION_ITEMS
                 && run.iter().map(|(_, _, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
         };
         // Moved positions are consistent only all together: in the first step when they
