@@ -104,7 +104,7 @@ pub async fn sync(r: &mut Results) {
     r.add(
         SECTION,
         format!(
-            "first run into an empty table: {} messages, {CONVERSATIONS} conversations (each through the change path: transactions of up to 98 messages)",
+            "first run into an empty table: {} messages, {CONVERSATIONS} conversations (each through the change path: transactions of up to 97 messages)",
             CONVERSATIONS * MESSAGES_PER_CONVERSATION
         ),
         format!("{:.0} rows/s ({secs:.1} s)", rows as f64 / secs),
