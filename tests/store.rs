@@ -7,7 +7,7 @@ use integration_tests::live_writes::{NewConversation, NewMessage};
 use integration_tests::{fresh_store, inbox_ids};
 use jiff::Timestamp;
 use shared::cursor::BeforeCursor;
-use shared::model::{Conversation, Message, SenderType, Status};
+use shared::model::{Conversation, InboxEntry, Message, SenderType, Status};
 use shared::store::ListQuery;
 use shared::store::ReadError;
 use shared::{Store, StoreError};
@@ -149,29 +149,11 @@ async fn conversation_list_is_newest_first_ties_by_id_and_cursors_visit_each_onc
         expected.sort_by(|a, b| b.cmp(a));
         let expected: Vec<u64> = expected.into_iter().map(|(_, id)| id).collect();
         for limit in [1u32, 7, 16, 100] {
-            let mut got = Vec::new();
-            let mut after = None;
-            loop {
-                let page = store
-                    .list_conversations(ListQuery {
-                        waiting: false,
-                        status,
-                        limit,
-                        after,
-                    })
-                    .await
-                    .unwrap();
-                assert!(page.cost.items_read <= limit + 1, "read {}", page.cost.items_read);
-                assert_eq!(page.cost.round_trips, 1);
-                if page.next.is_some() {
-                    assert_eq!(page.conversations.len(), limit as usize);
-                }
-                got.extend(page.conversations.iter().map(|c| c.id));
-                after = page.next;
-                if after.is_none() {
-                    break;
-                }
-            }
+            let got: Vec<u64> = every_page(&store, status, false, limit)
+                .await
+                .iter()
+                .map(|c| c.id)
+                .collect();
             assert_eq!(got, expected, "status {status:?} limit {limit}");
         }
     }
@@ -477,16 +459,16 @@ async fn an_append_over_dynamodbs_item_limit_is_refused_and_changes_nothing() {
     store.append_message(c.id, legacy_max).await.unwrap();
 }
 
-/// Every page of the needs-reply queue, following cursors; each page read at most
-/// `limit + 1` items in one round trip.
-async fn queue(store: &Store, status: Option<Status>, limit: u32) -> Vec<(u64, Timestamp)> {
+/// Every page of the inbox (or the needs-reply queue), following cursors; each page read
+/// at most `limit + 1` items in one round trip, and every page but the last is full.
+async fn every_page(store: &Store, status: Option<Status>, waiting: bool, limit: u32) -> Vec<InboxEntry> {
     let mut got = Vec::new();
     let mut after = None;
     loop {
         let page = store
             .list_conversations(ListQuery {
                 status,
-                waiting: true,
+                waiting,
                 limit,
                 after,
             })
@@ -497,16 +479,21 @@ async fn queue(store: &Store, status: Option<Status>, limit: u32) -> Vec<(u64, T
         if page.next.is_some() {
             assert_eq!(page.conversations.len(), limit as usize);
         }
-        got.extend(
-            page.conversations
-                .iter()
-                .map(|c| (c.id, c.waiting_since.expect("waiting_since in the queue"))),
-        );
+        got.extend(page.conversations);
         after = page.next;
         if after.is_none() {
             return got;
         }
     }
+}
+
+/// The needs-reply queue, every page: (id, waiting_since).
+async fn queue(store: &Store, status: Option<Status>, limit: u32) -> Vec<(u64, Timestamp)> {
+    every_page(store, status, true, limit)
+        .await
+        .iter()
+        .map(|c| (c.id, c.waiting_since.expect("waiting_since in the queue")))
+        .collect()
 }
 
 /// `?waiting=customer`: conversations whose newest message is the customer's, longest

@@ -77,7 +77,7 @@ pub struct ChangeCost {
 impl Writer {
     /// The messages at the end of a conversation of `count` messages, newest first, as long
     /// as `keep` accepts them (the first it refuses is not returned). Strongly consistent,
-    /// only the attributes of `Placed`, 100 a page.
+    /// only the attributes of `Placed`.
     pub async fn message_tail(
         &self,
         conversation_id: u64,
@@ -85,10 +85,32 @@ impl Writer {
         mut keep: impl FnMut(&Placed) -> bool,
     ) -> Result<Vec<Placed>, StoreError> {
         let mut tail = Vec::new();
+        self.each_in_tail(conversation_id, count, &item::PLACED_ATTRIBUTES, |it| {
+            let placed = item::placed_from_item(it)?;
+            let kept = keep(&placed);
+            if kept {
+                tail.push(placed);
+            }
+            Ok(kept)
+        })
+        .await?;
+        Ok(tail)
+    }
+
+    /// The message items of a conversation of `count` messages from the newest down, with
+    /// `attributes` only, strongly consistent, 100 a page, handed to `each` until it answers
+    /// `false` or the first message is reached.
+    pub(crate) async fn each_in_tail(
+        &self,
+        conversation_id: u64,
+        count: u64,
+        attributes: &[&'static str],
+        each: impl FnMut(Item) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let Some(last) = count.checked_sub(1) else {
-            return Ok(tail);
+            return Ok(());
         };
-        let (projection, names) = item::projection(&item::PLACED_ATTRIBUTES);
+        let (projection, names) = item::projection(attributes);
         let query = self
             .client()
             .query()
@@ -108,16 +130,7 @@ impl Writer {
             .scan_index_forward(false)
             .consistent_read(true)
             .limit(TAIL_PAGE);
-        crate::pages::each_item(query, |it| {
-            let placed = item::placed_from_item(it)?;
-            let kept = keep(&placed);
-            if kept {
-                tail.push(placed);
-            }
-            Ok(kept)
-        })
-        .await?;
-        Ok(tail)
+        crate::pages::each_item(query, each).await
     }
 
     /// Writes a change: see the module's comment. Positions below the current count that

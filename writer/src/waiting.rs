@@ -37,20 +37,10 @@ pub enum Settled {
 
 /// Attempts of one conversation (each one that lost to an append reads again).
 const MAX_SETTLE_ATTEMPTS: u32 = 20;
-/// Messages read a page, newest first, until an answer.
-const PAGE: i32 = 50;
-
-/// The state of `count` messages from the newest ones, newest first: the trailing run of
-/// customer messages, up to the first answer.
+/// The state of a conversation's newest messages, newest first, read down to its newest
+/// answer or its first message: `Waiting::after` over them in their order.
 fn state_of_tail(newest_first: &[(u64, SenderType, jiff::Timestamp)]) -> Waiting {
-    let run = newest_first
-        .iter()
-        .take_while(|(_, sender, _)| *sender == SenderType::Customer)
-        .last();
-    match run {
-        Some((from, _, at)) => Waiting::Since { at: *at, from: *from },
-        None => Waiting::No,
-    }
+    Waiting::No.after(0, 0, newest_first.iter().rev().copied())
 }
 
 impl Writer {
@@ -147,28 +137,9 @@ impl Writer {
     /// The waiting state of a conversation's first `count` messages: read newest first,
     /// strongly consistent, only sender, time and position, until the newest answer.
     async fn waiting_of_messages(&self, id: u64, count: u64) -> Result<Waiting, StoreError> {
-        let Some(last) = count.checked_sub(1) else {
-            return Ok(Waiting::No);
-        };
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-            .projection_expression("#position, #sender, #created")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_names("#position", table::POSITION)
-            .expression_attribute_names("#sender", table::SENDER_TYPE)
-            .expression_attribute_names("#created", table::CREATED_AT)
-            .expression_attribute_values(":pk", s(table::conversation_pk(id)))
-            .expression_attribute_values(":first", s(table::message_sk(0)))
-            .expression_attribute_values(":last", s(table::message_sk(last)))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(PAGE);
+        let attributes = [table::POSITION, table::SENDER_TYPE, table::CREATED_AT];
         let mut newest_first = Vec::new();
-        crate::pages::each_item(query, |it| {
+        self.each_in_tail(id, count, &attributes, |it| {
             let m = item::waiting_key_from_item(it)?;
             let customer = m.1 == SenderType::Customer;
             newest_first.push(m);

@@ -143,12 +143,11 @@ impl Store {
                 .expression_attribute_values(":p", s(partition))
                 .scan_index_forward(q.waiting);
             // The queue's entries say since when, too.
-            let queue_attributes = [&item::INBOX_ATTRIBUTES[..], &[table::WAITING_SINCE]].concat();
-            let (projection, names) = item::projection(if q.waiting {
-                &queue_attributes
+            let (projection, names) = if q.waiting {
+                item::projection(&[&item::INBOX_ATTRIBUTES[..], &[table::WAITING_SINCE]].concat())
             } else {
-                &item::INBOX_ATTRIBUTES
-            });
+                item::projection(&item::INBOX_ATTRIBUTES)
+            };
             let query = names
                 .into_iter()
                 .fold(query, |q, (placeholder, name)| {
