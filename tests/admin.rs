@@ -431,7 +431,8 @@ async fn as_written_before_the_tally(store: &Store) {
                 .update_item()
                 .table_name(store.table_name())
                 .set_key(Some(key))
-                .update_expression("REMOVE #counted, #known, #waiting, #since, #from")
+                .update_expression("REMOVE #counted, #known, #waiting, #since, #from, #stats")
+                .expression_attribute_names("#stats", shared::table::STATS_SHARE)
                 .expression_attribute_names("#counted", shared::table::COUNTED)
                 .expression_attribute_names("#known", shared::table::WAITING_KNOWN)
                 .expression_attribute_names("#waiting", shared::table::WAITING)
@@ -523,6 +524,8 @@ async fn the_backfill_counts_an_older_tables_conversations_once_beside_live_writ
     assert_eq!(expected.total(), 4);
     assert_eq!(expected.messages, 9 + 8);
     assert_eq!(store.tally().await.unwrap().0, expected);
+    // Every conversation is in the daily statistics, with what its messages make.
+    assert_eq!(integration_tests::check_stats(&store).await, 0);
 
     // Nothing left to count: a second run changes nothing.
     admin(&table, &["backfill"]).await.unwrap();

@@ -182,6 +182,9 @@ async fn sixteen_writers_to_shared_and_own_conversations_lose_nothing() {
     assert_eq!(tally.total(), (WRITERS + 1) as i64);
     assert!(cost.items_read <= shared::table::TALLY_SHARDS, "{cost:?}");
     assert_eq!(cost.round_trips, 1);
+    // The daily statistics: every conversation's share is what its messages make, and the
+    // hour items their sum (the appends are all of today).
+    assert_eq!(integration_tests::check_stats(&store).await, 0);
     // The inbox lists every conversation once, newest activity first.
     let listed = integration_tests::inbox_ids(&store, None, 100).await;
     assert_eq!(listed.len(), WRITERS + 1);

@@ -14,11 +14,12 @@ use shared::http::App;
 const SECRET: &str = "EXAMPLE-front-secret-replace-me-0123456789";
 const PREVIOUS: &str = "the-secret-before-the-rotation-0123456789";
 
-/// The ten routes, as the page calls them.
-const ROUTES: [&str; 10] = [
+/// The eleven routes, as the page calls them.
+const ROUTES: [&str; 11] = [
     "/api/conversations",
     "/api/conversations/counts",
     "/api/get-conversation-counts.php",
+    "/api/stats",
     "/api/conversations/1/messages",
     "/api/get-conversations",
     "/api/get-conversations.php",

@@ -15,10 +15,11 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 use shared::http::App;
 
-const ROUTES: [&str; 10] = [
+const ROUTES: [&str; 11] = [
     "/api/conversations",
     "/api/conversations/counts",
     "/api/get-conversation-counts.php",
+    "/api/stats",
     "/api/get-conversations",
     "/api/get-conversations.php",
     "/api/conversations/{id}/messages",
@@ -168,6 +169,7 @@ fn check(case: &Case, reply: &Reply) -> Result<(), String> {
     let path = match handler.name {
         "messages" => "/api/conversations/1/messages",
         "counts" => "/api/conversations/counts",
+        "stats" => "/api/stats",
         "check_updates" => "/api/check-updates.php",
         "conversation_updates" => "/api/check-conversation-updates.php",
         _ => "/api/conversations",

@@ -1,6 +1,6 @@
 //! The migration runbook's nginx lines (docs/migration.md), as written, in a real nginx: the
 //! original dashboard behind a sign-in (HTTP Basic over the whole `server {}` but the bot's
-//! webhook), its ten API paths proxied over TLS to the functions in `ACCESS=front` with the
+//! webhook), its eleven API paths proxied over TLS to the functions in `ACCESS=front` with the
 //! front's secret and the signed-in name (and without the credentials), and the PHP host
 //! locked to CloudFront.
 //!
@@ -68,12 +68,13 @@ INSERT INTO messages (conversation_id, message_id, sender_type, message_text, me
   (2, 'wamid.seed.3', 'user', 'Necesito hablar con una persona', 'text', NULL, NOW() - INTERVAL 31 MINUTE);
 ";
 
-/// The ten API paths as the page (or a client of the contract) calls them under `/panel`,
+/// The eleven API paths as the page (or a client of the contract) calls them under `/panel`,
 /// and a text each answer must hold.
-const API_PATHS: [(&str, &str); 10] = [
+const API_PATHS: [(&str, &str); 11] = [
     ("/panel/api/conversations", "Ana Gómez"),
     ("/panel/api/conversations/counts", "\"active\":2"),
     ("/panel/api/get-conversation-counts.php", "\"messages\":4"),
+    ("/panel/api/stats", "\"total_messages\":4"),
     ("/panel/api/conversations/1/messages", "Quiero saber el precio"),
     ("/panel/api/get-conversations", "Bruno Díaz"),
     ("/panel/api/get-conversations.php", "Ana Gómez"),

@@ -624,9 +624,11 @@ async fn a_change_stopped_between_its_steps_leaves_the_waiting_state_of_what_it_
         expected_count: None,
         messages,
         waiting_before: shared::model::Waiting::No,
+        replaced: Vec::new(),
     };
     // Unstopped, a new conversation of 150 small messages is written in two steps (the
-    // first holds 97 messages, its conversation item, phone claim and tally shard: 100).
+    // first holds 97 messages, its conversation item, phone claim and tally shard: 100;
+    // they are older than the statistics' window, so no hour item).
     let whole = writer::Change {
         conversation: Conversation {
             id: 10,

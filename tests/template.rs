@@ -1,5 +1,5 @@
 //! `template.yaml`, the `cargo lambda watch` router and the docs agree with each other and
-//! with the code: the same ten routes to the same functions, the same table design. The
+//! with the code: the same eleven routes to the same functions, the same table design. The
 //! template's rules decide each deploy's parameters as CloudFormation would (the access
 //! mode, samconfig.toml's environments), and the template CloudFormation deploys, after
 //! SAM's transform (aws-sam-translator, offline), gives each function only what it reads.
@@ -99,14 +99,14 @@ fn router_routes() -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn template_router_and_docs_list_the_same_ten_routes() {
+fn template_router_and_docs_list_the_same_eleven_routes() {
     let from_template = template_routes(&template());
     let from_router = router_routes();
     assert_eq!(
         from_template, from_router,
         "template.yaml and the cargo lambda watch router differ"
     );
-    assert_eq!(from_template.len(), 10);
+    assert_eq!(from_template.len(), 11);
     let contract = std::fs::read_to_string(workspace_root().join("docs/api-contract.md")).unwrap();
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let openapi: BTreeSet<String> = integration_tests::openapi::OpenApi::get()
@@ -265,7 +265,7 @@ fn every_route_is_behind_the_jwt_authorizer_when_access_is_jwt() {
     assert_eq!(jwt["Issuer"]["Ref"].as_str(), Some("JwtIssuer"));
     assert_eq!(jwt["Audience"]["Ref"].as_str(), Some("JwtAudience"));
     let routes = of_type(&t, "AWS::ApiGatewayV2::Route");
-    assert_eq!(routes.len(), 10);
+    assert_eq!(routes.len(), 11);
     for (name, route) in routes {
         let p = &route["Properties"];
         let auth = &p["AuthorizationType"]["Fn::If"];

@@ -1,11 +1,14 @@
-//! `convo-admin backfill`: brings a table written before the tally and the needs-reply
-//! queue existed up to date, in two passes over the conversations.
+//! `convo-admin backfill`: brings a table written before the tally, the needs-reply queue
+//! and the daily statistics existed up to date, in three passes over the conversations.
 //!
 //! 1. Every conversation item not counted yet is added to the tally and marked counted in
 //!    one transaction (`Writer::count_conversation`).
 //! 2. Every conversation item whose waiting state is unknown gets it from its newest
 //!    messages (`Writer::settle_waiting`), which puts the waiting ones in the queue's
 //!    indexes.
+//! 3. Every conversation item not in the daily statistics yet (or only partly) gets its
+//!    share from its messages of the last eight days (`Writer::count_stats`), added to the
+//!    hour items in the same transaction.
 //!
 //! Each write is conditional on what was read, so the command is idempotent (a second run
 //! finds nothing to do), resumable (a run stopped half-way leaves what it did marked and
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use writer::Writer;
+use writer::stats::StatsCounted;
 use writer::tally::Backfilled;
 use writer::waiting::Settled;
 
@@ -39,6 +43,13 @@ pub struct Report {
     pub settled_already: u64,
     /// Left unknown: items at DynamoDB's size limit (`Settled::TooLarge`).
     pub too_large: u64,
+    /// Conversations added to the daily statistics, and the transactions it took.
+    pub stats_counted: u64,
+    pub stats_transactions: u64,
+    /// Counted by a writer (or another run) between the read and this run's write.
+    pub stats_already: u64,
+    /// Left out of the statistics: items at DynamoDB's size limit.
+    pub stats_too_large: u64,
     pub elapsed: Duration,
 }
 
@@ -47,13 +58,18 @@ impl fmt::Display for Report {
         write!(
             f,
             "backfill: {} conversations added to the counts ({} counted meanwhile by a writer, {} gone); \
-             {} waiting states worked out ({} waiting for an answer, {} set meanwhile by a writer) in {:.1} s",
+             {} waiting states worked out ({} waiting for an answer, {} set meanwhile by a writer); \
+             {} conversations added to the daily statistics in {} transactions ({} counted meanwhile by a writer) \
+             in {:.1} s",
             self.counted,
             self.already,
             self.gone,
             self.settled,
             self.waiting,
             self.settled_already,
+            self.stats_counted,
+            self.stats_transactions,
+            self.stats_already,
             self.elapsed.as_secs_f64()
         )?;
         if self.too_large > 0 {
@@ -64,11 +80,19 @@ impl fmt::Display for Report {
                 self.too_large
             )?;
         }
+        if self.stats_too_large > 0 {
+            write!(
+                f,
+                "\n{} conversations left out of the daily statistics: their items are at DynamoDB's \
+                 400 KB limit; shorten their newest message in the source and run the backfill again",
+                self.stats_too_large
+            )?;
+        }
         Ok(())
     }
 }
 
-/// Both passes, `PARALLEL` conversations at a time, with a progress line on stderr
+/// The three passes, `PARALLEL` conversations at a time, with a progress line on stderr
 /// (hidden when it is not a terminal).
 pub async fn run(writer: &Writer) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -101,6 +125,24 @@ pub async fn run(writer: &Writer) -> anyhow::Result<Report> {
             Settled::AlreadyKnown => report.settled_already += 1,
             Settled::TooLarge => report.too_large += 1,
             Settled::Gone => report.gone += 1,
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    let bar = spinner("conversations added to the daily statistics");
+    walk(
+        writer,
+        &bar,
+        |w, start| async move { w.stats_pending_page(start).await },
+        |w, found| async move { w.count_stats(found).await },
+        |outcome| match outcome {
+            StatsCounted::Now(transactions) => {
+                report.stats_counted += 1;
+                report.stats_transactions += u64::from(transactions);
+            }
+            StatsCounted::Already => report.stats_already += 1,
+            StatsCounted::TooLarge => report.stats_too_large += 1,
+            StatsCounted::Gone => report.gone += 1,
         },
     )
     .await?;

@@ -217,6 +217,7 @@ pub fn map_conversation(row: &ConversationRow, zone: &TimeZone) -> Result<Conver
         messages_changed: None,
         // Worked out from the messages by the import plan or the sync.
         waiting: shared::model::Waiting::Unknown,
+        stats: None,
     })
 }
 

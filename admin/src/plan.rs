@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use indicatif::ProgressBar;
 use shared::model::{Conversation, LastMessage, Message, Placed, SenderType, Waiting};
+use shared::stats::StatsShare;
 
 use crate::source::{Kind, Mapped, Origin, PlanError, ReadSummary, Source};
 
@@ -150,10 +151,18 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
     index.sort_unstable_by_key(|e| (e.conversation_id, e.created, e.id));
     let mut counts: HashMap<u64, u64> = HashMap::with_capacity(by_id.len());
     let mut waiting: HashMap<u64, Waiting> = HashMap::new();
+    // Each conversation's messages in the daily statistics' window (the writer drops what
+    // has left it by the time it writes).
+    let now = shared::model::now_seconds();
+    let mut stats: HashMap<u64, StatsShare> = HashMap::new();
     for e in &mut index {
         let n = counts.entry(e.conversation_id).or_default();
         e.line_or_position = *n;
         *n += 1;
+        let sent = jiff::Timestamp::from_second(e.created).unwrap_or_default();
+        if shared::stats::Bucket::of(sent) >= shared::stats::oldest_kept(now) {
+            stats.entry(e.conversation_id).or_default().count(sent, 1, now);
+        }
         let unanswered = answered
             .get(&e.conversation_id)
             .is_none_or(|a| *a < (e.created, e.id));
@@ -176,6 +185,9 @@ pub fn plan(source: &dyn Source, bar: &ProgressBar) -> Result<Plan, PlanError> {
             c.message_count = counts.get(&c.id).copied().unwrap_or(0);
             c.last_message = newest.remove(&c.id);
             c.waiting = waiting.remove(&c.id).unwrap_or(Waiting::No);
+            let mut share = stats.remove(&c.id).unwrap_or_default();
+            share.set_newest(c.last_message.as_ref().map(|m| m.created_at), now);
+            c.stats = Some(share);
             conversation_fits(&c, &origin)?;
             Ok(c)
         })
@@ -355,6 +367,7 @@ mod tests {
             message_count: 0,
             messages_changed: None,
             waiting: shared::model::Waiting::Unknown,
+            stats: None,
         })
     }
 

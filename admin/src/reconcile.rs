@@ -11,6 +11,7 @@
 //! those newer ones, each one place up.
 
 use shared::model::{Conversation, Message, Placed, Waiting, mask_phone};
+use shared::stats::StatsShare;
 use writer::Change;
 
 /// Why a conversation is left as it is: the table holds data the source does not explain.
@@ -139,9 +140,18 @@ pub fn change(
         last_message,
         // The store stamps it anew if messages are written.
         messages_changed: current.and_then(|c| c.messages_changed),
+        // The table's (a new conversation starts from nothing): the store works out each
+        // step's from it (`Change::replaced`).
+        stats: current.map_or(Some(StatsShare::default()), |c| c.stats.clone()),
         waiting,
         ..source.clone()
     };
+    // The table's messages at the positions rewritten: what they counted for goes.
+    let replaced = tail
+        .iter()
+        .filter(|p| p.position >= first + differs_at as u64)
+        .map(|p| p.created_at)
+        .collect();
     let messages: Vec<Message> = desired
         .into_iter()
         .enumerate()
@@ -159,6 +169,7 @@ pub fn change(
         expected_count: current.map(|c| c.message_count),
         messages,
         waiting_before,
+        replaced,
     }))
 }
 
@@ -186,6 +197,7 @@ mod tests {
             message_count: 0,
             messages_changed: None,
             waiting: Waiting::Unknown,
+            stats: None,
         }
     }
 

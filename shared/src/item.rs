@@ -15,6 +15,7 @@ use crate::model::{
     Conversation, InboxEntry, LastMessage, MediaType, Message, Placed, Preview, SenderType, Status,
     SyncCheckpoint, Tally, Waiting,
 };
+use crate::stats::{HourCounts, StatsShare};
 use crate::table::{self, *};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -322,6 +323,7 @@ pub fn conversation_to_item(c: &Conversation, written: Timestamp) -> Item {
                 _ => None,
             },
         )
+        .set_opt(STATS_SHARE, c.stats.as_ref().map(|share| s(share.encode())))
         // Every writer of a whole conversation item adds it to the tally in the same
         // transaction (writer::tally).
         .set(COUNTED, AttributeValue::Bool(true))
@@ -409,6 +411,12 @@ pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversat
     let last_message_id = it.opt_number(LAST_MESSAGE_ID)?;
     // Before the inbox's part, which would take `waiting_since` for itself.
     let waiting = waiting(&mut it)?;
+    let stats = match it.opt_string(STATS_SHARE)? {
+        Some(text) => {
+            Some(StatsShare::parse(&text).ok_or_else(|| it.bad(STATS_SHARE, "not a statistics share"))?)
+        }
+        None => None,
+    };
     let entry = inbox_entry(&mut it)?;
     Ok(Conversation {
         // Absent on items written before it existed: read as the later of the two times.
@@ -418,6 +426,7 @@ pub fn conversation_from_item<'a>(item: impl Attributes<'a>) -> Result<Conversat
         message_count: it.number(MESSAGE_COUNT)?,
         messages_changed: it.opt_time(MESSAGES_CHANGED)?,
         waiting,
+        stats,
         id: entry.id,
         phone_number: entry.phone_number,
         contact_name: entry.contact_name,
@@ -545,13 +554,40 @@ pub fn number_of(item: &Item, name: &str) -> Option<u64> {
 
 /// A tally shard's counts (an attribute not written yet is 0).
 pub fn tally_from_item<'a>(item: impl Attributes<'a>) -> Result<Tally, StoreError> {
-    let mut it = reader(item, "tally shard");
+    shard(&mut reader(item, "tally shard"))
+}
+
+fn shard(it: &mut Reader<'_>) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     for status in Status::ALL {
         *tally.of(status) = it.opt_number(status.as_str())?.unwrap_or(0);
     }
     tally.messages = it.opt_number(TALLY_MESSAGES)?.unwrap_or(0);
     Ok(tally)
+}
+
+/// An item of the tally's partition: a shard, or an hour of the daily statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TallyItem {
+    Shard(Tally),
+    Hour(HourCounts),
+}
+
+pub fn tally_item_from_item<'a>(item: impl Attributes<'a>) -> Result<TallyItem, StoreError> {
+    let mut it = reader(item, "tally item");
+    let sk = it.string(SK)?;
+    if !sk.starts_with(table::STATS_HOUR_PREFIX) {
+        return Ok(TallyItem::Shard(shard(&mut it)?));
+    }
+    let mut hour = HourCounts {
+        hour: it.number(STATS_HOUR)?,
+        ..HourCounts::default()
+    };
+    for q in 0..crate::stats::QUARTERS {
+        hour.messages[q] = it.opt_number(&table::stats_messages(q))?.unwrap_or(0);
+        hour.newest[q] = it.opt_number(&table::stats_newest(q))?.unwrap_or(0);
+    }
+    Ok(TallyItem::Hour(hour))
 }
 
 /// What a conversation item adds to the tally: one of its status and its messages; nothing
@@ -726,6 +762,10 @@ mod tests {
                 at: ts("2024-01-15T14:29:00Z"),
                 from: 10,
             },
+            stats: Some(crate::stats::StatsShare::of(
+                [ts("2024-01-15T14:29:00Z"), ts("2024-01-15T14:30:25Z")],
+                ts("2024-01-16T00:00:00Z"),
+            )),
         };
         let written = ts("2024-01-15T14:31:03.25Z");
         let item = conversation_to_item(&c, written);
@@ -828,6 +868,7 @@ mod tests {
             message_count: 0,
             messages_changed: None,
             waiting: Waiting::Unknown,
+            stats: None,
         };
         let mut item = conversation_to_item(&c, ts("2024-01-15T14:30:25Z"));
         assert_eq!(item[CONTACT_NAME], s(""));

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod item;
 pub mod model;
+pub mod stats;
 pub mod store;
 pub mod string_json;
 pub mod table;

@@ -4,6 +4,8 @@
 
 use jiff::Timestamp;
 
+use crate::stats::StatsShare;
+
 /// The largest id the API accepts: ids travel as JSON numbers, which stay exact up to 2^53 - 1.
 pub const MAX_ID: u64 = (1 << 53) - 1;
 
@@ -116,6 +118,10 @@ pub struct Conversation {
     /// Whether it waits for an answer (the needs-reply queue), worked out by each writer
     /// of its messages from what the item held before (`Waiting::after`).
     pub waiting: Waiting,
+    /// What it adds to the daily statistics (`crate::stats`), worked out by each writer of
+    /// its messages from what the item added before; `None` on items written before the
+    /// statistics existed, which add nothing until `convo-admin backfill` counts them.
+    pub stats: Option<StatsShare>,
 }
 
 /// Whether a conversation waits for an answer: its newest message is the customer's.
@@ -193,6 +199,8 @@ impl Conversation {
             message_count,
             messages_changed: _,
             waiting,
+            // Bookkeeping of the table's, as the stamp: no source has it.
+            stats: _,
         } = self;
         *id == other.id
             && *phone_number == other.phone_number
@@ -421,6 +429,7 @@ mod tests {
             message_count: 0,
             messages_changed: None,
             waiting: Waiting::No,
+            stats: None,
         };
         let stamped = Conversation {
             messages_changed: Some(write_stamp()),

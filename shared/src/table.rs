@@ -11,6 +11,8 @@
 //! | id counter    | `COUNTER`          | `conversation`/`message` | –                                     |
 //! | sync checkpoint | `SYNC`           | `mysql`             | –                                          |
 //! | sync quarantine | `SYNC`           | `QUARANTINE#<id:016>` | –                                        |
+//! | tally shard   | `TALLY`            | `shard#<n>`         | –                                          |
+//! | stats hour    | `TALLY`            | `hour#<UTC hour>`   | –                                          |
 //!
 //! `M#…` sorts before `META` (`#` < `E`), so one descending query from `META` returns the
 //! conversation followed by its newest messages: the first page in one round trip.
@@ -131,9 +133,40 @@ pub const TALLY_MESSAGES: &str = "messages";
 /// adds them whole.
 pub const COUNTED: &str = "counted";
 
+/// The daily statistics (`GET /api/stats`, `crate::stats`): one item per UTC hour under
+/// [`TALLY_PK`] ([`stats_hour_sk`]), read with the shards in one Query. Attributes:
+/// [`STATS_HOUR`], and per quarter `q` (0–3) `m<q>` (messages sent then) and `n<q>`
+/// (conversations whose newest message was sent then).
+pub const STATS_HOUR_PREFIX: &str = "hour#";
+/// An hour item's start, Unix seconds.
+pub const STATS_HOUR: &str = "hour";
+/// On a conversation item: what it adds to the hour items (`stats::StatsShare::encode`).
+/// Items written before the statistics existed lack it and add nothing until the backfill
+/// counts them.
+pub const STATS_SHARE: &str = "stats";
+/// A tally shard's sort key prefix; the hour items sort before the shards.
+pub const TALLY_SHARD_PREFIX: &str = "shard#";
+
+/// Messages of quarter `q` of an hour item.
+pub fn stats_messages(q: usize) -> String {
+    format!("m{q}")
+}
+
+/// Conversations whose newest message is in quarter `q` of an hour item.
+pub fn stats_newest(q: usize) -> String {
+    format!("n{q}")
+}
+
+/// Sort key of the hour item of the hour starting at `hour` (Unix seconds):
+/// `hour#2026-12-07T17`, so that the items sort as the hours do.
+pub fn stats_hour_sk(hour: i64) -> String {
+    let t = Timestamp::from_second(hour).unwrap_or(Timestamp::UNIX_EPOCH);
+    format!("{STATS_HOUR_PREFIX}{}", t.strftime("%Y-%m-%dT%H"))
+}
+
 /// Sort key of a tally shard, under [`TALLY_PK`].
 pub fn tally_sk(shard: u32) -> String {
-    format!("shard#{shard}")
+    format!("{TALLY_SHARD_PREFIX}{shard}")
 }
 
 /// Width of the zero-padded numbers in keys: 2^53 - 1 has 16 digits.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::http::routes::{
-    self, CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, Handler, INBOX, MESSAGES, Routes,
+    self, CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, Handler, INBOX, MESSAGES, Routes, STATS,
 };
 use shared::http::{App, HttpEvent};
 
@@ -39,6 +39,7 @@ pub fn route(path: &str) -> Option<(&'static str, Option<String>)> {
         "/api/get-conversations.php" => Some(("/api/get-conversations.php", None)),
         "/api/conversations/counts" => Some(("/api/conversations/counts", None)),
         "/api/get-conversation-counts.php" => Some(("/api/get-conversation-counts.php", None)),
+        "/api/stats" => Some(("/api/stats", None)),
         "/api/get-conversation-messages" => Some(("/api/get-conversation-messages", None)),
         "/api/get-conversation-messages.php" => Some(("/api/get-conversation-messages.php", None)),
         "/api/check-updates.php" => Some(("/api/check-updates.php", None)),
@@ -216,6 +217,7 @@ impl Function {
                 ("/api/conversations", INBOX),
                 ("/api/conversations/counts", COUNTS),
                 ("/api/get-conversation-counts.php", COUNTS),
+                ("/api/stats", STATS),
                 ("/api/get-conversations", INBOX),
                 ("/api/get-conversations.php", INBOX),
                 ("/api/check-updates.php", CHECK_UPDATES),

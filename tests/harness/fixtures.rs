@@ -45,6 +45,7 @@ pub fn conversation(id: u64, status: Status, last_secs: i64) -> Conversation {
         message_count: 0,
         messages_changed: None,
         waiting: shared::model::Waiting::No,
+        stats: None,
     }
 }
 

@@ -130,6 +130,72 @@ fn pick(got: &Value, want: &Value) -> Value {
     Value::Object(keys.keys().map(|k| (k.clone(), got[k].clone())).collect())
 }
 
+/// `/api/stats` against the legacy data: the counts, and messages per day and conversations
+/// with a message today in the app's zone; and the table's statistics consistent with its
+/// own items (`stats_consistent`), every conversation counted.
+async fn stats_match(
+    app: &App,
+    api: &Target<'_>,
+    want: &Expected,
+    want_counts: &Value,
+    want_messages: usize,
+) -> Result<(), String> {
+    let zone = &app.config.presentation.time_zone;
+    let daily_at = |now: jiff::Timestamp| {
+        let mut hours = Vec::new();
+        for (_, messages) in &want.messages {
+            let times = messages.iter().map(|m| {
+                let text = m["created_at"].as_str().expect("a time");
+                jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", text)
+                    .expect("a legacy time")
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .expect("a UTC time")
+                    .timestamp()
+            });
+            let share = shared::stats::StatsShare::of(times, now);
+            hours.extend(shared::stats::change(&Default::default(), &share, now));
+        }
+        shared::stats::daily(&hours, &shared::stats::day_starts(now, zone))
+    };
+    let before = daily_at(jiff::Timestamp::now());
+    let got = api.get("/api/stats").await;
+    let after = daily_at(jiff::Timestamp::now());
+    let stats = &got.body["stats"];
+    let conversations = &stats["conversations"];
+    for (field, want) in [
+        ("total", &want_counts["total"]),
+        ("active", &want_counts["active"]),
+        ("pending_human", &want_counts["pending_human"]),
+    ] {
+        if &conversations[field] != want {
+            return Err(format!(
+                "stats: {field} {} where the legacy data has {want}",
+                conversations[field]
+            ));
+        }
+    }
+    if conversations["total_messages"] != json!(want_messages) {
+        return Err(format!(
+            "stats: {} messages where the legacy data has {want_messages}",
+            conversations["total_messages"]
+        ));
+    }
+    // A day that ended between the two is either's.
+    let matches = |d: &shared::stats::Daily| {
+        stats["daily_messages"] == json!(d.messages) && conversations["today"] == json!(d.conversations_today)
+    };
+    if !matches(&before) && !matches(&after) {
+        return Err(format!(
+            "stats: API {}, the legacy data makes {before:?}",
+            got.body
+        ));
+    }
+    match crate::stats_consistent(&app.store).await? {
+        0 => Ok(()),
+        n => Err(format!("stats: {n} conversations not counted")),
+    }
+}
+
 /// Whether every answer of the API (the whole inbox, every page of every conversation's
 /// messages) equals the legacy data's; the first difference otherwise.
 pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
@@ -167,6 +233,7 @@ pub async fn api_matches(app: &App, want: &Expected) -> Result<(), String> {
             counts.body
         ));
     }
+    stats_match(app, &api, want, &want_counts, want_messages).await?;
     queue_matches(&api, want, None).await?;
     queue_matches(&api, want, Some("active")).await?;
     for (id, messages) in &want.messages {

@@ -209,9 +209,14 @@ pub async fn all_items(store: &Store) -> Vec<Item> {
 /// tables written at different times. Every conversation item must have its stamp.
 pub async fn items_unstamped(store: &Store) -> Vec<Item> {
     let mut items = all_items(store).await;
-    // The tally's shards as one sum: which shard a write chose is chance.
+    // The tally's shards as one sum: which shard a write chose is chance. (The statistics'
+    // hour items are compared as they are.)
     let is_tally = |it: &Item| {
         it.get("pk").and_then(|k| k.as_s().ok()).map(String::as_str) == Some(shared::table::TALLY_PK)
+            && it
+                .get("sk")
+                .and_then(|k| k.as_s().ok())
+                .is_some_and(|k| k.starts_with(shared::table::TALLY_SHARD_PREFIX))
     };
     if items.iter().any(is_tally) {
         let mut sum = shared::model::Tally::default();
@@ -235,6 +240,99 @@ pub async fn items_unstamped(store: &Store) -> Vec<Item> {
         item.remove(shared::table::MESSAGES_CHANGED);
     }
     items
+}
+
+/// Checks the daily statistics against the table itself: every conversation item's share
+/// is what its messages (positions below its count) make, and the hour items hold exactly
+/// the sum of the shares they record. Returns how many conversation items are not counted
+/// in them yet (no share, or a partial one: what it records is checked against the hour
+/// items, not against its messages).
+pub async fn check_stats(store: &Store) -> usize {
+    stats_consistent(store).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `check_stats`, the first difference as an error.
+pub async fn stats_consistent(store: &Store) -> Result<usize, String> {
+    use shared::stats::{Bucket, StatsShare};
+    use std::collections::{BTreeMap, HashMap};
+    let items = all_items(store).await;
+    let now = shared::model::now_seconds();
+    let mut times: HashMap<u64, Vec<(u64, jiff::Timestamp)>> = HashMap::new();
+    let mut conversations = Vec::new();
+    let mut hours: BTreeMap<(Bucket, char), i64> = BTreeMap::new();
+    for it in &items {
+        let sk = it["sk"].as_s().unwrap();
+        if sk == shared::table::META_SK {
+            conversations.push(shared::item::conversation_from_item(it.clone()).unwrap());
+        } else if sk.starts_with("M#") {
+            let placed = shared::item::placed_from_item(it.clone()).unwrap();
+            let cid = shared::item::number_of(it, shared::table::CONVERSATION_ID).unwrap();
+            times
+                .entry(cid)
+                .or_default()
+                .push((placed.position, placed.created_at));
+        } else if sk.starts_with(shared::table::STATS_HOUR_PREFIX) {
+            let shared::item::TallyItem::Hour(h) = shared::item::tally_item_from_item(it.clone()).unwrap()
+            else {
+                panic!("an hour item: {it:?}");
+            };
+            for q in 0..shared::stats::QUARTERS {
+                let bucket = Bucket::of(jiff::Timestamp::from_second(h.hour).unwrap()).0 + q as i64;
+                for (kind, v) in [('m', h.messages[q]), ('n', h.newest[q])] {
+                    if v != 0 {
+                        hours.insert((Bucket(bucket), kind), v);
+                    }
+                }
+            }
+        }
+    }
+    let mut expected: BTreeMap<(Bucket, char), i64> = BTreeMap::new();
+    let mut uncounted = 0;
+    for c in &conversations {
+        let Some(share) = c.stats.as_ref() else {
+            uncounted += 1;
+            continue;
+        };
+        // What it records is in the hour items, all of it or (partial) part.
+        for (bucket, n) in &share.kept(now).messages {
+            *expected.entry((*bucket, 'm')).or_default() += n;
+        }
+        if let Some(b) = share.kept(now).newest {
+            *expected.entry((b, 'n')).or_default() += 1;
+        }
+        if share.partial {
+            uncounted += 1;
+            continue;
+        }
+        let visible: Vec<jiff::Timestamp> = times
+            .get(&c.id)
+            .into_iter()
+            .flatten()
+            .filter(|(position, _)| *position < c.message_count)
+            .map(|(_, t)| *t)
+            .collect();
+        if visible.len() as u64 != c.message_count {
+            return Err(format!(
+                "conversation {}: {} messages below its count",
+                c.id,
+                visible.len()
+            ));
+        }
+        let of_messages = StatsShare::of(visible, now);
+        if share.kept(now) != of_messages {
+            return Err(format!(
+                "conversation {}'s statistics share {share:?}, its messages make {of_messages:?}",
+                c.id
+            ));
+        }
+    }
+    expected.retain(|_, v| *v != 0);
+    if hours != expected {
+        return Err(format!(
+            "the hour items {hours:?} against the conversations' shares {expected:?}"
+        ));
+    }
+    Ok(uncounted)
 }
 
 /// An app (the functions' handlers) over a new table loaded with `convo-admin seed-demo`,

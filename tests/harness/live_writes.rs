@@ -14,8 +14,10 @@ use jiff::Timestamp;
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item, n, s};
 use shared::model::{Conversation, MediaType, Message, SenderType, Status, Tally, Waiting, now_seconds};
+use shared::stats::StatsShare;
 use shared::store::backoff;
 use shared::{Store, table};
+use writer::stats::{self, StatsStep};
 use writer::{Stamp, TxOutcome, Writer, build_error, tally};
 
 /// Attempts of one append or create that made no progress (transaction conflicts, with
@@ -113,6 +115,8 @@ impl LiveWrites for Writer {
             message_count: 0,
             messages_changed: None,
             waiting: Waiting::No,
+            // Counted in the statistics from the start, with nothing yet.
+            stats: Some(StatsShare::default()),
         };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let stamp = Stamp::now();
@@ -214,6 +218,13 @@ impl LiveWrites for Writer {
                 [message.waiting_key()],
             );
             let waiting_update = WaitingUpdate::new(waiting, conversation_id);
+            let now = now_seconds();
+            let share = StatsStep {
+                added: vec![created_at],
+                removed: Vec::new(),
+                newest: Some(created_at),
+            }
+            .after(conversation.stats.as_ref(), now);
             writer::conversation_item(
                 &Conversation {
                     last_message: Some(message.summary()),
@@ -222,6 +233,7 @@ impl LiveWrites for Writer {
                     updated_at,
                     messages_changed: Some(stamp.written),
                     waiting,
+                    stats: share.clone(),
                     ..conversation.clone()
                 },
                 stamp.written,
@@ -244,8 +256,10 @@ impl LiveWrites for Writer {
                     "SET #count = :next, #last_id = :id, #last = :text, #last_sender = :sender, \
                      #last_created = :created, #last_at = :last_at, #activity = :activity, \
                      #updated = :updated, #changed = :changed, #messages_changed = :written, \
-                     #counted = :true{}",
-                    waiting_update.expression
+                     #counted = :true{}{}",
+                    // Before the waiting state's part, which may end in a REMOVE clause.
+                    if share.is_some() { ", #stats = :stats" } else { "" },
+                    waiting_update.expression,
                 ))
                 .condition_expression(format!(
                     "{}{}",
@@ -283,7 +297,13 @@ impl LiveWrites for Writer {
                     ":activity",
                     s(table::activity(last_message_at, conversation_id)),
                 );
-            let update = waiting_update.apply(update).build().map_err(build_error)?;
+            let update = match &share {
+                Some(share) => update.expression_attribute_values(":stats", s(share.encode())),
+                None => update,
+            };
+            let update = stats::pin_update(waiting_update.apply(update), conversation.stats.as_ref())
+                .build()
+                .map_err(build_error)?;
             let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().update(update).build(),
@@ -295,6 +315,12 @@ impl LiveWrites for Writer {
             };
             let after = tally::share(conversation.status, conversation.message_count + 1);
             items.extend(tally::update(self.table_name(), &tally::change(&before, &after))?);
+            items.extend(stats::updates(
+                self.table_name(),
+                conversation.stats.as_ref(),
+                share.as_ref(),
+                now,
+            )?);
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
                 self.settle_stamp(conversation_id, stamp, true).await;

@@ -17,10 +17,12 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item, n, s};
 use shared::model::{Conversation, Message, Placed, SyncCheckpoint, Waiting};
+use shared::stats::StatsShare;
 use shared::store::backoff;
 use shared::table;
 
 use crate::stamp::Stamp;
+use crate::stats::{self, StatsStep};
 use crate::tally::{self, Prior};
 use crate::transact::{TxOutcome, build_error};
 use crate::{Record, Writer};
@@ -48,6 +50,10 @@ pub struct Change {
     /// Its waiting state in the table when the change was planned (`No` when it is not
     /// there): a change written in several steps leaves each step's own.
     pub waiting_before: Waiting,
+    /// The `created_at` of the table's messages at the positions below `expected_count`
+    /// that this change rewrites, as it was planned from them: what the conversation's
+    /// statistics share (`conversation.stats`, the table's when planned) loses first.
+    pub replaced: Vec<jiff::Timestamp>,
 }
 
 impl Change {
@@ -163,10 +169,35 @@ impl Writer {
             &change.conversation,
             jiff::Timestamp::UNIX_EPOCH,
         )?);
-        let fits = |run: &[(&Message, Item, usize)]| {
-            // Beside the messages: the conversation item, the tally's shard, and a new
-            // conversation's phone claim.
-            run.len() + 3 <= MAX_TRANSACTION_ITEMS
+        let now = shared::model::now_seconds();
+        // What a step ending at `end` (an index of `change.messages`) does to the statistics
+        // share: the first step also takes out what the rewritten positions held.
+        let stats_step = |from: usize, end: usize| StatsStep {
+            added: change
+                .messages
+                .get(from..end)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| m.created_at)
+                .collect(),
+            removed: if from == 0 {
+                change.replaced.clone()
+            } else {
+                Vec::new()
+            },
+            newest: match end.checked_sub(1).and_then(|i| change.messages.get(i)) {
+                Some(newest) => Some(newest.created_at),
+                None => change.conversation.last_message.as_ref().map(|m| m.created_at),
+            },
+        };
+        // Whether the item exists before a step starting at `from` (it then had a newest
+        // message whose hour the step may change).
+        let expected_at_start = |from: usize| from > 0 || change.expected_count.is_some();
+        let fits = |from: usize, run: &[(&Message, Item, usize)], end: usize| {
+            // Beside the messages: the conversation item, the tally's shard, a new
+            // conversation's phone claim and the hour items of the statistics.
+            run.len() + 3 + stats_step(from, end).max_hours(now, expected_at_start(from))
+                <= MAX_TRANSACTION_ITEMS
                 && run.iter().map(|(_, _, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
         };
         // Moved positions are consistent only all together: in the first step when they
@@ -177,7 +208,7 @@ impl Writer {
         // Whether messages were written before the next step (the moved run on its own):
         // that step stamps the messages' change even if it writes none itself.
         let mut written_before = false;
-        if moved > 0 && !fits(moved_run) {
+        if moved > 0 && !fits(0, moved_run, moved) {
             let records: Vec<Record> = moved_run
                 .iter()
                 .map(|(m, _, _)| Record::Message((*m).clone()))
@@ -187,11 +218,20 @@ impl Writer {
             written_before = true;
         }
         let mut expected = change.expected_count;
+        // Where the next step's messages start in `change.messages`, and where the ones it
+        // makes count start (the first step's include a moved run written before it).
+        let mut rest_at = sized.len() - rest.len();
+        let mut counted_from = 0;
+        let mut share = change.conversation.stats.clone();
         loop {
             // As many messages as fit, the conversation item with them (one message always
             // fits: items are at most 400 KB).
             let mut take = 0;
-            while take < rest.len() && rest.get(..=take).is_some_and(&fits) {
+            while take < rest.len()
+                && rest
+                    .get(..=take)
+                    .is_some_and(|run| fits(counted_from, run, rest_at + take + 1))
+            {
                 take += 1;
             }
             let (step, after) = rest.split_at(take);
@@ -220,16 +260,25 @@ impl Writer {
             };
             let items: Vec<Item> = step.iter().map(|(_, it, _)| it.clone()).collect();
             let stamps_messages = written_before || !items.is_empty();
-            if !self
-                .change_step(items, &conversation, expected, stamps_messages)
+            let end = rest_at + take;
+            let step_stats = stats_step(counted_from, end);
+            let conversation = Conversation {
+                stats: share.clone(),
+                ..conversation
+            };
+            match self
+                .change_step(items, &conversation, expected, stamps_messages, &step_stats)
                 .await?
             {
-                return Ok(ChangeOutcome::Conflict);
+                Some(written) => share = written,
+                None => return Ok(ChangeOutcome::Conflict),
             }
             written_before = false;
             cost.transactions += 1;
             expected = Some(conversation.message_count);
             rest = after;
+            rest_at = end;
+            counted_from = end;
             if rest.is_empty() {
                 return Ok(ChangeOutcome::Applied(cost));
             }
@@ -238,15 +287,18 @@ impl Writer {
 
     /// One transaction: the messages, and the conversation as they leave it, on condition
     /// that its count is `expected` (or, for `None`, that it does not exist, its phone
-    /// claim written with it). False when the condition failed. The conversation is
-    /// stamped anew at each attempt, its messages' stamp too for `stamps_messages`.
+    /// claim written with it) and that it records the statistics share `conversation.stats`
+    /// (the share after is `step`'s change to it). `None` when the condition failed, else
+    /// the share it wrote. The conversation is stamped anew at each attempt, its messages'
+    /// stamp too for `stamps_messages`.
     async fn change_step(
         &self,
         messages: Vec<Item>,
         conversation: &Conversation,
         expected: Option<u64>,
         stamps_messages: bool,
-    ) -> Result<bool, StoreError> {
+        step: &StatsStep,
+    ) -> Result<Option<Option<StatsShare>>, StoreError> {
         let meta_at = messages.len();
         let puts: Vec<TransactWriteItem> = messages
             .into_iter()
@@ -259,13 +311,17 @@ impl Writer {
                     .map_err(build_error)
             })
             .collect::<Result<_, _>>()?;
-        let meta = |stamp: &Stamp, prior: Prior| -> Result<TransactWriteItem, StoreError> {
+        let meta = |stamp: &Stamp,
+                    prior: Prior,
+                    shares: (Option<&StatsShare>, Option<&StatsShare>)|
+         -> Result<TransactWriteItem, StoreError> {
             let stamped = Conversation {
                 messages_changed: if stamps_messages {
                     Some(stamp.written)
                 } else {
                     conversation.messages_changed
                 },
+                stats: shares.1.cloned(),
                 ..conversation.clone()
             };
             let meta = Put::builder()
@@ -273,6 +329,10 @@ impl Writer {
                 .set_item(Some(crate::conversation_item(&stamped, stamp.written)?))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             let meta = tally::pin(meta, expected, prior);
+            let meta = match expected {
+                Some(_) => stats::pin(meta, shares.0),
+                None => meta,
+            };
             // A state it cannot settle is written only over one still unknown: the backfill
             // may have settled it since the change was planned (the change is then planned
             // again, from it).
@@ -315,20 +375,38 @@ impl Writer {
             None => Prior::Absent,
         };
         let after = tally::share_of(conversation);
+        // The statistics share it records before: first the one planned with (a new item's
+        // is empty), then as a failed condition's image shows it.
+        let mut share_before = match expected {
+            Some(_) => conversation.stats.clone(),
+            None => Some(StatsShare::default()),
+        };
         // An attempt DynamoDB answered "in progress" may yet commit: if the next one then
         // finds the count moved, it may be this step's own, at an unknown stamp.
         let mut maybe_committed = false;
         for attempt in 0..MAX_STEP_ATTEMPTS {
             let stamp = Stamp::now();
+            let now = shared::model::now_seconds();
+            let share_after = step.after(share_before.as_ref(), now);
             let mut items = puts.clone();
-            items.push(meta(&stamp, prior)?);
+            items.push(meta(
+                &stamp,
+                prior,
+                (share_before.as_ref(), share_after.as_ref()),
+            )?);
             items.extend(claim.clone());
             let delta = tally::change(&prior.share(expected.unwrap_or(0)), &after);
             items.extend(tally::update(self.table_name(), &delta)?);
+            items.extend(stats::updates(
+                self.table_name(),
+                share_before.as_ref(),
+                share_after.as_ref(),
+                now,
+            )?);
             let outcome = self.transact(items).await?;
             if let TxOutcome::Done = outcome {
                 self.settle_stamp(conversation.id, stamp, stamps_messages).await;
-                return Ok(true);
+                return Ok(Some(share_after));
             }
             maybe_committed |= outcome.in_progress();
             if let Some(claim) = outcome.failed(meta_at + 1) {
@@ -345,15 +423,17 @@ impl Writer {
                 {
                     let (_, status) = tally::standing(current)?;
                     let standing = status.map_or(Prior::Uncounted, Prior::Counted);
-                    if standing != prior {
+                    let share = stats::standing(current)?;
+                    if standing != prior || share != share_before {
                         prior = standing;
+                        share_before = share;
                         continue;
                     }
                 }
                 if maybe_committed {
                     self.stamp_again(conversation.id, stamps_messages).await;
                 }
-                return Ok(false);
+                return Ok(None);
             }
             backoff(attempt).await;
         }

@@ -14,6 +14,7 @@ mod replace;
 mod schema;
 mod size;
 mod stamp;
+pub mod stats;
 pub mod tally;
 mod transact;
 pub mod waiting;

@@ -19,6 +19,18 @@ impl Writer {
         attributes: &[&'static str],
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        self.inbox_page_unfinished(missing, None, attributes, start).await
+    }
+
+    /// `inbox_page_without`, also taking the items whose `missing` starts with
+    /// `unfinished` (a share still partial).
+    pub(crate) async fn inbox_page_unfinished(
+        &self,
+        missing: &str,
+        unfinished: Option<&str>,
+        attributes: &[&'static str],
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let (projection, names) = item::projection(attributes);
         let query = self
             .client()
@@ -26,11 +38,19 @@ impl Writer {
             .table_name(self.table_name())
             .index_name(table::INDEX_BY_ACTIVITY)
             .key_condition_expression("#inbox = :all")
-            .filter_expression("attribute_not_exists(#missing)")
+            .filter_expression(match unfinished {
+                Some(_) => "attribute_not_exists(#missing) OR begins_with(#missing, :unfinished)",
+                None => "attribute_not_exists(#missing)",
+            })
+            .set_expression_attribute_values(Some(
+                [(":all".to_string(), s(table::INBOX_ALL))]
+                    .into_iter()
+                    .chain(unfinished.map(|u| (":unfinished".to_string(), s(u))))
+                    .collect(),
+            ))
             .projection_expression(projection)
             .expression_attribute_names("#inbox", table::INBOX)
             .expression_attribute_names("#missing", missing)
-            .expression_attribute_values(":all", s(table::INBOX_ALL))
             .set_exclusive_start_key(start);
         let out = names
             .into_iter()

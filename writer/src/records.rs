@@ -1,7 +1,8 @@
 //! Bulk writes for imports: messages by BatchWriteItem, 25 items a request, unprocessed
 //! items retried with back-off; each conversation after them in a transaction of its own
 //! with its phone claim and what it changes in the tally (`tally`), on condition that the
-//! item is still what the tally's change was computed from. Puts of complete items, so
+//! item is still what the tally's change was computed from, and what it adds to the daily
+//! statistics (`stats`) with it. Puts of complete items, so
 //! re-running an import with the same data writes the same items and changes nothing but
 //! their write stamps (`stamp`) and no count.
 
@@ -12,19 +13,25 @@ use aws_sdk_dynamodb::types::{
 use shared::error::{StoreError, classify};
 use shared::item::{self, Item};
 use shared::model::{Conversation, Message};
+use shared::stats::StatsShare;
 use shared::store::backoff;
 use shared::table;
 
 use crate::Writer;
 use crate::stamp::Stamp;
+use crate::stats;
 use crate::tally::{self, Prior};
 use crate::transact::{TxOutcome, build_error};
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
 const MAX_BATCH_RETRIES: u32 = 10;
-/// Attempts of one conversation's transaction (each failed condition re-pins it).
+/// Attempts of one conversation's transaction (each failed condition re-pins it, each part
+/// of a large statistics share takes one).
 const MAX_CONVERSATION_ATTEMPTS: u32 = 100;
+/// Hour items of the statistics one conversation's transaction may change: 100 less the
+/// conversation, its phone claim and the tally's shard.
+const MAX_HOURS_BESIDE_CONVERSATION: usize = 97;
 
 /// One thing an import writes.
 #[derive(Debug, Clone)]
@@ -84,20 +91,54 @@ impl Writer {
             .map_err(build_error)?;
         let after = tally::share_of(c);
         let (mut count, mut prior) = (None, Prior::Absent);
+        // What the item adds to the statistics before: nothing while it is thought new.
+        let mut share_before: Option<StatsShare> = None;
         for attempt in 0..MAX_CONVERSATION_ATTEMPTS {
             let stamp = Stamp::now();
+            let now = shared::model::now_seconds();
+            // The import counted every message of it (its plan): it adds that, whatever it
+            // added before; in parts when that is too many hours for one transaction.
+            let share_after = c.stats.as_ref().map(|target| {
+                share_before
+                    .clone()
+                    .unwrap_or_default()
+                    .toward(target, MAX_HOURS_BESIDE_CONVERSATION, now)
+            });
             let put = Put::builder()
                 .table_name(self.table_name())
-                .set_item(Some(conversation_item(c, stamp.written)?))
+                .set_item(Some(conversation_item(
+                    &Conversation {
+                        stats: share_after.clone(),
+                        ..c.clone()
+                    },
+                    stamp.written,
+                )?))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            let put = tally::pin(put, count, prior).build().map_err(build_error)?;
+            let put = tally::pin(put, count, prior);
+            let put = match count {
+                Some(_) => stats::pin(put, share_before.as_ref()),
+                None => put,
+            };
+            let put = put.build().map_err(build_error)?;
             let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().put(claim.clone()).build(),
             ];
             let delta = tally::change(&prior.share(count.unwrap_or(0)), &after);
             items.extend(tally::update(self.table_name(), &delta)?);
+            items.extend(stats::updates(
+                self.table_name(),
+                share_before.as_ref(),
+                share_after.as_ref(),
+                now,
+            )?);
             match self.transact(items).await? {
+                TxOutcome::Done if share_after.as_ref().is_some_and(|share| share.partial) => {
+                    // The item now is `c` with part of its share: on with the rest.
+                    count = Some(c.message_count);
+                    prior = Prior::Counted(c.status);
+                    share_before = share_after;
+                }
                 TxOutcome::Done => {
                     self.settle_stamp(c.id, stamp, c.message_count > 0).await;
                     return Ok(attempt + 1);
@@ -108,6 +149,7 @@ impl Writer {
                         prior = tally::standing(current)?
                             .1
                             .map_or(Prior::Uncounted, Prior::Counted);
+                        share_before = stats::standing(current)?;
                         continue;
                     }
                     backoff(attempt).await;

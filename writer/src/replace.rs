@@ -115,12 +115,19 @@ impl Writer {
                 // The write stamps it anew when it writes messages; this covers one that
                 // leaves none (every message was only the table's).
                 messages_changed: Some(write_stamp()),
+                // What the table's copy added to the statistics, its messages taking it out.
+                stats: previous.as_ref().and_then(|c| c.stats.clone()),
                 ..conversation
             },
             expected_count: previous.as_ref().map(|c| c.message_count),
             messages,
             // From position 0: whatever it was does not count.
             waiting_before: shared::model::Waiting::No,
+            replaced: before
+                .iter()
+                .filter(|m| previous.as_ref().is_some_and(|c| m.position < c.message_count))
+                .map(|m| m.created_at)
+                .collect(),
         };
         let cost = match self.apply_change(&change).await? {
             ChangeOutcome::Applied(cost) => cost,

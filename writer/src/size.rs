@@ -145,6 +145,7 @@ mod tests {
             message_count: 0,
             messages_changed: None,
             waiting: shared::model::Waiting::No,
+            stats: None,
         };
         let stamped = Conversation {
             messages_changed: Some(at),

@@ -61,6 +61,13 @@ impl Writer {
             Err(SdkError::ServiceError(se)) => match se.err() {
                 TransactWriteItemsError::TransactionCanceledException(tc) => {
                     let reasons = tc.cancellation_reasons();
+                    // An item the write would make invalid (over 400 KB): no retry mends it.
+                    if let Some(invalid) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
+                        return Err(StoreError::Dynamo(format!(
+                            "transaction refused: {}",
+                            invalid.message().unwrap_or("an item is not valid")
+                        )));
+                    }
                     if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                         self.conflict();
                     }

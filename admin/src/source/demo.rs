@@ -267,6 +267,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
                 message_count: 0,
                 messages_changed: None,
                 waiting: shared::model::Waiting::Unknown,
+                stats: None,
             }),
         ));
     }
@@ -286,6 +287,7 @@ fn demo_rows(now: Timestamp) -> Vec<(u64, Mapped)> {
             message_count: 0,
             messages_changed: None,
             waiting: shared::model::Waiting::Unknown,
+            stats: None,
         }),
     ));
     conversations.append(&mut messages);

@@ -1,7 +1,8 @@
-//! `get-conversations`: the inbox and the original dashboard's two polls. `shared::http`
-//! inits once (configuration, SDK client, time zone), then serves these routes.
+//! `get-conversations`: the inbox, its counts and statistics, and the original dashboard's
+//! two polls. `shared::http` inits once (configuration, SDK client, time zone), then serves
+//! these routes.
 
-use shared::http::routes::{CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, INBOX, Routes};
+use shared::http::routes::{CHECK_UPDATES, CONVERSATION_UPDATES, COUNTS, INBOX, Routes, STATS};
 
 /// The paths template.yaml routes to this function, each with what answers it.
 const ROUTES: Routes = &[
@@ -9,6 +10,8 @@ const ROUTES: Routes = &[
     // The tally: one Query of its shards (docs/DESIGN.md, "Counts").
     ("/api/conversations/counts", COUNTS),
     ("/api/get-conversation-counts.php", COUNTS),
+    // The tally and the statistics' hour items: one Query (docs/DESIGN.md, "Statistics").
+    ("/api/stats", STATS),
     ("/api/get-conversations", INBOX),
     ("/api/get-conversations.php", INBOX),
     // The polls read the inbox's indexes and conversation items, with the inbox's

@@ -16,6 +16,7 @@ mod pow;
 pub mod request;
 pub mod response;
 pub mod routes;
+mod stats;
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{App, Failure, Handled, Request, conversations, counts, messages, polling};
+use super::{App, Failure, Handled, Request, conversations, counts, messages, polling, stats};
 
 /// A handler's answer, boxed: one type for every handler of a table.
 type Answer<'a> = Pin<Box<dyn Future<Output = Result<Handled, Failure>> + Send + 'a>>;
@@ -53,6 +53,13 @@ pub const COUNTS: Handler = Handler {
     name: "counts",
     legacy_error: "Error al obtener conteos",
     serve: |app, req| Box::pin(counts::handle(app, req)),
+};
+
+/// The dashboard's statistics, conversation half: `GET /api/stats`.
+pub const STATS: Handler = Handler {
+    name: "stats",
+    legacy_error: "Error al obtener estadísticas",
+    serve: |app, req| Box::pin(stats::handle(app, req)),
 };
 
 /// One conversation's messages: `GET /api/conversations/{id}/messages` and its legacy URLs.

@@ -10,8 +10,9 @@ use super::paging::query_items;
 use super::{ReadCost, Store, backoff};
 use crate::cursor::{BeforeCursor, ListCursor};
 use crate::error::{StoreError, classify};
-use crate::item::{self, Item, s};
+use crate::item::{self, Item, TallyItem, s};
 use crate::model::{Conversation, InboxEntry, Message, Status, Tally};
+use crate::stats::HourCounts;
 use crate::table;
 
 /// A page request of the conversation list.
@@ -233,24 +234,53 @@ impl Store {
     /// `TALLY_SHARDS` small items, their sum.
     pub async fn tally(&self) -> Result<(Tally, ReadCost), ReadError> {
         metered(async |cost: &mut ReadCost| {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#p = :p")
-                .expression_attribute_names("#p", table::PK)
-                .expression_attribute_values(":p", s(table::TALLY_PK));
-            let shards = query_items(query, None, table::TALLY_SHARDS as usize, cost, |it| {
-                item::tally_from_item(it)
-            })
-            .await?;
-            let mut tally = Tally::default();
-            for shard in &shards {
-                tally.add(shard);
-            }
+            let (tally, _) = self
+                .tally_items(table::TALLY_SHARD_PREFIX, "begins_with(#s, :s)", cost)
+                .await?;
             Ok(tally)
         })
         .await
+    }
+
+    /// The tally and the hour items of the daily statistics from the hour starting at
+    /// `from_hour` (Unix seconds) on: one Query of the tally's partition from that hour's
+    /// item (the hour items sort before the shards), at most the hours since then, any
+    /// later ones a message from the future made, and the shards.
+    pub async fn stats(&self, from_hour: i64) -> Result<((Tally, Vec<HourCounts>), ReadCost), ReadError> {
+        metered(async |cost: &mut ReadCost| {
+            self.tally_items(&table::stats_hour_sk(from_hour), "#s >= :s", cost)
+                .await
+        })
+        .await
+    }
+
+    /// The items of the tally's partition whose sort key meets `condition` on `:s`
+    /// (`bound`): the shards summed, and the hour items.
+    async fn tally_items(
+        &self,
+        bound: &str,
+        condition: &str,
+        cost: &mut ReadCost,
+    ) -> Result<(Tally, Vec<HourCounts>), StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("#p = :p AND {condition}"))
+            .expression_attribute_names("#p", table::PK)
+            .expression_attribute_names("#s", table::SK)
+            .expression_attribute_values(":p", s(table::TALLY_PK))
+            .expression_attribute_values(":s", s(bound));
+        let items = query_items(query, None, usize::MAX, cost, |it| item::tally_item_from_item(it)).await?;
+        let mut tally = Tally::default();
+        let mut hours = Vec::new();
+        for it in items {
+            match it {
+                TallyItem::Shard(shard) => tally.add(&shard),
+                TallyItem::Hour(hour) => hours.push(hour),
+            }
+        }
+        Ok((tally, hours))
     }
 
     /// The conversation of a phone number, as the inbox lists it: its claim
