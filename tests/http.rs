@@ -66,6 +66,16 @@ async fn every_event_file_gets_the_answer_its_name_promises() {
             assert_eq!(r.status, 200, "{name}: {}", r.body);
             assert_eq!(keys(&r.body), ["counts", "messages", "success"]);
             assert!(r.body["counts"]["total"].as_u64().unwrap() > 0, "{name}");
+        } else if route == shared::http::routes::STATS {
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert_eq!(keys(&r.body), ["stats", "success"]);
+            let stats = &r.body["stats"];
+            assert!(stats["conversations"]["total"].as_u64().unwrap() > 0, "{name}");
+            assert_eq!(
+                stats["daily_messages"].as_array().map(Vec::len),
+                Some(7),
+                "{name}"
+            );
         } else if name.ends_with("unknown-conversation") {
             assert_error(&r, 404, "not_found", legacy);
         } else if name.starts_with("error-") {

@@ -151,6 +151,19 @@ async fn every_writer_keeps_the_days_exact_in_any_zone() {
     for zone in ["UTC", "America/Bogota", "Asia/Kathmandu", "Pacific/Kiritimati"] {
         assert_api(&app(&store, zone), &times, zone).await;
     }
+    // It takes no parameters: whatever the query string, the same answer.
+    let utc = app(&store, "UTC");
+    let plain = Target::InProcess(&utc).get("/api/stats").await;
+    let long = "9".repeat(50_000);
+    for query in ["days=30", "x=%00%ff&&=", &format!("days={long}")] {
+        let odd = Target::InProcess(&utc).get(&format!("/api/stats?{query}")).await;
+        assert_eq!(
+            (odd.status, &odd.body),
+            (200, &plain.body),
+            "{}",
+            &query[..query.len().min(40)]
+        );
+    }
     // One Query of the tally's partition: the shards and at most the hour items of the
     // last 7 days (one more for a zone's partial first hour, one for a day of 25 hours).
     let zone = jiff::tz::TimeZone::get("Asia/Kathmandu").unwrap();
@@ -263,7 +276,7 @@ async fn as_written_before_the_stats(store: &Store) {
         .send()
         .await
         .unwrap();
-    for it in integration_tests::all_items(&store).await {
+    for it in integration_tests::all_items(store).await {
         if it["sk"]
             .as_s()
             .unwrap()

@@ -1502,7 +1502,7 @@ fn translated_distribution_signs_in_everywhere_and_the_rules_go_with_it() {
     let config = &t["Resources"]["DashboardDistribution"]["Properties"]["DistributionConfig"];
     let mut behaviors = vec![&config["DefaultCacheBehavior"]];
     behaviors.extend(config["CacheBehaviors"].as_array().unwrap());
-    assert_eq!(behaviors.len(), 11);
+    assert_eq!(behaviors.len(), 12);
     for behavior in behaviors {
         assert_eq!(
             behavior["FunctionAssociations"],

@@ -344,6 +344,65 @@ async fn counts_costs(r: &mut Results, store: &Store) {
     );
 }
 
+/// `/api/stats`: the tally's shards and the hour items of the zone's last 7 days, whatever
+/// the number of conversations and messages. A week of activity first: conversations with
+/// a message in every quarter hour of the last 8 days (written by the import's path, in
+/// parts where a share has more hours than a transaction holds).
+async fn stats_costs(r: &mut Results, store: &Store) {
+    use jiff::SignedDuration;
+    let now = Timestamp::now();
+    let writer = writer::Writer::of(store);
+    let quarters = 8 * 24 * 4;
+    for (k, offset) in [0, 7].into_iter().enumerate() {
+        let id = 900_000 + k as u64;
+        let messages: Vec<Message> = (0..quarters)
+            .map(|q| Message {
+                id: 9_000_000 + k as u64 * 10_000 + q,
+                conversation_id: id,
+                position: q,
+                created_at: now - SignedDuration::from_mins(15 * (quarters - 1 - q) as i64 + offset),
+                ..message(9_000_000 + k as u64 * 10_000 + q, id, q)
+            })
+            .collect();
+        let mut c = conversation(id, Status::Active, 0);
+        c.phone_number = format!("57999{id:07}");
+        c.message_count = quarters;
+        c.last_message = messages.last().map(Message::summary);
+        c.stats = Some(shared::stats::StatsShare::of(
+            messages.iter().map(|m| m.created_at),
+            now,
+        ));
+        let records: Vec<Record> = messages
+            .into_iter()
+            .map(Record::Message)
+            .chain([Record::Conversation(c)])
+            .collect();
+        writer.put_records(&records).await.expect("a week of activity");
+    }
+    for zone in ["UTC", "Asia/Kathmandu"] {
+        let tz = jiff::tz::TimeZone::get(zone).expect("a zone");
+        let starts = shared::stats::day_starts(Timestamp::now(), &tz);
+        let ((tally, hours), cost) = store
+            .stats(starts[0].div_euclid(3600) * 3600)
+            .await
+            .expect("stats");
+        let daily = shared::stats::daily(&hours, &starts);
+        // The six days before today are whole: 96 quarters of each conversation each.
+        assert!(
+            tally.total() > 0 && daily.messages[..6].iter().all(|n| *n == 2 * 96),
+            "{daily:?}"
+        );
+        cost_row(
+            r,
+            format!("statistics ({zone}: 7 days of hour items, every quarter hour active)"),
+            cost,
+            7 * 24 + 2 + shared::table::TALLY_SHARDS,
+            1,
+            Some(3.0),
+        );
+    }
+}
+
 /// The dashboard's polls over the 5,000-conversation table: one conversation, and the
 /// inbox-wide polls for a `T` that a few conversations changed after and for one long ago
 /// (bounded to `POLL_LIMIT`). Budget: 1 item for one conversation, returned + 1 for the
@@ -1067,6 +1126,7 @@ async fn main() -> ExitCode {
     counts_costs(&mut r, &store).await;
     queue_costs(&mut r, &store).await;
     poll_costs(&mut r, &store).await;
+    stats_costs(&mut r, &store).await;
     let large_table = integration_tests::unique_table_name("bench-large");
     let large = Store::new(client::dynamodb_client(&sdk), &large_table);
     writer::Writer::of(&large)

@@ -583,9 +583,9 @@ pub fn tally_item_from_item<'a>(item: impl Attributes<'a>) -> Result<TallyItem, 
         hour: it.number(STATS_HOUR)?,
         ..HourCounts::default()
     };
-    for q in 0..crate::stats::QUARTERS {
-        hour.messages[q] = it.opt_number(&table::stats_messages(q))?.unwrap_or(0);
-        hour.newest[q] = it.opt_number(&table::stats_newest(q))?.unwrap_or(0);
+    for (q, (messages, newest)) in hour.messages.iter_mut().zip(&mut hour.newest).enumerate() {
+        *messages = it.opt_number(&table::stats_messages(q))?.unwrap_or(0);
+        *newest = it.opt_number(&table::stats_newest(q))?.unwrap_or(0);
     }
     Ok(TallyItem::Hour(hour))
 }

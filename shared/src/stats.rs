@@ -184,25 +184,34 @@ pub struct HourCounts {
 pub fn change(before: &StatsShare, after: &StatsShare, now: Timestamp) -> Vec<HourCounts> {
     let (before, after) = (before.kept(now), after.kept(now));
     let mut hours: BTreeMap<i64, HourCounts> = BTreeMap::new();
-    fn at(hours: &mut BTreeMap<i64, HourCounts>, bucket: Bucket) -> &mut HourCounts {
+    // Adds `by` to the messages (or, `newest`, the newest-message count) of `bucket`.
+    let mut add = |bucket: Bucket, newest: bool, by: i64| {
         let hour = bucket.hour();
-        hours.entry(hour).or_insert(HourCounts {
+        let counts = hours.entry(hour).or_insert(HourCounts {
             hour,
             ..HourCounts::default()
-        })
-    }
+        });
+        let quarters = if newest {
+            &mut counts.newest
+        } else {
+            &mut counts.messages
+        };
+        if let Some(slot) = quarters.get_mut(bucket.quarter()) {
+            *slot += by;
+        }
+    };
     for (bucket, n) in &after.messages {
-        at(&mut hours, *bucket).messages[bucket.quarter()] += n;
+        add(*bucket, false, *n);
     }
     for (bucket, n) in &before.messages {
-        at(&mut hours, *bucket).messages[bucket.quarter()] -= n;
+        add(*bucket, false, -n);
     }
     if before.newest != after.newest {
         if let Some(b) = after.newest {
-            at(&mut hours, b).newest[b.quarter()] += 1;
+            add(b, true, 1);
         }
         if let Some(b) = before.newest {
-            at(&mut hours, b).newest[b.quarter()] -= 1;
+            add(b, true, -1);
         }
     }
     hours
@@ -237,18 +246,17 @@ pub fn day_starts(now: Timestamp, zone: &TimeZone) -> [i64; DAYS + 1] {
 pub fn daily(hours: &[HourCounts], starts: &[i64; DAYS + 1]) -> Daily {
     let mut daily = Daily::default();
     for h in hours {
-        for q in 0..QUARTERS {
+        for (q, (messages, newest)) in h.messages.iter().zip(&h.newest).enumerate() {
             let t = h.hour + q as i64 * QUARTER_SECONDS;
-            // The day whose start is the last one at or before `t`.
+            // The day whose start is the last one at or before `t` (none: before them all).
             let Some(day) = starts.iter().rposition(|start| *start <= t) else {
                 continue;
             };
-            if day >= DAYS {
-                continue;
-            }
-            daily.messages[day] += h.messages[q];
-            if day == DAYS - 1 {
-                daily.conversations_today += h.newest[q];
+            if let Some(slot) = daily.messages.get_mut(day) {
+                *slot += messages;
+                if day == DAYS - 1 {
+                    daily.conversations_today += newest;
+                }
             }
         }
     }

@@ -66,10 +66,16 @@ const WAITING_BYTES: usize = shared::table::WAITING.len()
     + shared::table::WAITING_KNOWN.len()
     + 1;
 
+/// What a statistics share holds at most: its name, the partial mark and newest quarter,
+/// and an entry (`<quarter>=<count>,`, 16 bytes with room) for each quarter of the window.
+const STATS_BYTES: usize = shared::table::STATS_SHARE.len()
+    + 10
+    + (shared::stats::WINDOW_SECONDS / shared::stats::QUARTER_SECONDS + 1) as usize * 16;
+
 /// A conversation's item as a write stamped `written` puts it (it carries its newest
 /// message's text), or `ItemTooLarge`. Checked with room for a messages stamp where it has
-/// none yet and for a waiting state, which its next write of messages may add: a
-/// conversation that fits now fits then.
+/// none yet, for a waiting state and for the largest statistics share, which its next
+/// writes of messages may add: a conversation that fits now fits then.
 pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, StoreError> {
     let mut reserve = if c.messages_changed.is_none() {
         MESSAGES_STAMP_BYTES
@@ -79,6 +85,11 @@ pub fn conversation_item(c: &Conversation, written: Timestamp) -> Result<Item, S
     if !matches!(c.waiting, shared::model::Waiting::Since { .. }) {
         reserve += WAITING_BYTES;
     }
+    let share = c
+        .stats
+        .as_ref()
+        .map_or(0, |share| shared::table::STATS_SHARE.len() + share.encode().len());
+    reserve += STATS_BYTES.saturating_sub(share);
     check_item_size(shared::item::conversation_to_item(c, written), reserve, || {
         format!("conversation {} (with its newest message's text)", c.id)
     })
@@ -166,5 +177,21 @@ mod tests {
             ..waiting.clone()
         };
         assert!(size(&waiting) <= size(&unknown) + WAITING_BYTES);
+        // The largest share: every quarter of the window, each with 99,999 messages.
+        let now = jiff::Timestamp::MAX - jiff::SignedDuration::from_hours(24 * 365);
+        let mut share = shared::stats::StatsShare::of([now], now);
+        share.partial = true;
+        for q in 0..=shared::stats::WINDOW_SECONDS / shared::stats::QUARTER_SECONDS {
+            share.count(now - jiff::SignedDuration::from_secs(q * 900), 99_998, now);
+        }
+        let counted = Conversation {
+            stats: Some(share),
+            ..unknown.clone()
+        };
+        assert!(
+            size(&counted) <= size(&unknown) + STATS_BYTES,
+            "{}",
+            size(&counted) - size(&unknown)
+        );
     }
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use shared::error::StoreError;
 use shared::item::{self, Item, n, s};
-use shared::stats::{self, QUARTERS, StatsShare};
+use shared::stats::{self, StatsShare};
 use shared::table;
 
 use crate::transact::{TxOutcome, build_error};
@@ -115,9 +115,9 @@ pub fn updates(
         .into_iter()
         .map(|hour| {
             let mut terms = Vec::new();
-            for q in 0..QUARTERS {
-                terms.push((table::stats_messages(q), hour.messages[q]));
-                terms.push((table::stats_newest(q), hour.newest[q]));
+            for (q, (messages, newest)) in hour.messages.iter().zip(&hour.newest).enumerate() {
+                terms.push((table::stats_messages(q), *messages));
+                terms.push((table::stats_newest(q), *newest));
             }
             terms.retain(|(_, v)| *v != 0);
             let adds = (0..terms.len())
