@@ -64,6 +64,21 @@ impl Writer {
     }
 }
 
+/// The id and message count of a conversation item (or of its projection on a backfill's
+/// page).
+pub(crate) fn id_and_count(it: &Item) -> Result<(u64, u64), StoreError> {
+    match (
+        item::number_of(it, table::ID),
+        item::number_of(it, table::MESSAGE_COUNT),
+    ) {
+        (Some(id), Some(count)) => Ok((id, count)),
+        _ => Err(StoreError::BadItem {
+            what: "conversation",
+            reason: "id or message_count missing or malformed".into(),
+        }),
+    }
+}
+
 /// Sends `query`, then again from each page's last key, handing every item to `each`
 /// until it answers `false` or the pages end.
 pub(crate) async fn each_item(

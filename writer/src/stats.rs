@@ -190,22 +190,14 @@ impl crate::Writer {
         let page = items
             .iter()
             .map(|it| {
-                match (
-                    item::number_of(it, table::ID),
-                    item::number_of(it, table::MESSAGE_COUNT),
-                ) {
-                    (Some(id), Some(message_count)) => Ok(StatsPending {
-                        id,
-                        message_count,
-                        share: standing(it)?,
-                    }),
-                    _ => Err(StoreError::BadItem {
-                        what: "conversation",
-                        reason: "id or message_count missing or malformed".into(),
-                    }),
-                }
+                let (id, message_count) = crate::pages::id_and_count(it)?;
+                Ok(StatsPending {
+                    id,
+                    message_count,
+                    share: standing(it)?,
+                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((page, next))
     }
 

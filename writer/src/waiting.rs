@@ -56,18 +56,10 @@ impl Writer {
         let page = items
             .iter()
             .map(|it| {
-                match (
-                    item::number_of(it, table::ID),
-                    item::number_of(it, table::MESSAGE_COUNT),
-                ) {
-                    (Some(id), Some(message_count)) => Ok(Unsettled { id, message_count }),
-                    _ => Err(StoreError::BadItem {
-                        what: "conversation",
-                        reason: "id or message_count missing or malformed".into(),
-                    }),
-                }
+                let (id, message_count) = crate::pages::id_and_count(it)?;
+                Ok(Unsettled { id, message_count })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((page, next))
     }
 
