@@ -296,3 +296,107 @@ async fn as_written_before_the_stats(store: &Store) {
         }
     }
 }
+
+/// A late message under 119 newer ones: the newer ones are written on their own before the
+/// change's transaction, so the change does not follow the statistics step by step. It
+/// marks the share partial first and makes it whole from the messages at the end; and a
+/// change stopped half-way through that write leaves it partial, for the next change of
+/// the conversation to make whole first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_message_under_many_keeps_the_statistics_exact_even_stopped_half_way() {
+    let store = fresh_store().await;
+    let writer = Writer::of(&store);
+    let now = Timestamp::now();
+    let c = store
+        .create_conversation(NewConversation::active("573000007777"))
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for k in 0..120i64 {
+        let at = now - SignedDuration::from_mins(4 * (120 - k));
+        sent.push(append_at(&store, c.id, at, SenderType::Customer).await);
+    }
+    let source_of = |late: &[Message]| {
+        let mut all: Vec<Message> = sent.iter().chain(late).cloned().collect();
+        all.sort_by_key(Message::chronological_key);
+        all
+    };
+    // The change as the sync plans it, from the table's tail and the source's messages.
+    let plan = |desired: Vec<Message>| {
+        let store = store.clone();
+        async move {
+            let current = store.get_conversation(c.id).await.unwrap().unwrap();
+            let tail = Writer::of(&store)
+                .message_tail(c.id, current.message_count, |_| true)
+                .await
+                .unwrap();
+            let source = Conversation {
+                message_count: 0,
+                ..current.clone()
+            };
+            convo_admin::reconcile::change(&source, Some(&current), &tail, desired)
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let late = |id: u64, minutes: i64| Message {
+        id,
+        created_at: now - SignedDuration::from_mins(minutes),
+        ..sent[0].clone()
+    };
+
+    // Whole: one late message two minutes after the first.
+    let first_late = late(10_000, 4 * 120 - 2);
+    let change = plan(source_of(std::slice::from_ref(&first_late))).await;
+    assert_eq!(change.moved(), 119);
+    assert!(matches!(
+        writer.apply_change(&change).await.unwrap(),
+        ChangeOutcome::Applied(_)
+    ));
+    assert_eq!(check_stats(&store).await, 0);
+
+    // Stopped half-way: marked partial, then 50 of the 120 moved messages written.
+    let second_late = late(10_001, 4 * 120 - 3);
+    let both = source_of(&[first_late.clone(), second_late.clone()]);
+    let change = plan(both.clone()).await;
+    let current = store.get_conversation(c.id).await.unwrap().unwrap();
+    let marked = StatsShare {
+        partial: true,
+        ..current.stats.clone().unwrap()
+    };
+    store
+        .client()
+        .update_item()
+        .table_name(store.table_name())
+        .set_key(Some(shared::item::key(
+            shared::table::conversation_pk(c.id),
+            shared::table::META_SK,
+        )))
+        .update_expression("SET #stats = :stats")
+        .expression_attribute_names("#stats", shared::table::STATS_SHARE)
+        .expression_attribute_values(":stats", shared::item::s(marked.encode()))
+        .send()
+        .await
+        .unwrap();
+    let half: Vec<Record> = change.messages[..50]
+        .iter()
+        .cloned()
+        .map(Record::Message)
+        .collect();
+    writer.put_records(&half).await.unwrap();
+    assert_eq!(check_stats(&store).await, 1);
+    // The next change, planned from the table as the stop left it, makes it whole first.
+    let change = plan(both).await;
+    assert!(matches!(
+        writer.apply_change(&change).await.unwrap(),
+        ChangeOutcome::Applied(_)
+    ));
+    assert_eq!(check_stats(&store).await, 0);
+    let times = vec![
+        source_of(&[first_late, second_late])
+            .iter()
+            .map(|m| m.created_at)
+            .collect(),
+    ];
+    assert_api(&app(&store, "UTC"), &times, "UTC").await;
+}

@@ -44,8 +44,9 @@ pub enum Command {
     /// Bring a table written before this version up to date: adds every conversation not
     /// counted yet to the counts (GET /api/conversations/counts), then works out from its
     /// messages whether each conversation waits for an answer (the needs-reply queue,
-    /// GET /api/conversations?waiting=customer). Idempotent and resumable; safe while the
-    /// sync or the bot writes. Run it once after upgrading.
+    /// GET /api/conversations?waiting=customer), then adds each conversation's messages of
+    /// the last 8 days to the daily statistics (GET /api/stats). Idempotent and resumable;
+    /// safe while the sync or the bot writes. Run it once after upgrading.
     Backfill,
     /// Import the legacy MySQL data: a mysqldump file (`--mysqldump backup.sql.gz`), or rows
     /// exported as JSON Lines (`--conversations … --messages …`, one row per line, legacy

@@ -220,6 +220,7 @@ impl LiveWrites for Writer {
             let waiting_update = WaitingUpdate::new(waiting, conversation_id);
             let now = now_seconds();
             let share = StatsStep {
+                frozen: false,
                 added: vec![created_at],
                 removed: Vec::new(),
                 newest: Some(created_at),

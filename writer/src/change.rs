@@ -22,7 +22,7 @@ use shared::store::backoff;
 use shared::table;
 
 use crate::stamp::Stamp;
-use crate::stats::{self, StatsStep};
+use crate::stats::{self, StatsPending, StatsStep};
 use crate::tally::{self, Prior};
 use crate::transact::{TxOutcome, build_error};
 use crate::{Record, Writer};
@@ -171,8 +171,10 @@ impl Writer {
         )?);
         let now = shared::model::now_seconds();
         // What a step ending at `end` (an index of `change.messages`) does to the statistics
-        // share: the first step also takes out what the rewritten positions held.
-        let stats_step = |from: usize, end: usize| StatsStep {
+        // share: the first step also takes out what the rewritten positions held; `frozen`,
+        // nothing but mark it partial (see below).
+        let stats_step = |frozen: bool, from: usize, end: usize| StatsStep {
+            frozen,
             added: change
                 .messages
                 .get(from..end)
@@ -193,17 +195,50 @@ impl Writer {
         // Whether the item exists before a step starting at `from` (it then had a newest
         // message whose hour the step may change).
         let expected_at_start = |from: usize| from > 0 || change.expected_count.is_some();
-        let fits = |from: usize, run: &[(&Message, Item, usize)], end: usize| {
+        let fits = |frozen: bool, from: usize, run: &[(&Message, Item, usize)], end: usize| {
             // Beside the messages: the conversation item, the tally's shard, a new
             // conversation's phone claim and the hour items of the statistics.
-            run.len() + 3 + stats_step(from, end).max_hours(now, expected_at_start(from))
+            run.len() + 3 + stats_step(frozen, from, end).max_hours(now, expected_at_start(from))
                 <= MAX_TRANSACTION_ITEMS
                 && run.iter().map(|(_, _, size)| size).sum::<usize>() + meta_bytes <= MAX_TRANSACTION_BYTES
         };
+        // A share left partial by an earlier write that stopped half-way is first made whole
+        // from the messages (the first step then finds it so and goes on from it).
+        if let (Some(count), Some(share)) = (change.expected_count, &change.conversation.stats)
+            && share.partial
+        {
+            self.count_stats(StatsPending {
+                id: change.conversation.id,
+                message_count: count,
+                share: Some(share.clone()),
+            })
+            .await?;
+        }
         // Moved positions are consistent only all together: in the first step when they
-        // fit in it, else written first on their own.
+        // fit in it, else written first on their own. The first step must also take out
+        // what they held from the statistics; when that does not fit, or the moved run is
+        // written on its own (the positions then hold neither the old messages nor all the
+        // new ones for a moment), the change does not follow the statistics step by step:
+        // the share is marked partial first, kept as it is by every step, and made whole
+        // from the messages at the end (`count_stats`), or by the next change or backfill
+        // if this one stops.
         let moved = (change.moved() as usize).min(sized.len());
         let (moved_run, after_moved) = sized.split_at(moved);
+        let frozen = !fits(false, 0, moved_run, moved);
+        let fits = |from: usize, run: &[(&Message, Item, usize)], end: usize| fits(frozen, from, run, end);
+        let stats_step = |from: usize, end: usize| stats_step(frozen, from, end);
+        let mut share = change.conversation.stats.clone();
+        if let (true, Some(count), Some(recorded)) = (frozen, change.expected_count, &share)
+            && !recorded.partial
+        {
+            if !self.mark_partial(change.conversation.id, count, recorded).await? {
+                return Ok(ChangeOutcome::Conflict);
+            }
+            share = Some(StatsShare {
+                partial: true,
+                ..recorded.clone()
+            });
+        }
         let mut rest: &[(&Message, Item, usize)] = &sized;
         // Whether messages were written before the next step (the moved run on its own):
         // that step stamps the messages' change even if it writes none itself.
@@ -222,7 +257,6 @@ impl Writer {
         // makes count start (the first step's include a moved run written before it).
         let mut rest_at = sized.len() - rest.len();
         let mut counted_from = 0;
-        let mut share = change.conversation.stats.clone();
         loop {
             // As many messages as fit, the conversation item with them (one message always
             // fits: items are at most 400 KB).
@@ -280,6 +314,14 @@ impl Writer {
             rest_at = end;
             counted_from = end;
             if rest.is_empty() {
+                if frozen && share.is_some() {
+                    self.count_stats(StatsPending {
+                        id: change.conversation.id,
+                        message_count: final_count,
+                        share,
+                    })
+                    .await?;
+                }
                 return Ok(ChangeOutcome::Applied(cost));
             }
         }
@@ -388,6 +430,8 @@ impl Writer {
             let stamp = Stamp::now();
             let now = shared::model::now_seconds();
             let share_after = step.after(share_before.as_ref(), now);
+            // The shares of this attempt, as of any earlier one: before, and after.
+            let attempted = (share_before.clone(), share_after.clone());
             let mut items = puts.clone();
             items.push(meta(
                 &stamp,
@@ -424,6 +468,12 @@ impl Writer {
                     let (_, status) = tally::standing(current)?;
                     let standing = status.map_or(Prior::Uncounted, Prior::Counted);
                     let share = stats::standing(current)?;
+                    // An attempt answered "in progress" that committed after all: the item
+                    // records its share (a step that keeps the count shows it only so).
+                    if maybe_committed && attempted.0 != attempted.1 && share == attempted.1 {
+                        self.stamp_again(conversation.id, stamps_messages).await;
+                        return Ok(Some(share));
+                    }
                     if standing != prior || share != share_before {
                         prior = standing;
                         share_before = share;

@@ -18,6 +18,9 @@ use crate::transact::{TxOutcome, build_error};
 /// `created_at`, and when its newest message was sent after it.
 #[derive(Debug, Clone, Default)]
 pub struct StatsStep {
+    /// The step leaves the share as it is, marked partial, and changes no hour item: a
+    /// change that cannot follow the statistics step by step (`Writer::apply_change`).
+    pub frozen: bool,
     pub added: Vec<Timestamp>,
     pub removed: Vec<Timestamp>,
     pub newest: Option<Timestamp>,
@@ -28,6 +31,10 @@ impl StatsStep {
     /// stays so until the backfill counts it whole).
     pub fn after(&self, before: Option<&StatsShare>, now: Timestamp) -> Option<StatsShare> {
         let mut share = before?.kept(now);
+        if self.frozen {
+            share.partial = true;
+            return Some(share);
+        }
         for t in &self.added {
             share.count(*t, 1, now);
         }
@@ -43,6 +50,9 @@ impl StatsStep {
     /// in the same bucket), the hour of the newest message after, and one for the newest
     /// before unless the item is new (`existing` false: it had none).
     pub fn max_hours(&self, now: Timestamp, existing: bool) -> usize {
+        if self.frozen {
+            return 0;
+        }
         let mut net = StatsShare::default();
         for t in &self.added {
             net.count(*t, 1, now);
@@ -100,18 +110,16 @@ pub fn pin_update(update: UpdateBuilder, before: Option<&StatsShare>) -> UpdateB
 }
 
 /// The transaction's items that change the hour items as a share goes from `before` to
-/// `after` (a new or uncounted item adds nothing before; one that stays uncounted nothing).
+/// `after` (`None`: an item that is new or not counted, and adds nothing; one that goes
+/// from a share to none takes it out).
 pub fn updates(
     table_name: &str,
     before: Option<&StatsShare>,
     after: Option<&StatsShare>,
     now: Timestamp,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let Some(after) = after else {
-        return Ok(Vec::new());
-    };
     let none = StatsShare::default();
-    stats::change(before.unwrap_or(&none), after, now)
+    stats::change(before.unwrap_or(&none), after.unwrap_or(&none), now)
         .into_iter()
         .map(|hour| {
             let mut terms = Vec::new();
@@ -168,7 +176,7 @@ pub enum StatsCounted {
 
 /// Attempts of one conversation (each part of its share takes one, each append meanwhile
 /// one more).
-const MAX_STATS_ATTEMPTS: u32 = 40;
+const MAX_STATS_ATTEMPTS: u32 = 100;
 /// Hour items the backfill changes in one transaction beside the conversation item.
 const MAX_HOURS_BESIDE_ITEM: usize = 99;
 
@@ -274,6 +282,35 @@ impl crate::Writer {
         Err(StoreError::Contention(MAX_STATS_ATTEMPTS))
     }
 
+    /// Marks the share a conversation item records partial (its content, and so the hour
+    /// items, unchanged), on condition that its count and share are `count` and `share`:
+    /// false when they are not.
+    pub(crate) async fn mark_partial(
+        &self,
+        id: u64,
+        count: u64,
+        share: &StatsShare,
+    ) -> Result<bool, StoreError> {
+        let marked = StatsShare {
+            partial: true,
+            ..share.clone()
+        };
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(item::key(table::conversation_pk(id), table::META_SK)))
+            .update_expression("SET #stats = :stats")
+            .condition_expression("#count = :count")
+            .expression_attribute_names("#count", table::MESSAGE_COUNT)
+            .expression_attribute_values(":count", n(count))
+            .expression_attribute_values(":stats", s(marked.encode()));
+        let update = pin_update(update, Some(share)).build().map_err(build_error)?;
+        Ok(matches!(
+            self.transact(vec![TransactWriteItem::builder().update(update).build()])
+                .await?,
+            TxOutcome::Done
+        ))
+    }
+
     /// The share of a conversation's first `count` messages: read newest first, only their
     /// places, down to the first older than the window.
     async fn share_of_messages(&self, id: u64, count: u64, now: Timestamp) -> Result<StatsShare, StoreError> {
@@ -310,6 +347,7 @@ mod tests {
         let before = StatsShare::of([t("2026-12-07T10:00:00Z"), t("2026-12-07T11:00:00Z")], now);
         // A late message at 10:30 moves the 11:00 one a place up: rewritten, not new.
         let step = StatsStep {
+            frozen: false,
             added: vec![t("2026-12-07T10:30:00Z"), t("2026-12-07T11:00:00Z")],
             removed: vec![t("2026-12-07T11:00:00Z")],
             newest: Some(t("2026-12-07T11:00:00Z")),
@@ -334,6 +372,20 @@ mod tests {
         let update = items[0].update().unwrap();
         assert_eq!(update.update_expression(), "SET #hour = :hour ADD #t0 :t0");
         assert_eq!(update.key().get(table::SK), Some(&s("hour#2026-12-07T10")));
-        assert!(updates("t", Some(&before), None, now).unwrap().is_empty());
+        // An item that stops counting takes its share out.
+        let out = updates("t", Some(&before), None, now).unwrap();
+        assert_eq!(out.len(), 2);
+        let frozen = StatsStep {
+            frozen: true,
+            ..step.clone()
+        };
+        let marked = frozen.after(Some(&before), now).unwrap();
+        assert!(marked.partial && marked.messages == before.messages);
+        assert!(
+            updates("t", Some(&before), Some(&marked), now)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(frozen.max_hours(now, true), 0);
     }
 }
