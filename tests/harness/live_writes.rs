@@ -315,9 +315,9 @@ impl LiveWrites for Writer {
                 Tally::default()
             };
             let after = tally::share(conversation.status, conversation.message_count + 1);
-            items.extend(tally::update(self.table_name(), &tally::change(&before, &after))?);
-            items.extend(stats::updates(
+            items.extend(writer::derived_updates(
                 self.table_name(),
+                &tally::change(&before, &after),
                 conversation.stats.as_ref(),
                 share.as_ref(),
                 now,

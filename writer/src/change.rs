@@ -439,10 +439,9 @@ impl Writer {
                 (share_before.as_ref(), share_after.as_ref()),
             )?);
             items.extend(claim.clone());
-            let delta = tally::change(&prior.share(expected.unwrap_or(0)), &after);
-            items.extend(tally::update(self.table_name(), &delta)?);
-            items.extend(stats::updates(
+            items.extend(crate::derived_updates(
                 self.table_name(),
+                &tally::change(&prior.share(expected.unwrap_or(0)), &after),
                 share_before.as_ref(),
                 share_after.as_ref(),
                 now,

@@ -45,6 +45,21 @@ pub struct Writer {
     transaction_conflicts: Arc<AtomicU64>,
 }
 
+/// What a write of a conversation item adds to its transaction for the figures derived
+/// from the conversation items: the tally's change (`tally`) and the daily statistics'
+/// (`stats`, the item's share going from `before` to `after`).
+pub fn derived_updates(
+    table_name: &str,
+    tally_change: &shared::model::Tally,
+    before: Option<&shared::stats::StatsShare>,
+    after: Option<&shared::stats::StatsShare>,
+    now: jiff::Timestamp,
+) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, shared::StoreError> {
+    let mut items: Vec<_> = tally::update(table_name, tally_change)?.into_iter().collect();
+    items.extend(stats::updates(table_name, before, after, now)?);
+    Ok(items)
+}
+
 impl Writer {
     pub fn new(client: Client, table: impl Into<String>) -> Writer {
         Writer::of(&Store::new(client, table))

@@ -124,10 +124,9 @@ impl Writer {
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder().put(claim.clone()).build(),
             ];
-            let delta = tally::change(&prior.share(count.unwrap_or(0)), &after);
-            items.extend(tally::update(self.table_name(), &delta)?);
-            items.extend(stats::updates(
+            items.extend(crate::derived_updates(
                 self.table_name(),
+                &tally::change(&prior.share(count.unwrap_or(0)), &after),
                 share_before.as_ref(),
                 share_after.as_ref(),
                 now,
